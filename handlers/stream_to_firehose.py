@@ -1,0 +1,42 @@
+"""Capture Lambda: DynamoDB Streams (or Kinesis) batch -> change rows -> Firehose.
+
+Settings are read and clients built once per container; the logic is
+``ddbtrail.capture.capture_batch``. Failures come back as ``batchItemFailures``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from ddbtrail.capture import CaptureSettings, capture_batch
+
+logger = Logger(service="ddbtrail-capture")
+copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
+metrics = Metrics(namespace="ddbtrail", service="capture")
+
+SETTINGS = CaptureSettings.from_env()
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
+FIREHOSE = boto3.client("firehose", config=_CONFIG)
+S3 = boto3.client("s3", config=_CONFIG) if SETTINGS.spill_bucket else None
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = capture_batch(
+        event,
+        firehose=FIREHOSE,
+        settings=SETTINGS,
+        s3=S3,
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    for name, value in result.metrics().items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return result.response()

@@ -1,0 +1,246 @@
+"""One batch of stream records -> rows delivered to Firehose, or reported as failures.
+
+This is the code path of the capture Lambda and of the local stream runner alike.
+The contract is at-least-once: every record's row is delivered, spilled, quarantined,
+or named in ``batchItemFailures`` so that Lambda retries from it. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbtrail.delivery.firehose import (
+    MAX_RECORD_BYTES,
+    MAX_ROWS_PER_RECORD,
+    DeliveryReport,
+    EncodedRow,
+    RetryPolicy,
+    deliver,
+    pack,
+)
+from ddbtrail.exceptions import ConfigError, MalformedRecord
+from ddbtrail.flatten import Row, event_records, flatten_records, row_bytes
+from ddbtrail.row import partition_path
+
+logger = logging.getLogger(__name__)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true or false)")
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is outside {lo}..{hi}")
+    return value
+
+
+def _prefix(raw: str) -> str:
+    raw = raw.strip("/")
+    return raw + "/" if raw else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """How the capture path delivers. Explicit values win over the environment."""
+
+    delivery_stream: str
+    table_name: str | None = None
+    spill_bucket: str | None = None
+    spill_prefix: str = "spill/"
+    quarantine_prefix: str = "quarantine/"
+    pack_rows: bool = True
+    max_rows_per_record: int = MAX_ROWS_PER_RECORD
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CaptureSettings:
+        """Read DELIVERY_STREAM_NAME (required), TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX,
+        QUARANTINE_PREFIX, PACK_ROWS, MAX_ROWS_PER_RECORD and MAX_ATTEMPTS.
+        Raises ConfigError naming the variable that is missing or wrong."""
+        env = os.environ if env is None else env
+        stream = env.get("DELIVERY_STREAM_NAME", "")
+        if not stream:
+            raise ConfigError("DELIVERY_STREAM_NAME is not set")
+        return cls(
+            delivery_stream=stream,
+            table_name=env.get("TABLE_NAME") or None,
+            spill_bucket=env.get("SPILL_BUCKET") or None,
+            spill_prefix=_prefix(env.get("SPILL_PREFIX", "spill/")),
+            quarantine_prefix=_prefix(env.get("QUARANTINE_PREFIX", "quarantine/")),
+            pack_rows=_env_bool(env, "PACK_ROWS", True),
+            max_rows_per_record=_env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
+                                         1, MAX_ROWS_PER_RECORD),
+            retry=RetryPolicy(max_attempts=_env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
+        )
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    """What one batch did. ``response()`` is the Lambda return value."""
+
+    records: int = 0
+    rows: int = 0
+    spilled: int = 0
+    quarantined: int = 0
+    malformed: list[MalformedRecord] = field(default_factory=list)
+    undeliverable: list[str] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    first_failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.first_failure is not None
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """Partial batch response: Lambda retries from the first undelivered record."""
+        if self.first_failure is None:
+            return {"batchItemFailures": []}
+        return {"batchItemFailures": [{"itemIdentifier": self.first_failure}]}
+
+    def metrics(self) -> dict[str, int]:
+        """Counts to publish, by metric name."""
+        d = self.delivery
+        return {
+            "Records": self.records,
+            "Rows": self.rows,
+            "FirehoseRecords": d.records_sent,
+            "FirehoseCalls": d.calls,
+            "FirehoseBilledUnits": d.billed_units,
+            "RetriedEntries": d.retried_entries,
+            "SpilledRows": self.spilled,
+            "QuarantinedRecords": self.quarantined,
+            "MalformedRecords": len(self.malformed),
+            "FailedBatches": int(self.failed),
+        }
+
+
+def capture_batch(
+    event: object,
+    *,
+    firehose: Any,
+    settings: CaptureSettings,
+    s3: Any = None,
+    now_ms: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    remaining_seconds: Callable[[], float] | None = None,
+) -> CaptureResult:
+    """Flatten, pack and deliver one event's records.
+
+    ``firehose`` has boto3's ``put_record_batch``; ``s3`` has ``put_object`` and is used
+    only for spill and quarantine. Raises MalformedEvent if ``event`` has no Records
+    list; every per-record problem is isolated and reported in the result instead.
+    """
+    records = event_records(event)
+    ingested = now_ms if now_ms is not None else int(time.time() * 1000)
+    result = CaptureResult(records=len(records))
+    encoded: list[EncodedRow] = []
+    undeliverable: set[int] = set()
+    seqs: list[str | None] = []
+
+    for item in flatten_records(records, ingested_at_ms=ingested,
+                                table_name=settings.table_name):
+        seqs.append(item.sequence_number)
+        if item.error is not None:
+            result.malformed.append(item.error)
+            logger.error("malformed record", extra={"event_id": item.event_id,
+                                                    "error": str(item.error)})
+            if _quarantine(records[item.index], item.error, s3, settings, ingested):
+                result.quarantined += 1
+            else:
+                undeliverable.add(item.index)
+            continue
+        row = item.row
+        assert row is not None
+        data = row_bytes(row)
+        if len(data) > MAX_RECORD_BYTES:
+            data_or_none = _spill(row, data, s3, settings)
+            if data_or_none is None:
+                undeliverable.add(item.index)
+                result.undeliverable.append(row["event_id"])
+                continue
+            data = data_or_none
+            result.spilled += 1
+        result.rows += 1
+        encoded.append(EncodedRow(data, item.index, (row["table_name"], row["dt"])))
+
+    firehose_records = pack(encoded, enabled=settings.pack_rows,
+                            max_rows=settings.max_rows_per_record)
+    result.delivery = deliver(firehose_records, client=firehose,
+                              stream_name=settings.delivery_stream, retry=settings.retry,
+                              sleep=sleep, deadline=remaining_seconds)
+    failed = undeliverable | result.delivery.failed_sources
+    if failed:
+        first = min(failed)
+        # An empty identifier makes Lambda retry the whole batch: still no loss.
+        result.first_failure = seqs[first] or ""
+        logger.error("batch not fully delivered; Lambda will retry from the first failure",
+                     extra={"first_failure": result.first_failure, "failed_records": len(failed),
+                            "error": result.delivery.last_error})
+    return result
+
+
+def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes | None:
+    """Put an oversize row in S3 and return the pointer row's bytes; None if impossible."""
+    if s3 is None or settings.spill_bucket is None:
+        logger.error("row exceeds Firehose's 1,000 KiB record limit and no SPILL_BUCKET is set",
+                     extra={"event_id": row["event_id"], "bytes": len(data)})
+        return None
+    key = (f"{settings.spill_prefix}{partition_path(row['table_name'], row['dt'])}"
+           f"{row['event_id']}.json")
+    try:
+        s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=data,
+                      ContentType="application/json")
+    except Exception as exc:  # any failure leaves the record to be retried by Lambda
+        logger.error("spill to S3 failed", extra={"event_id": row["event_id"], "error": str(exc)})
+        return None
+    pointer = dict(row, old_image=None, new_image=None, type_hints=None,
+                   spill_uri=f"s3://{settings.spill_bucket}/{key}")
+    small = row_bytes(pointer)
+    if len(small) > MAX_RECORD_BYTES:
+        logger.error("pointer row still exceeds the record limit",
+                     extra={"event_id": row["event_id"], "bytes": len(small)})
+        return None
+    return small
+
+
+def _quarantine(record: object, error: MalformedRecord, s3: Any, settings: CaptureSettings,
+                now_ms: int) -> bool:
+    """Keep a malformed record in S3 so it cannot block its shard. False if not kept."""
+    if s3 is None or settings.spill_bucket is None:
+        return False
+    day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
+    name = error.event_id or f"no-event-id-{now_ms}"
+    key = f"{settings.quarantine_prefix}dt={day}/{name}.json"
+    body = json.dumps({"error": str(error), "record": record}, default=str).encode()
+    try:
+        s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=body,
+                      ContentType="application/json")
+    except Exception as exc:  # keep the record in the batch failures instead
+        logger.error("quarantine to S3 failed", extra={"event_id": error.event_id,
+                                                       "error": str(exc)})
+        return False
+    return True

@@ -1,0 +1,21 @@
+"""Command-line interface. Each command lives in its own module; errors become one line."""
+
+from __future__ import annotations
+
+import sys
+
+from ddbtrail.cli import flatten as _flatten  # noqa: F401  (registers the command)
+from ddbtrail.cli._app import app, err_console
+from ddbtrail.exceptions import DdbtrailError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: a DdbtrailError becomes ``error: <message>`` on stderr, no traceback."""
+    try:
+        app(args=argv, prog_name="ddbtrail")
+    except DdbtrailError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)

@@ -1,0 +1,230 @@
+"""Deliver rows with PutRecordBatch inside Firehose's limits, with no silent loss.
+
+* At most 500 records and 4 MiB per call, at most 1,000 KiB per record.
+* Small rows share one Firehose record (newline-delimited) because ingestion is billed
+  per record in 5 KB steps. A packed record holds rows of one partition only and at most
+  500 of them, so Firehose's RecordDeAggregation (JSON) can split it before dynamic
+  partitioning reads ``table_name`` and ``dt``.
+* Entries that fail (FailedPutCount > 0) are resent, alone, with exponential backoff and
+  full jitter. Whatever still fails is reported, never dropped.
+
+``client`` is anything with boto3's ``put_record_batch`` contract: a boto3 Firehose
+client, or the local delivery stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+logger = logging.getLogger(__name__)
+
+MAX_RECORD_BYTES: Final = 1_000 * 1024
+MAX_BATCH_RECORDS: Final = 500
+MAX_BATCH_BYTES: Final = 4 * 1024 * 1024
+BILLING_UNIT_BYTES: Final = 5 * 1024
+# RecordDeAggregation splits at most 500 JSON objects per record.
+MAX_ROWS_PER_RECORD: Final = 500
+
+# Whole-call errors worth retrying; anything else (bad stream name, access denied) fails fast.
+RETRYABLE_CODES: Final = frozenset({
+    "ServiceUnavailableException", "ThrottlingException", "Throttling",
+    "InternalFailure", "InternalFailureException", "ServiceFailure",
+    "RequestTimeout", "RequestTimeoutException", "LimitExceededException",
+    "SlowDown", "ProvisionedThroughputExceededException",
+})
+
+
+def billed_units(size: int) -> int:
+    """Firehose ingestion units of one record: 5 KB steps, rounded up."""
+    return -(-size // BILLING_UNIT_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRow:
+    """One row as bytes (newline-terminated) with the batch position of its source record."""
+
+    data: bytes
+    source: int
+    partition: tuple[str, str]
+
+
+@dataclass(slots=True)
+class FirehoseRecord:
+    """One Firehose record: one or more rows, and the source records they came from."""
+
+    data: bytes
+    sources: list[int]
+    rows: int = 1
+
+
+def pack(rows: Sequence[EncodedRow], *, enabled: bool = True,
+         max_rows: int = MAX_ROWS_PER_RECORD,
+         max_bytes: int = MAX_RECORD_BYTES) -> list[FirehoseRecord]:
+    """Group rows into Firehose records, keeping batch order within each partition.
+
+    Every row must already fit ``max_bytes`` on its own.
+    """
+    if not enabled:
+        return [FirehoseRecord(r.data, [r.source]) for r in rows]
+    open_records: dict[tuple[str, str], tuple[list[bytes], list[int], int]] = {}
+    out: list[FirehoseRecord] = []
+
+    def close(part: tuple[str, str]) -> None:
+        chunks, sources, _ = open_records.pop(part)
+        out.append(FirehoseRecord(b"".join(chunks), sources, len(chunks)))
+
+    for row in rows:
+        current = open_records.get(row.partition)
+        if current is not None and (
+            len(current[0]) >= max_rows or current[2] + len(row.data) > max_bytes
+        ):
+            close(row.partition)
+            current = None
+        if current is None:
+            open_records[row.partition] = ([row.data], [row.source], len(row.data))
+        else:
+            current[0].append(row.data)
+            current[1].append(row.source)
+            open_records[row.partition] = (current[0], current[1], current[2] + len(row.data))
+    for part in list(open_records):
+        close(part)
+    # Deliver in order of each record's earliest source, so a stop on failure leaves
+    # the lowest undelivered source reportable.
+    out.sort(key=lambda r: r.sources[0])
+    return out
+
+
+def chunk_batches(records: Sequence[FirehoseRecord]) -> list[list[FirehoseRecord]]:
+    """Split records into PutRecordBatch calls: <= 500 records and <= 4 MiB each."""
+    batches: list[list[FirehoseRecord]] = []
+    current: list[FirehoseRecord] = []
+    size = 0
+    for rec in records:
+        if current and (len(current) >= MAX_BATCH_RECORDS or size + len(rec.data) > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(rec)
+        size += len(rec.data)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by attempts and by a deadline."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.1
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What a delivery did: counts for metrics, and which source records did not make it."""
+
+    calls: int = 0
+    records_sent: int = 0
+    rows_sent: int = 0
+    bytes_sent: int = 0
+    billed_units: int = 0
+    retried_entries: int = 0
+    throttled_calls: int = 0
+    failed_sources: set[int] = field(default_factory=set)
+    last_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_sources
+
+
+def deliver(records: Sequence[FirehoseRecord], *, client: Any, stream_name: str,
+            retry: RetryPolicy | None = None,
+            sleep: Callable[[float], None] = time.sleep,
+            deadline: Callable[[], float] | None = None,
+            rng: random.Random | None = None) -> DeliveryReport:
+    """Send records with PutRecordBatch until each is delivered or retries run out.
+
+    Stops at the first call that cannot be completed: everything after it would be
+    resent by Lambda anyway. ``deadline`` returns the seconds left (Lambda's remaining
+    time); no retry starts that could not finish in time.
+    """
+    retry = retry or RetryPolicy()
+    rng = rng or random.Random()
+    report = DeliveryReport()
+    batches = chunk_batches(records)
+    for n, batch in enumerate(batches):
+        undelivered = _send_batch(batch, client, stream_name, retry, sleep, deadline, rng, report)
+        if undelivered:
+            later = [rec for rest in batches[n + 1:] for rec in rest]
+            report.failed_sources.update(s for rec in undelivered + later for s in rec.sources)
+            break
+    return report
+
+
+def _send_batch(batch: list[FirehoseRecord], client: Any, stream_name: str,
+                retry: RetryPolicy, sleep: Callable[[float], None],
+                deadline: Callable[[], float] | None, rng: random.Random,
+                report: DeliveryReport) -> list[FirehoseRecord]:
+    """Send one call's records with retries; return those that could not be delivered."""
+    pending = list(batch)
+    attempt = 0
+    while True:
+        report.calls += 1
+        try:
+            response = client.put_record_batch(
+                DeliveryStreamName=stream_name,
+                Records=[{"Data": rec.data} for rec in pending],
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            report.last_error = f"{code}: {exc}"
+            if code not in RETRYABLE_CODES:
+                logger.error("PutRecordBatch failed, not retryable",
+                             extra={"error": report.last_error})
+                return pending
+            report.throttled_calls += 1
+            failed = pending
+        except BotoCoreError as exc:  # connection errors and timeouts
+            report.last_error = str(exc)
+            failed = pending
+        else:
+            results = response.get("RequestResponses", [])
+            failed = [rec for rec, res in zip(pending, results, strict=False) if res.get("ErrorCode")]
+            if len(results) < len(pending):  # a malformed answer: treat the rest as failed
+                failed += pending[len(results):]
+            for rec, res in zip(pending, results, strict=False):
+                if not res.get("ErrorCode"):
+                    report.records_sent += 1
+                    report.rows_sent += rec.rows
+                    report.bytes_sent += len(rec.data)
+                    report.billed_units += billed_units(len(rec.data))
+                else:
+                    report.last_error = f"{res.get('ErrorCode')}: {res.get('ErrorMessage', '')}"
+            if failed and response.get("FailedPutCount", len(failed)) == 0:
+                logger.warning("FailedPutCount is 0 but entries carry ErrorCode; resending them")
+        if not failed:
+            return []
+        attempt += 1
+        delay = retry.delay(attempt, rng)
+        out_of_time = deadline is not None and deadline() < delay + 1.0
+        if attempt >= retry.max_attempts or out_of_time:
+            logger.error(
+                "entries not delivered after retries",
+                extra={"failed_entries": len(failed), "attempts": attempt,
+                       "error": report.last_error, "out_of_time": out_of_time},
+            )
+            return failed
+        report.retried_entries += len(failed)
+        sleep(delay)
+        pending = failed

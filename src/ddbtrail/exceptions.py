@@ -1,0 +1,66 @@
+"""Every error ddbtrail raises on purpose. The CLI turns each into one line on stderr."""
+
+from __future__ import annotations
+
+
+class DdbtrailError(Exception):
+    """Root of every error ddbtrail raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(DdbtrailError):
+    """A command-line option or its value is wrong."""
+
+    exit_code = 2
+
+
+class MalformedRecord(DdbtrailError):
+    """A stream record cannot become a row; the message names the record."""
+
+    def __init__(self, event_id: str | None, reason: str) -> None:
+        self.event_id = event_id
+        self.reason = reason
+        super().__init__(f"record {event_id or '<no eventID>'}: {reason}")
+
+
+class InvalidValue(DdbtrailError):
+    """A DynamoDB attribute value is not valid for its type tag; the message names its path."""
+
+
+class MalformedEvent(DdbtrailError):
+    """An event as a whole is not a DynamoDB Streams event (no Records list, bad JSON)."""
+
+
+class DeliveryFailed(DdbtrailError):
+    """Rows could not be delivered after every retry."""
+
+
+class RecordTooLarge(DeliveryFailed):
+    """A Firehose record exceeds 1,000 KiB and there is no spill location for it."""
+
+
+class ConfigError(DdbtrailError):
+    """A setting (environment variable or option) is missing or invalid; the message names it."""
+
+    exit_code = 2
+
+
+class TableNotFound(DdbtrailError):
+    """The DynamoDB table does not exist."""
+
+
+class StreamNotEnabled(DdbtrailError):
+    """The DynamoDB table has no stream."""
+
+
+class LakeError(DdbtrailError):
+    """The lake cannot be read or written."""
+
+
+class QueryError(DdbtrailError):
+    """A saved query is unknown, malformed, misses a parameter, or failed to run."""
+
+
+class DataTrimmed(DdbtrailError):
+    """Stream records were trimmed (older than 24 hours) before they could be read."""

@@ -1,0 +1,1 @@
+"""Local and embedded: moto's server, the stream runner and the local delivery stream."""

@@ -1,0 +1,142 @@
+"""Schema v1 of the change row: the one definition.
+
+The Parquet schema, the Glue columns, the DuckDB view and the CDK table all derive from
+``COLUMNS``. Images are JSON *text* columns so that no engine (Firehose's format
+conversion above all) can drop an attribute it has not seen before.
+
+Kept free of heavy imports: the capture Lambda imports this module, and only the
+``arrow_schema`` helper touches pyarrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SCHEMA_VERSION: Final = 1
+
+ACTIONS: Final = ("INSERT", "MODIFY", "REMOVE", "SNAPSHOT")
+VIEW_TYPES: Final = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the change row.
+
+    ``glue_type`` is the Hive/Glue type string; the Arrow and DuckDB types follow from it.
+    ``partition`` columns live in the object path (``table_name=<t>/dt=<d>/``), not in
+    Parquet files written by Firehose.
+    """
+
+    name: str
+    glue_type: str
+    nullable: bool
+    comment: str
+    partition: bool = False
+
+
+COLUMNS: Final[tuple[Column, ...]] = (
+    Column("schema_version", "int", False, "Row schema version (1)."),
+    Column("event_id", "string", False, "Stream eventID; the deduplication key."),
+    Column("sequence_number", "string", False,
+           "Stream SequenceNumber, a decimal string; order by (length, value) to compare "
+           "numerically."),
+    Column("action", "string", False, "INSERT | MODIFY | REMOVE | SNAPSHOT (backfill)."),
+    Column("item_key", "string", False,
+           "Canonical key of the item: compact JSON of the key attributes, names sorted."),
+    Column("keys", "string", False, "Key attributes as plain JSON."),
+    Column("old_image", "string", True, "Item before the change, plain JSON; null if the "
+           "view has no old image."),
+    Column("new_image", "string", True, "Item after the change, plain JSON; null if the "
+           "view has no new image."),
+    Column("type_hints", "string", True,
+           "JSON object: JSON pointer (/keys/..., /old_image/..., /new_image/...) -> B, SS, NS "
+           "or BS, for values plain JSON cannot tell apart from S or L; null when none."),
+    Column("changed_attributes", "array<string>", True,
+           "Top-level attributes added, removed or changed; null when one image is missing."),
+    Column("timestamp", "bigint", False, "Event time, epoch milliseconds (UTC)."),
+    Column("event_time", "string", False, "Event time, ISO-8601 UTC with milliseconds."),
+    Column("ingested_at", "string", False, "When ddbtrail made the row, ISO-8601 UTC."),
+    Column("stream_view_type", "string", True, "KEYS_ONLY | NEW_IMAGE | OLD_IMAGE | "
+           "NEW_AND_OLD_IMAGES."),
+    Column("size_bytes", "bigint", True, "The stream record's SizeBytes."),
+    Column("ttl_delete", "boolean", False, "True when a REMOVE was made by DynamoDB TTL."),
+    Column("user_identity", "string", True, "userIdentity.principalId, when the stream has one."),
+    Column("event_source", "string", False, "aws:dynamodb (Streams), aws:kinesis (Kinesis Data "
+           "Streams for DynamoDB) or ddbtrail:backfill."),
+    Column("aws_region", "string", True, "Region of the source table."),
+    Column("spill_uri", "string", True,
+           "s3:// URI of the full row when it was too large for one Firehose record; the "
+           "images here are then null."),
+    Column("snapshot_id", "string", True, "Backfill run that wrote a SNAPSHOT row."),
+    Column("table_name", "string", False, "Source DynamoDB table.", partition=True),
+    Column("dt", "string", False, "Event date YYYY-MM-DD (UTC); the partition.", partition=True),
+)
+
+COLUMN_NAMES: Final = tuple(c.name for c in COLUMNS)
+DATA_COLUMNS: Final = tuple(c for c in COLUMNS if not c.partition)
+PARTITION_COLUMNS: Final = tuple(c for c in COLUMNS if c.partition)
+
+# The one lake layout: Firehose's prefix, the local delivery stream, Glue's
+# storage.location.template and the DuckDB readers all use it.
+PARTITION_TEMPLATE: Final = "table_name={table_name}/dt={dt}/"
+
+
+def partition_path(table_name: str, dt: str) -> str:
+    """The relative folder of one partition, with a trailing slash."""
+    return PARTITION_TEMPLATE.format(table_name=table_name, dt=dt)
+
+
+def arrow_type(glue_type: str) -> pa.DataType:
+    """Arrow type of a Glue type used in ``COLUMNS``."""
+    import pyarrow as pa
+
+    simple: dict[str, Any] = {
+        "string": pa.string(),
+        "bigint": pa.int64(),
+        "int": pa.int32(),
+        "boolean": pa.bool_(),
+        "array<string>": pa.list_(pa.string()),
+    }
+    try:
+        return simple[glue_type]
+    except KeyError:
+        raise ValueError(f"no Arrow type for Glue type {glue_type!r}") from None
+
+
+def arrow_schema(*, include_partitions: bool = True) -> pa.Schema:
+    """The Parquet/Arrow schema of a row. Firehose's Parquet files omit partition columns."""
+    import pyarrow as pa
+
+    cols = COLUMNS if include_partitions else DATA_COLUMNS
+    return pa.schema(
+        [pa.field(c.name, arrow_type(c.glue_type), nullable=c.nullable) for c in cols],
+        metadata={"ddbtrail.schema_version": str(SCHEMA_VERSION)},
+    )
+
+
+DUCKDB_TYPES: Final = {
+    "string": "VARCHAR",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "boolean": "BOOLEAN",
+    "array<string>": "VARCHAR[]",
+}
+
+
+def duckdb_columns(*, include_partitions: bool = True) -> dict[str, str]:
+    """Column name -> DuckDB type, in schema order (for ``read_json(columns=...)``)."""
+    cols = COLUMNS if include_partitions else DATA_COLUMNS
+    return {c.name: DUCKDB_TYPES[c.glue_type] for c in cols}
+
+
+def glue_columns(*, partitions: bool = False) -> list[dict[str, str]]:
+    """Glue ``Columns`` (or ``PartitionKeys`` with ``partitions=True``) entries."""
+    return [
+        {"Name": c.name, "Type": c.glue_type, "Comment": c.comment}
+        for c in COLUMNS
+        if c.partition == partitions
+    ]
