@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Final
 
@@ -32,6 +32,8 @@ Hints = dict[str, str]
 HINTED_TYPES: Final = frozenset({"B", "SS", "NS", "BS"})
 ALL_TYPES: Final = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
+# Wide enough for any DynamoDB number, so normalize() never rounds.
+_EXACT: Final = Context(prec=200, Emax=999_999, Emin=-999_999)
 # A JSON number literal; anything else that Decimal accepts is normalised first.
 _JSON_NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 
@@ -76,7 +78,7 @@ def canonical_number(text: str) -> str:
 
     Used for item keys, where DynamoDB treats equal numbers as the same key.
     """
-    dec = Decimal(number_text(text)).normalize()
+    dec = Decimal(number_text(text)).normalize(_EXACT)
     if dec.is_zero():
         return "0"
     if -40 <= dec.adjusted() <= 40:
@@ -216,9 +218,149 @@ def encode_item(item: Mapping[str, Any], root: str = "", *,
     ``root`` prefixes every hint's pointer, e.g. ``/new_image``. B values may be base64
     text (stream events) or bytes (boto3). Raises InvalidValue naming the bad path.
     """
-    enc = _Encoder(ascii_only=ascii_only)
-    enc.item(item, root)
-    return "".join(enc.out), enc.hints
+    try:
+        return _fast_encode(item, root, ascii_only)
+    except _Slow:
+        enc = _Encoder(ascii_only=ascii_only)
+        enc.item(item, root)
+        return "".join(enc.out), enc.hints
+
+
+# The fast path: json.dumps (C) of the item with containers and sets unwrapped, then the
+# scalar wrappers removed by regex templates (C). It is exact because in typed JSON text a
+# map's values are always objects, so '{"S":"', '{"N":"' and '{"B":"' can only be
+# wrappers; counts checked against the walk prove every wrapper was converted. Anything
+# unusual (bad values, non-JSON number spellings, bytes) takes the exact slow path, which
+# also produces the error messages.
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_WRAPPERS: Final = re.compile(
+    r'\{"S":(' + _STRING + r')\}'
+    r'|\{"N":"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"\}'
+    r'|\{"B":("[A-Za-z0-9+/]*={0,2}")\}'
+)
+_NULL: Final = '{"NULL":true}'
+_TRUE: Final = '{"BOOL":true}'
+_FALSE: Final = '{"BOOL":false}'
+
+
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ASCII_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+class _Slow(Exception):
+    """The fast path does not apply; use the exact encoder."""
+
+
+class _Walk:
+    __slots__ = ("bools", "hints", "nulls", "wrappers")
+
+    def __init__(self) -> None:
+        self.wrappers = 0  # S, N and B wrappers left for the regex
+        self.nulls = 0
+        self.bools = 0
+        self.hints: Hints = {}
+
+    def map(self, m: Any, path: str) -> dict[str, Any]:
+        if type(m) is not dict:
+            raise _Slow
+        out = {}
+        for k, v in m.items():
+            if type(v) is not dict:
+                raise _Slow
+            if len(v) == 1 and (type(v.get("S")) is str or type(v.get("N")) is str):
+                self.wrappers += 1  # {"S": str} / {"N": str}: the regex checks the spelling
+                out[k] = v
+            else:
+                out[k] = self.other(v, path, k)
+        return out
+
+    def list(self, items: Any, path: str) -> list[Any]:
+        if type(items) is not list:
+            raise _Slow
+        out = []
+        for i, v in enumerate(items):
+            if type(v) is not dict:
+                raise _Slow
+            if len(v) == 1 and (type(v.get("S")) is str or type(v.get("N")) is str):
+                self.wrappers += 1  # {"S": str} / {"N": str}: the regex checks the spelling
+                out.append(v)
+            else:
+                out.append(self.other(v, path, i))
+        return out
+
+    def other(self, v: dict[str, Any], parent: str, key: str | int) -> Any:
+        if len(v) != 1:
+            raise _Slow
+        ((tag, raw),) = v.items()
+        if tag == "M":
+            return self.map(raw, _child(parent, key))
+        if tag == "L":
+            return self.list(raw, _child(parent, key))
+        if tag == "BOOL" and type(raw) is bool:
+            self.bools += 1
+            return v
+        if tag == "NULL" and raw is True:
+            self.nulls += 1
+            return v
+        if tag == "B":
+            self.hints[_child(parent, key)] = "B"
+            self.wrappers += 1
+            return _b64_wrapper(raw)
+        if type(raw) is not list or not raw:
+            raise _Slow
+        if tag == "SS":
+            if not all(type(m) is str for m in raw):
+                raise _Slow
+            self.hints[_child(parent, key)] = "SS"
+            return list(raw)
+        if tag == "NS":
+            if not all(type(m) is str for m in raw):
+                raise _Slow
+            self.hints[_child(parent, key)] = "NS"
+            self.wrappers += len(raw)
+            return [{"N": m} for m in raw]
+        if tag == "BS":
+            self.hints[_child(parent, key)] = "BS"
+            self.wrappers += len(raw)
+            return [_b64_wrapper(m) for m in raw]
+        raise _Slow
+
+
+def _child(parent: str, key: str | int) -> str:
+    return f"{parent}/{key}" if type(key) is int else parent + "/" + pointer_token(key)
+
+
+def _b64_wrapper(raw: Any) -> dict[str, str]:
+    if type(raw) is not str:
+        raise _Slow
+    try:
+        base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Slow from None
+    return {"B": raw}
+
+
+def _fast_encode(item: Mapping[str, Any], root: str, ascii_only: bool) -> tuple[str, Hints]:
+    walk = _Walk()
+    plain = walk.map(item, root)
+    try:
+        text = (_ASCII_JSON if ascii_only else _JSON).encode(plain)
+    except (TypeError, ValueError):
+        raise _Slow from None
+    if walk.nulls:
+        if text.count(_NULL) != walk.nulls:
+            raise _Slow
+        text = text.replace(_NULL, "null")
+    if walk.bools:
+        if text.count(_TRUE) + text.count(_FALSE) != walk.bools:
+            raise _Slow
+        text = text.replace(_TRUE, "true").replace(_FALSE, "false")
+    # split() keeps each wrapper's inner group and None for the other two; joining the
+    # non-empty parts unwraps them, in C (subn with group templates is Python-level on 3.11).
+    parts = _WRAPPERS.split(text)
+    if (len(parts) - 1) // 4 != walk.wrappers:
+        raise _Slow
+    return "".join(filter(None, parts)), walk.hints
 
 
 # --------------------------------------------------------------------------- decode

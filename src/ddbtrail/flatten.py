@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import time
@@ -28,6 +29,7 @@ _ARN_TABLE: Final = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/([^/]+)")
 _MS_THRESHOLD: Final = 100_000_000_000
 
 
+@functools.lru_cache(maxsize=4096)  # a batch shares one ingest time and few event seconds
 def iso_ms(epoch_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.250Z``."""
     secs, ms = divmod(epoch_ms, 1000)
@@ -273,10 +275,12 @@ def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
             yield Flattened(index, row["event_id"], row["sequence_number"], row=row)
 
 
+_ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def row_json(row: Row) -> str:
     """A row as one compact JSON object, columns in schema order, no newline."""
-    ordered = {name: row.get(name) for name in COLUMN_NAMES}
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    return _ROW_JSON.encode({name: row.get(name) for name in COLUMN_NAMES})
 
 
 def row_bytes(row: Row) -> bytes:

@@ -1,0 +1,251 @@
+"""capture_batch delivers every row or reports it in batchItemFailures; never drops one."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.delivery.firehose import (
+    MAX_BATCH_BYTES,
+    MAX_RECORD_BYTES,
+    EncodedRow,
+    RetryPolicy,
+    billed_units,
+    chunk_batches,
+    pack,
+)
+from ddbtrail.exceptions import ConfigError, MalformedEvent
+from tests.stubs import StubFirehose
+
+SETTINGS = CaptureSettings(delivery_stream="changes", retry=RetryPolicy(max_attempts=4))
+
+
+def make_event(n: int, *, table: str = "orders", pad: int = 0, days: int = 1) -> dict:
+    records = []
+    for i in range(n):
+        records.append({
+            "eventID": f"e{i}", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "eventSourceARN": f"arn:aws:dynamodb:us-east-1:1:table/{table}/stream/x",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1714564800 + (i % days) * 86400,
+                "Keys": {"pk": {"S": f"k{i}"}},
+                "NewImage": {"pk": {"S": f"k{i}"}, "n": {"N": str(i)},
+                             "pad": {"S": "x" * pad}},
+                "SequenceNumber": str(10**20 + i), "SizeBytes": 30 + pad,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+        })
+    return {"Records": records}
+
+
+def delivered_ids(stub: StubFirehose) -> list[str]:
+    return [json.loads(line)["event_id"] for line in stub.rows()]
+
+
+class FakeS3:
+    def __init__(self, fail: bool = False) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.fail = fail
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict:
+        if self.fail:
+            raise OSError("S3 is down")
+        self.objects[(Bucket, Key)] = Body
+        return {}
+
+
+def run(event: dict, stub: StubFirehose, settings: CaptureSettings = SETTINGS,
+        **kwargs: Any) -> Any:
+    return capture_batch(event, firehose=stub, settings=settings, sleep=lambda s: None,
+                         now_ms=1714564900000, **kwargs)
+
+
+def test_all_rows_delivered_newline_terminated_and_packed() -> None:
+    stub = StubFirehose()
+    result = run(make_event(1200), stub)
+    assert result.response() == {"batchItemFailures": []}
+    assert delivered_ids(stub) == [f"e{i}" for i in range(1200)]
+    assert all(data.endswith(b"\n") for data in stub.accepted)
+    # 1,200 small rows of one partition: 3 Firehose records (500 + 500 + 200), one call.
+    assert len(stub.accepted) == 3
+    assert stub.calls == 1
+    assert result.delivery.billed_units == sum(billed_units(len(d)) for d in stub.accepted)
+
+
+def test_packing_keeps_one_partition_per_record() -> None:
+    stub = StubFirehose()
+    run(make_event(40, days=3), stub)
+    for data in stub.accepted:
+        dts = {json.loads(line)["dt"] for line in data.splitlines()}
+        assert len(dts) == 1
+
+
+def test_without_packing_there_is_one_record_per_row_and_500_per_call() -> None:
+    stub = StubFirehose()
+    settings = CaptureSettings(delivery_stream="changes", pack_rows=False)
+    run(make_event(1200), stub, settings)
+    assert len(stub.accepted) == 1200
+    assert stub.calls == 3
+
+
+def test_batches_respect_the_4_mib_call_limit() -> None:
+    rows = [EncodedRow(b"x" * 900_000 + b"\n", i, ("t", "d")) for i in range(12)]
+    records = pack(rows)
+    assert all(len(r.data) <= MAX_RECORD_BYTES for r in records)
+    batches = chunk_batches(records)
+    assert all(sum(len(r.data) for r in b) <= MAX_BATCH_BYTES for b in batches)
+    assert sum(len(b) for b in batches) == 12
+
+
+def test_failed_entries_are_retried_alone_until_delivered() -> None:
+    seen_failures: list[bytes] = []
+
+    def fail_first_two_calls(call: int, i: int, data: bytes) -> bool:
+        if call <= 2 and i % 3 == 0:
+            seen_failures.append(data)
+            return True
+        return False
+
+    stub = StubFirehose(fail_entry=fail_first_two_calls)
+    settings = CaptureSettings(delivery_stream="s", pack_rows=False)
+    result = run(make_event(30), stub, settings)
+    assert result.response() == {"batchItemFailures": []}
+    assert sorted(delivered_ids(stub)) == sorted(f"e{i}" for i in range(30))
+    assert len(delivered_ids(stub)) == 30  # no entry sent twice once accepted
+    assert result.delivery.retried_entries == len(seen_failures)
+
+
+def test_throttled_calls_are_retried() -> None:
+    stub = StubFirehose(throttle_calls={1, 2})
+    result = run(make_event(10), stub)
+    assert not result.failed
+    assert delivered_ids(stub) == [f"e{i}" for i in range(10)]
+    assert result.delivery.throttled_calls == 2
+
+
+def test_persistent_failure_reports_the_first_undelivered_record() -> None:
+    # Entry for record e7 always fails; without packing, each record is its own entry.
+    stub = StubFirehose(fail_entry=lambda call, i, data: b'"event_id":"e7"' in data)
+    settings = CaptureSettings(delivery_stream="s", pack_rows=False,
+                               retry=RetryPolicy(max_attempts=3))
+    result = run(make_event(20), stub, settings)
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 7)}]}
+    delivered = set(delivered_ids(stub))
+    # Lambda retries from e7, so everything from e7 on comes again: nothing is lost.
+    assert delivered | {f"e{i}" for i in range(7, 20)} == {f"e{i}" for i in range(20)}
+
+
+def test_fails_fast_after_a_call_that_cannot_complete() -> None:
+    stub = StubFirehose(throttle_calls=set(range(1, 100)))
+    settings = CaptureSettings(delivery_stream="s", pack_rows=False,
+                               retry=RetryPolicy(max_attempts=2))
+    result = run(make_event(1200), stub, settings)
+    assert result.first_failure == str(10**20)
+    assert stub.calls == 2  # the later batches are not attempted
+
+
+def test_no_retry_starts_past_the_lambda_deadline() -> None:
+    stub = StubFirehose(fail_entry=lambda call, i, data: True)
+    result = run(make_event(3), stub, CaptureSettings(delivery_stream="s"),
+                 remaining_seconds=lambda: 0.5)
+    assert result.failed
+    assert stub.calls == 1
+
+
+def test_oversize_row_is_spilled_to_s3_with_a_pointer() -> None:
+    event = make_event(3)
+    event["Records"][1]["dynamodb"]["NewImage"]["pad"] = {"S": "y" * 1_100_000}
+    s3 = FakeS3()
+    stub = StubFirehose()
+    settings = CaptureSettings(delivery_stream="s", spill_bucket="spill", spill_prefix="spill/")
+    result = run(event, stub, settings, s3=s3)
+    assert not result.failed and result.spilled == 1
+    rows = {json.loads(line)["event_id"]: json.loads(line) for line in stub.rows()}
+    pointer = rows["e1"]
+    assert pointer["new_image"] is None
+    assert pointer["spill_uri"] == "s3://spill/spill/table_name=orders/dt=2024-05-01/e1.json"
+    full = json.loads(s3.objects[("spill", "spill/table_name=orders/dt=2024-05-01/e1.json")])
+    assert json.loads(full["new_image"])["pad"] == "y" * 1_100_000
+    assert set(rows) == {"e0", "e1", "e2"}
+
+
+def test_oversize_row_without_spill_location_is_reported_not_dropped() -> None:
+    event = make_event(3)
+    event["Records"][1]["dynamodb"]["NewImage"]["pad"] = {"S": "y" * 1_100_000}
+    stub = StubFirehose()
+    result = run(event, stub)
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 1)}]}
+    assert result.undeliverable == ["e1"]
+    assert set(delivered_ids(stub)) == {"e0", "e2"}
+
+
+def test_malformed_record_is_named_and_the_rest_still_delivered(
+        caplog: pytest.LogCaptureFixture) -> None:
+    event = make_event(5)
+    event["Records"][2]["dynamodb"]["NewImage"]["bad"] = {"QQ": "1"}
+    stub = StubFirehose()
+    result = run(event, stub)
+    assert set(delivered_ids(stub)) == {"e0", "e1", "e3", "e4"}
+    assert [str(e) for e in result.malformed] == ["record e2: /new_image/bad: unknown type tag 'QQ'"]
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 2)}]}
+    assert "malformed record" in caplog.text
+
+
+def test_malformed_record_is_quarantined_when_a_bucket_is_set() -> None:
+    event = make_event(3)
+    del event["Records"][1]["dynamodb"]
+    s3, stub = FakeS3(), StubFirehose()
+    settings = CaptureSettings(delivery_stream="s", spill_bucket="spill")
+    result = run(event, stub, settings, s3=s3)
+    assert result.response() == {"batchItemFailures": []}
+    assert result.quarantined == 1
+    ((_, key),) = s3.objects
+    assert key.startswith("quarantine/dt=") and key.endswith("/e1.json")
+    body = json.loads(s3.objects[("spill", key)])
+    assert body["error"] == "record e1: no 'dynamodb' section"
+    assert body["record"]["eventID"] == "e1"
+
+
+def test_quarantine_failure_falls_back_to_batch_failure() -> None:
+    event = make_event(3)
+    event["Records"][1]["dynamodb"]["NewImage"]["bad"] = {"QQ": "1"}
+    settings = CaptureSettings(delivery_stream="s", spill_bucket="b")
+    result = run(event, StubFirehose(), settings, s3=FakeS3(fail=True))
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 1)}]}
+
+
+def test_a_failed_record_without_sequence_number_fails_the_whole_batch() -> None:
+    # Lambda treats an empty itemIdentifier as a failure of the whole batch: no loss.
+    event = make_event(3)
+    del event["Records"][1]["dynamodb"]
+    result = run(event, StubFirehose())
+    assert result.response() == {"batchItemFailures": [{"itemIdentifier": ""}]}
+
+
+def test_not_an_event_raises_one_clear_error() -> None:
+    with pytest.raises(MalformedEvent, match="expected"):
+        run({"foo": 1}, StubFirehose())
+
+
+def test_settings_from_environment_name_the_bad_variable() -> None:
+    with pytest.raises(ConfigError, match="DELIVERY_STREAM_NAME is not set"):
+        CaptureSettings.from_env({})
+    with pytest.raises(ConfigError, match="PACK_ROWS='maybe'"):
+        CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "PACK_ROWS": "maybe"})
+    with pytest.raises(ConfigError, match="MAX_ROWS_PER_RECORD=501 is outside 1..500"):
+        CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "MAX_ROWS_PER_RECORD": "501"})
+    s = CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "SPILL_BUCKET": "b",
+                                  "SPILL_PREFIX": "/x/y", "PACK_ROWS": "false"})
+    assert (s.spill_bucket, s.spill_prefix, s.pack_rows) == ("b", "x/y/", False)
+
+
+def test_input_event_is_not_mutated() -> None:
+    event = make_event(4)
+    before = copy.deepcopy(event)
+    run(event, StubFirehose())
+    assert event == before

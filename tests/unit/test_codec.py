@@ -1,0 +1,156 @@
+"""The codec keeps values lossless: digits, bytes, set vs list, empty strings, nesting."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddbtrail import codec
+from ddbtrail.exceptions import InvalidValue
+from tests.strategies import dynamo_numbers, items
+
+
+@settings(max_examples=300, deadline=None)
+@given(items)
+def test_plain_json_plus_hints_rebuild_the_exact_typed_item(item: dict) -> None:
+    text, hints = codec.encode_item(item, "/new_image")
+    json.loads(text)  # plain JSON that any engine can read
+    back = codec.decode_item(text, codec.hints_under(hints, "/new_image"))
+    assert back == item
+
+
+@settings(max_examples=100, deadline=None)
+@given(items)
+def test_binary_round_trips_to_the_same_bytes_for_boto3(item: dict) -> None:
+    text, hints = codec.encode_item(item)
+    as_bytes = codec.decode_item(text, hints, binary_as_bytes=True)
+    # Re-encoding the bytes form gives the same plain text: no double encoding.
+    assert codec.encode_item(as_bytes) == (text, hints)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dynamo_numbers())
+def test_numbers_keep_every_digit(number: str) -> None:
+    text, _ = codec.encode_item({"n": {"N": number}})
+    assert json.loads(text, parse_float=Decimal, parse_int=Decimal)["n"] == Decimal(number)
+    assert codec.decode_item(text)["n"] == {"N": number}
+
+
+@pytest.mark.parametrize("number", [
+    "110111111111111110000000000000000000000",  # boto3's TypeDeserializer raises on it
+    "12345678901234567890123456789012345678",  # 38 significant digits
+    "1E+100", "-1E-130", "9.9999999999999999999999999999999999999E+125", "0", "-0.5",
+])
+def test_known_hard_numbers_are_written_verbatim(number: str) -> None:
+    text, _ = codec.encode_item({"n": {"N": number}})
+    assert text == '{"n":' + number + "}"
+
+
+@pytest.mark.parametrize(("given_text", "written"), [
+    ("+5", "5"), (".5", "0.5"), ("007", "7"), ("1e5", "1e5"),
+])
+def test_numbers_that_are_not_json_literals_are_normalised_without_changing_value(
+        given_text: str, written: str) -> None:
+    text, _ = codec.encode_item({"n": {"N": given_text}})
+    assert text == '{"n":' + written + "}"
+
+
+def test_an_integer_json_number_is_accepted_exactly_and_a_float_is_refused() -> None:
+    assert codec.encode_item({"n": {"N": 10}})[0] == '{"n":10}'
+    with pytest.raises(InvalidValue, match="/n: N value 10.5 is a JSON float"):
+        codec.encode_item({"n": {"N": 10.5}})
+
+
+def test_sets_stay_distinct_from_lists_and_binary_from_strings() -> None:
+    blob = base64.b64encode(b"\x00\xff\x10").decode()
+    item = {
+        "ss": {"SS": ["a", "b"]}, "ls": {"L": [{"S": "a"}, {"S": "b"}]},
+        "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [blob]},
+        "b": {"B": blob}, "s": {"S": blob}, "empty": {"S": ""},
+        "m": {"M": {"inner/x~y": {"B": blob}, "l": {"L": [{"NS": ["3"]}]}}},
+    }
+    text, hints = codec.encode_item(item, "/new_image")
+    assert json.loads(text)["b"] == json.loads(text)["s"] == blob
+    assert hints == {
+        "/new_image/ss": "SS", "/new_image/ns": "NS", "/new_image/bs": "BS",
+        "/new_image/b": "B", "/new_image/m/inner~1x~0y": "B", "/new_image/m/l/0": "NS",
+    }
+    assert codec.decode_item(text, codec.hints_under(hints, "/new_image")) == item
+
+
+def test_bytes_from_boto3_become_the_base64_of_the_exact_bytes() -> None:
+    text, hints = codec.encode_item({"b": {"B": b"\x00\x01\xfe"}})
+    assert text == '{"b":"AAH+"}'
+    assert codec.decode_item(text, hints, binary_as_bytes=True) == {"b": {"B": b"\x00\x01\xfe"}}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"X": "1"}, "/a: unknown type tag 'X'"),
+    ({"S": "x", "N": "1"}, "/a: expected one type tag"),
+    ({"N": "abc"}, "/a: 'abc' is not a number"),
+    ({"N": "NaN"}, "/a: 'NaN' is not a finite number"),
+    ({"B": "not base64!"}, "/a: B value is not valid base64"),
+    ({"BOOL": "true"}, "/a: BOOL value must be true or false"),
+    ({"SS": []}, "/a: SS value must not be empty"),
+    ({"M": {"x": {"Q": 1}}}, "/a/x: unknown type tag 'Q'"),
+])
+def test_invalid_values_name_their_path(value: dict, message: str) -> None:
+    with pytest.raises(InvalidValue) as info:
+        codec.encode_item({"a": value})
+    assert message in str(info.value)
+
+
+def test_item_key_is_canonical_and_distinct() -> None:
+    one = codec.item_key({"sk": {"N": "1.0"}, "pk": {"S": "a"}})
+    assert one == codec.item_key({"pk": {"S": "a"}, "sk": {"N": "1"}}) == '{"pk":"a","sk":1}'
+    assert codec.item_key({"pk": {"S": "1"}}) != codec.item_key({"pk": {"N": "1"}})
+    assert codec.item_key({"pk": {"S": 'a","sk":"b'}}) != codec.item_key(
+        {"pk": {"S": "a"}, "sk": {"S": "b"}})
+    assert codec.item_key_from_plain({"pk": "a", "sk": "1.00"}, {"sk": "N"}) == one
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=5),
+                       st.one_of(st.text(min_size=1).map(lambda s: {"S": s}),
+                                 dynamo_numbers().map(lambda n: {"N": n})),
+                       min_size=1, max_size=2))
+def test_item_key_is_valid_json_of_the_key_values(keys: dict) -> None:
+    parsed = json.loads(codec.item_key(keys), parse_float=Decimal, parse_int=Decimal)
+    assert list(parsed) == sorted(keys)
+    for name, typed in keys.items():
+        expected = typed["S"] if "S" in typed else Decimal(typed["N"])
+        assert parsed[name] == expected
+
+
+def test_changed_attributes_ignore_set_order_and_number_spelling() -> None:
+    old = {"a": {"SS": ["x", "y"]}, "n": {"N": "1.0"}, "gone": {"S": "g"}, "same": {"S": "s"}}
+    new = {"a": {"SS": ["y", "x"]}, "n": {"N": "1"}, "added": {"BOOL": True},
+           "same": {"S": "s"}}
+    assert codec.changed_attributes(old, new) == ["added", "gone"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(items, st.booleans())
+def test_fast_path_equals_the_exact_encoder(item: dict, ascii_only: bool) -> None:
+    enc = codec._Encoder(ascii_only=ascii_only)
+    enc.item(item, "/r")
+    assert codec.encode_item(item, "/r", ascii_only=ascii_only) == ("".join(enc.out), enc.hints)
+
+
+@pytest.mark.parametrize("bad", [
+    {"a": {"S": {"S": "y"}}},
+    {"a": {"BOOL": {"BOOL": True}}},
+    {"a": {"S": "x", "M": {"b": {"S": "y"}}}},
+    {"a": {"NS": [{"S": "1"}]}},
+    {"a": {"N": {"N": "1"}}},
+    {"a": {"NULL": {"NULL": True}}},
+    {"a": {"M": {"b": {"S": "y"}}, "L": []}},
+])
+def test_malformed_nesting_is_rejected_not_reinterpreted(bad: dict) -> None:
+    with pytest.raises(InvalidValue):
+        codec.encode_item(bad)
