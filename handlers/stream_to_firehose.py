@@ -21,7 +21,7 @@ logger = Logger(service="ddbtrail-capture")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
 metrics = Metrics(namespace="ddbtrail", service="capture")
 
-SETTINGS = CaptureSettings.from_env()
+SETTINGS = CaptureSettings.from_env()  # reads the redaction key from Secrets Manager/SSM
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 FIREHOSE = boto3.client("firehose", config=_CONFIG)
 S3 = boto3.client("s3", config=_CONFIG) if SETTINGS.spill_bucket else None

@@ -26,6 +26,7 @@ from ddbtrail.delivery.firehose import (
 )
 from ddbtrail.exceptions import ConfigError, MalformedRecord
 from ddbtrail.flatten import Row, event_records, flatten_records, row_bytes
+from ddbtrail.redact import RedactionPolicy, policy_from_env
 from ddbtrail.row import partition_path
 
 logger = logging.getLogger(__name__)
@@ -75,11 +76,14 @@ class CaptureSettings:
     pack_rows: bool = True
     max_rows_per_record: int = MAX_ROWS_PER_RECORD
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    redaction: RedactionPolicy | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> CaptureSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **clients: Any) -> CaptureSettings:
         """Read DELIVERY_STREAM_NAME (required), TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX,
-        QUARANTINE_PREFIX, PACK_ROWS, MAX_ROWS_PER_RECORD and MAX_ATTEMPTS.
+        QUARANTINE_PREFIX, PACK_ROWS, MAX_ROWS_PER_RECORD, MAX_ATTEMPTS, and
+        REDACTION_POLICY with its key (see ``ddbtrail.redact.load_key``; ``clients`` may
+        pass ``secretsmanager=`` or ``ssm=``).
         Raises ConfigError naming the variable that is missing or wrong."""
         env = os.environ if env is None else env
         stream = env.get("DELIVERY_STREAM_NAME", "")
@@ -95,6 +99,7 @@ class CaptureSettings:
             max_rows_per_record=_env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
                                          1, MAX_ROWS_PER_RECORD),
             retry=RetryPolicy(max_attempts=_env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
+            redaction=policy_from_env(env, **clients),
         )
 
 
@@ -162,7 +167,7 @@ def capture_batch(
     seqs: list[str | None] = []
 
     for item in flatten_records(records, ingested_at_ms=ingested,
-                                table_name=settings.table_name):
+                                table_name=settings.table_name, policy=settings.redaction):
         seqs.append(item.sequence_number)
         if item.error is not None:
             result.malformed.append(item.error)
@@ -214,7 +219,7 @@ def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes |
     try:
         s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=data,
                       ContentType="application/json")
-    except Exception as exc:  # any failure leaves the record to be retried by Lambda
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the record for Lambda to retry
         logger.error("spill to S3 failed", extra={"event_id": row["event_id"], "error": str(exc)})
         return None
     pointer = dict(row, old_image=None, new_image=None, type_hints=None,
@@ -227,6 +232,21 @@ def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes |
     return small
 
 
+def _withhold_values(record: object) -> object:
+    """A malformed record cannot be redacted reliably, so under a redaction policy its
+    keys and images are withheld from the quarantine copy; the position stays."""
+    if not isinstance(record, Mapping):
+        return "<withheld: redaction policy active>"
+    ddb = record.get("dynamodb")
+    kept = {k: v for k, v in record.items() if k not in ("dynamodb", "kinesis")}
+    if isinstance(ddb, Mapping):
+        kept["dynamodb"] = {k: v for k, v in ddb.items()
+                            if k in ("SequenceNumber", "ApproximateCreationDateTime",
+                                     "StreamViewType", "SizeBytes")}
+    kept["withheld"] = "keys and images (redaction policy active)"
+    return kept
+
+
 def _quarantine(record: object, error: MalformedRecord, s3: Any, settings: CaptureSettings,
                 now_ms: int) -> bool:
     """Keep a malformed record in S3 so it cannot block its shard. False if not kept."""
@@ -235,11 +255,13 @@ def _quarantine(record: object, error: MalformedRecord, s3: Any, settings: Captu
     day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
     name = error.event_id or f"no-event-id-{now_ms}"
     key = f"{settings.quarantine_prefix}dt={day}/{name}.json"
+    if settings.redaction is not None:
+        record = _withhold_values(record)
     body = json.dumps({"error": str(error), "record": record}, default=str).encode()
     try:
         s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=body,
                       ContentType="application/json")
-    except Exception as exc:  # keep the record in the batch failures instead
+    except Exception as exc:  # noqa: BLE001 - keep the record in the batch failures instead
         logger.error("quarantine to S3 failed", extra={"event_id": error.event_id,
                                                        "error": str(exc)})
         return False

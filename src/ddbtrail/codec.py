@@ -327,7 +327,7 @@ class _Walk:
 
 
 def _child(parent: str, key: str | int) -> str:
-    return f"{parent}/{key}" if type(key) is int else parent + "/" + pointer_token(key)
+    return f"{parent}/{key}" if isinstance(key, int) else parent + "/" + pointer_token(key)
 
 
 def _b64_wrapper(raw: Any) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from ddbtrail import codec
 from ddbtrail.exceptions import InvalidValue, MalformedEvent, MalformedRecord
+from ddbtrail.redact import RedactionPolicy, Redactor
 from ddbtrail.row import COLUMN_NAMES, SCHEMA_VERSION
 
 Row = dict[str, Any]
@@ -149,11 +150,12 @@ def _timestamp_ms(ddb: Mapping[str, Any], event_id: str, ms_precision: bool) -> 
     return round(raw * 1000)
 
 
-def build_row(change: Change, *, ingested_at_ms: int) -> Row:
+def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None = None) -> Row:
     """The schema-v1 row of a change. Raises MalformedRecord naming the record.
 
     A record with no ApproximateCreationDateTime takes its event time from
-    ``ingested_at_ms``, the closest time known.
+    ``ingested_at_ms``, the closest time known. ``redactor`` is applied to the keys and
+    both images before anything is encoded.
     """
     ddb = change.ddb
     hints: codec.Hints = {}
@@ -161,11 +163,15 @@ def build_row(change: Change, *, ingested_at_ms: int) -> Row:
         keys = ddb.get("Keys")
         if not isinstance(keys, Mapping) or not keys:
             raise InvalidValue("no Keys")
+        old = ddb.get("OldImage")
+        new = ddb.get("NewImage")
+        if redactor is not None:
+            keys = redactor.item(keys, is_key=True)
+            old = redactor.item(old)
+            new = redactor.item(new)
         keys_text, key_hints = codec.encode_item(keys, "/keys")
         hints.update(key_hints)
         item_key = codec.item_key(keys)
-        old = ddb.get("OldImage")
-        new = ddb.get("NewImage")
         old_text = new_text = None
         if old is not None:
             old_text, old_hints = codec.encode_item(old, "/old_image")
@@ -233,9 +239,12 @@ def _infer_view(has_old: bool, has_new: bool, action: str) -> str | None:
     return None
 
 
-def flatten_record(record: object, *, ingested_at_ms: int, table_name: str | None = None) -> Row:
+def flatten_record(record: object, *, ingested_at_ms: int, table_name: str | None = None,
+                   policy: RedactionPolicy | None = None) -> Row:
     """One stream record -> one row. Raises MalformedRecord naming the record."""
-    return build_row(unwrap(record, table_name=table_name), ingested_at_ms=ingested_at_ms)
+    change = unwrap(record, table_name=table_name)
+    redactor = policy.redactor(change.table_name) if policy is not None else None
+    return build_row(change, ingested_at_ms=ingested_at_ms, redactor=redactor)
 
 
 def event_records(event: object) -> list[Any]:
@@ -263,12 +272,14 @@ class Flattened:
 
 
 def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
-                    table_name: str | None = None) -> Iterator[Flattened]:
+                    table_name: str | None = None,
+                    policy: RedactionPolicy | None = None) -> Iterator[Flattened]:
     """Flatten a batch, isolating each bad record instead of failing the batch."""
     for index, record in enumerate(records):
         event_id, seq = record_identity(record)
         try:
-            row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name)
+            row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name,
+                                 policy=policy)
         except MalformedRecord as exc:
             yield Flattened(index, event_id, seq, error=exc)
         else:

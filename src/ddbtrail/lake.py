@@ -108,7 +108,7 @@ class Lake:
         import pyarrow.fs as pafs
 
         try:
-            return self.fs.get_file_info(self.root).type != pafs.FileType.NotFound
+            return bool(self.fs.get_file_info(self.root).type != pafs.FileType.NotFound)
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot be read ({exc})") from exc
 

@@ -191,7 +191,8 @@ def test_malformed_record_is_named_and_the_rest_still_delivered(
     stub = StubFirehose()
     result = run(event, stub)
     assert set(delivered_ids(stub)) == {"e0", "e1", "e3", "e4"}
-    assert [str(e) for e in result.malformed] == ["record e2: /new_image/bad: unknown type tag 'QQ'"]
+    assert [str(e) for e in result.malformed] == [
+        "record e2: /new_image/bad: unknown type tag 'QQ'"]
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 2)}]}
     assert "malformed record" in caplog.text
 
@@ -235,9 +236,9 @@ def test_not_an_event_raises_one_clear_error() -> None:
 def test_settings_from_environment_name_the_bad_variable() -> None:
     with pytest.raises(ConfigError, match="DELIVERY_STREAM_NAME is not set"):
         CaptureSettings.from_env({})
-    with pytest.raises(ConfigError, match="PACK_ROWS='maybe'"):
+    with pytest.raises(ConfigError, match=r"PACK_ROWS='maybe'"):
         CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "PACK_ROWS": "maybe"})
-    with pytest.raises(ConfigError, match="MAX_ROWS_PER_RECORD=501 is outside 1..500"):
+    with pytest.raises(ConfigError, match=r"MAX_ROWS_PER_RECORD=501 is outside 1\.\.500"):
         CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "MAX_ROWS_PER_RECORD": "501"})
     s = CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "SPILL_BUCKET": "b",
                                   "SPILL_PREFIX": "/x/y", "PACK_ROWS": "false"})

@@ -107,7 +107,8 @@ def chunk_batches(records: Sequence[FirehoseRecord]) -> list[list[FirehoseRecord
     current: list[FirehoseRecord] = []
     size = 0
     for rec in records:
-        if current and (len(current) >= MAX_BATCH_RECORDS or size + len(rec.data) > MAX_BATCH_BYTES):
+        full = len(current) >= MAX_BATCH_RECORDS or size + len(rec.data) > MAX_BATCH_BYTES
+        if current and full:
             batches.append(current)
             current, size = [], 0
         current.append(rec)
@@ -200,7 +201,8 @@ def _send_batch(batch: list[FirehoseRecord], client: Any, stream_name: str,
             failed = pending
         else:
             results = response.get("RequestResponses", [])
-            failed = [rec for rec, res in zip(pending, results, strict=False) if res.get("ErrorCode")]
+            failed = [rec for rec, res in zip(pending, results, strict=False)
+                      if res.get("ErrorCode")]
             if len(results) < len(pending):  # a malformed answer: treat the rest as failed
                 failed += pending[len(results):]
             for rec, res in zip(pending, results, strict=False):

@@ -50,8 +50,8 @@ class EmbeddedAWS:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
-                            **FAKE_CREDENTIALS)
+        return boto3.client(service, region_name=self.region,  # type: ignore[call-overload]
+                            endpoint_url=self.endpoint_url, **FAKE_CREDENTIALS)
 
     def __enter__(self) -> EmbeddedAWS:
         return self.start()
