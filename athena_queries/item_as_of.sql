@@ -1,0 +1,45 @@
+-- name: item_as_of
+-- kind: query
+-- question: What did one item look like at an instant? No row if it did not exist then.
+-- parameters:
+--   table_name  string     DynamoDB table name
+--   item_key    string     canonical item key, e.g. {"Id":101}
+--   at          timestamp  the instant, ISO-8601 (e.g. 2024-05-01T12:00:00Z); changes at or before it count
+--   at          timestamp  the same instant again (prunes dt partitions)
+-- output:
+--   item_key             canonical item key
+--   keys                 the key attributes, plain JSON
+--   item                 the item's attributes at that instant, plain JSON (null if the stream carries no new image)
+--   type_hints           JSON pointer -> B|SS|NS|BS; the item's are under /new_image
+--   last_event_time      time of the last change at or before the instant, ISO-8601 UTC
+--   last_sequence_number sequence number of that change
+--   last_action          action of that change (INSERT | MODIFY | SNAPSHOT)
+WITH ranked AS (
+    SELECT
+        item_key,
+        keys,
+        new_image,
+        type_hints,
+        event_time,
+        sequence_number,
+        action,
+        row_number() OVER (
+            ORDER BY length(sequence_number) DESC, sequence_number DESC
+        ) AS recency
+    FROM changes
+    WHERE table_name = ?
+      AND item_key = ?
+      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
+      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+)
+SELECT
+    item_key,
+    keys,
+    new_image AS item,
+    type_hints,
+    event_time AS last_event_time,
+    sequence_number AS last_sequence_number,
+    action AS last_action
+FROM ranked
+WHERE recency = 1
+  AND action <> 'REMOVE'
