@@ -1,0 +1,109 @@
+"""``ddbtrail schema``: the attributes a table's items carry, learnt from the lake, and drift."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.exceptions import UsageError
+from ddbtrail.flatten import iso_ms
+from ddbtrail.lake import Lake, default_lake
+from ddbtrail.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
+
+
+class SchemaOutput(enum.StrEnum):
+    """How ``schema`` prints its report."""
+
+    table = "table"
+    json = "json"
+
+
+LakeOption = Annotated[str | None, typer.Option(
+    help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")]
+SinceOption = Annotated[str | None, typer.Option(
+    help="Only changes at or after this ISO 8601 date or time (UTC unless it says).")]
+BucketOption = Annotated[str, typer.Option(
+    help="Drift is found between these time buckets: day or hour (UTC).")]
+EndpointOption = Annotated[str | None, typer.Option(help="AWS endpoint URL (S3 lake).")]
+RegionOption = Annotated[str | None, typer.Option(help="AWS region (S3 lake).")]
+
+
+def learn(table: str, *, lake: str | None, since: str | None, bucket: str,
+          endpoint_url: str | None, region: str | None) -> TableSchema:
+    """Learn ``table``'s schema from the lake; UsageError when it has no changes there."""
+    if bucket not in ("day", "hour"):
+        raise UsageError(f"--bucket must be day or hour, not {bucket!r}")
+    bucketing: Bucketing = "day" if bucket == "day" else "hour"
+    since_ms = parse_since(since)
+    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    schema = infer_schema(the_lake, table, since_ms=since_ms, bucket=bucketing)
+    if not schema.changes:
+        after = f" since {iso_ms(since_ms)}" if since_ms is not None else ""
+        raise UsageError(f"--table {table}: no changes in lake {the_lake.uri}{after}")
+    return schema
+
+
+@app.command("schema")
+def schema_command(
+    *,
+    table: Annotated[str, typer.Option(help="DynamoDB table name.")],
+    lake: LakeOption = None,
+    since: SinceOption = None,
+    bucket: BucketOption = "day",
+    output: Annotated[SchemaOutput, typer.Option(
+        "--output", "-o", help="table (for people) or json (one document).")] = SchemaOutput.table,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Report every top-level attribute of TABLE's items, learnt from the change lake.
+
+    For each attribute: the DynamoDB types seen and how often, first and last seen, the
+    share of items that carry it, and the column type `ddbtrail views` would give it.
+    Then drift: attributes that appeared, disappeared or changed type, and when.
+    """
+    schema = learn(table, lake=lake, since=since, bucket=bucket,
+                   endpoint_url=endpoint_url, region=region)
+    report = schema.to_json()
+    if output is SchemaOutput.json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, object]) -> None:
+    attrs = Table(title=f"{report['table']}: {report['changes']} changes, {report['items']} "
+                        f"items ({report['live_items']} live), {report['first_change']} to "
+                        f"{report['last_change']}")
+    for col in ("attribute", "column", "sql type", "types seen", "first seen", "last seen",
+                "items", "live"):
+        attrs.add_column(col, overflow="fold")
+    for a in report["attributes"]:  # type: ignore[attr-defined]
+        types = ", ".join(f"{t} x{n}" for t, n in a["types"].items())
+        attrs.add_row(Text(json.dumps(a["name"], ensure_ascii=False)), a["column"],
+                      a["sql_type"], types, a["first_seen"], a["last_seen"],
+                      _pct(a["item_share"]), _pct(a["live_share"]))
+    console.print(attrs)
+    drift = report["drift"]
+    if drift:
+        dt = Table(title=f"drift (between {report['bucket']}s)")
+        for col in ("at", "kind", "attribute", "before", "after", "detail"):
+            dt.add_column(col, overflow="fold")
+        for d in drift:  # type: ignore[attr-defined]
+            dt.add_row(d["at"], d["kind"], Text(json.dumps(d["attribute"], ensure_ascii=False)),
+                       "/".join(d["before"]), "/".join(d["after"]), d["detail"])
+        console.print(dt)
+    else:
+        console.print("no drift", style="dim")
+    for warning in report["warnings"]:  # type: ignore[attr-defined]
+        err_console.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _pct(share: object) -> str:
+    return f"{share:.0%}" if isinstance(share, float) else ""
