@@ -1,0 +1,282 @@
+"""Deployment settings: CDK context (``-c key=value``) over a JSON config file over defaults.
+
+Pure and offline, so it is tested without a synth. Every problem raises ConfigError
+naming the setting; ``app.py`` prints it as one ``error: ...`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+from ddbtrail.catalog import FORMATS
+from ddbtrail.exceptions import ConfigError
+from infra import constants as C
+
+_DDB_TABLE: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
+_GLUE_NAME: Final = re.compile(r"[a-z0-9_]{1,255}\Z")
+_WORKGROUP: Final = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
+_STACK: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}\Z")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+ARCHIVE_CLASSES: Final = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+LOCK_MODES: Final = ("GOVERNANCE", "COMPLIANCE")
+_TRUE: Final = {"1", "true", "yes", "on"}
+_FALSE: Final = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class DeployConfig:
+    """Every setting of one deployment, validated. See docs/deploy.md for each key."""
+
+    stack_name: str = C.DEFAULT_STACK_NAME
+    tables: tuple[str, ...] = ()
+    demo_table: bool = False
+    demo_table_name: str = C.DEFAULT_DEMO_TABLE
+    format: str = "parquet"
+    database: str = C.DEFAULT_DATABASE
+    workgroup: str = C.DEFAULT_WORKGROUP
+    # None = per format: packed rows need Firehose's RecordDeAggregation; that is only
+    # turned on by default for JSON Lines (see docs/deploy.md, "Packing and Parquet").
+    pack_rows: bool | None = None
+    require_new_and_old_images: bool = True
+    stream_check_serial: str = "1"
+    batch_size: int = 500
+    batch_window_seconds: int = 5
+    max_retry_attempts: int = 10
+    max_record_age_seconds: int = 21_600
+    parallelization_factor: int = 1
+    lambda_memory_mb: int = 512
+    lambda_timeout_seconds: int = 120
+    buffer_interval_seconds: int = 300
+    buffer_size_mb: int | None = None
+    ia_days: int = 30
+    archive_days: int = 90
+    archive_class: str = "GLACIER_IR"
+    expire_days: int = 0
+    object_lock_days: int = 0
+    object_lock_mode: str = "GOVERNANCE"
+    results_expire_days: int = 30
+    bytes_scanned_cutoff: int = 10 * 1024**3
+    iterator_age_alarm_ms: int = 600_000
+    freshness_alarm_seconds: int = 1_800
+    dlq_alarm_messages: int = 1
+    lambda_errors_alarm: int = 1
+    alarm_email: str | None = None
+    powertools_layer_version: int = C.POWERTOOLS_LAYER_VERSION
+    sqs_copy_target_table: str | None = None
+    sqs_copy_sender_accounts: tuple[str, ...] = ()
+
+    @property
+    def all_tables(self) -> tuple[str, ...]:
+        """Captured tables: the existing ones, then the demo table if asked for."""
+        return self.tables + ((self.demo_table_name,) if self.demo_table else ())
+
+    @property
+    def packs_rows(self) -> bool:
+        """Whether the capture Lambda packs rows (PACK_ROWS) and Firehose de-aggregates."""
+        return self.format == "jsonl" if self.pack_rows is None else self.pack_rows
+
+    @property
+    def buffer_mb(self) -> int:
+        """Firehose SizeInMBs: 128 for Parquet (conversion needs >= 64), 64 for JSON Lines."""
+        if self.buffer_size_mb is not None:
+            return self.buffer_size_mb
+        return C.FIREHOSE_MAX_BUFFER_MB if self.format == "parquet" else 64
+
+
+KEYS: Final = tuple(f.name for f in fields(DeployConfig))
+# Context/file spellings that differ from the field name.
+_ALIASES: Final = {"fmt": "format"}
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{key}={value!r} is not a boolean (true or false)")
+
+
+def _as_int(key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not a whole number")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a whole number") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{key}={number} is outside {lo}..{hi}")
+    return number
+
+
+def _as_choice(key: str, value: Any, choices: tuple[str, ...], *, upper: bool = False) -> str:
+    text = str(value).strip()
+    text = text.upper() if upper else text.lower()
+    if text not in choices:
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(choices)}")
+    return text
+
+
+def _as_name(key: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
+    text = str(value).strip()
+    if not pattern.match(text):
+        raise ConfigError(f"{key}={value!r} is not a valid {what}")
+    return text
+
+
+def _as_tables(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"tables={value!r}: expected a comma list or a JSON list of names")
+    names = [str(v).strip() for v in items if str(v).strip()]
+    for name in names:
+        if not _DDB_TABLE.match(name):
+            raise ConfigError(f"tables: {name!r} is not a DynamoDB table name")
+    return tuple(dict.fromkeys(names))
+
+
+def _as_accounts(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"sqs_copy_sender_accounts={value!r}: expected a list of account ids")
+    accounts = tuple(str(v).strip() for v in items if str(v).strip())
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise ConfigError(f"sqs_copy_sender_accounts: {account!r} is not a 12-digit account id")
+    return accounts
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a JSON config file. Raises ConfigError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a JSON object of settings")
+    unknown = sorted(set(data) - set(KEYS) - set(_ALIASES))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def load_config(context: Mapping[str, Any], *, config_file: Path | None = None) -> DeployConfig:
+    """Merge defaults < config file < context and validate.
+
+    ``context`` holds CDK context values (strings from ``-c``, or JSON values from
+    cdk.json); keys that are not settings are ignored. ``config_file`` is read when
+    given; ``context["config"]`` names another file. Raises ConfigError.
+    """
+    raw: dict[str, Any] = {}
+    path = Path(str(context["config"])) if context.get("config") else config_file
+    if path is not None and (context.get("config") or path.is_file()):
+        raw.update(read_config_file(path))
+    for key, value in context.items():
+        if value is not None and (key in KEYS or key in _ALIASES):
+            raw[key] = value
+    for alias, key in _ALIASES.items():
+        if alias in raw:
+            raw[key] = raw.pop(alias)
+    return _validate(raw)
+
+
+def _validate(raw: dict[str, Any]) -> DeployConfig:
+    out: dict[str, Any] = {}
+    ints = {
+        "batch_size": (1, C.ESM_MAX_BATCH_SIZE),
+        "batch_window_seconds": (0, C.ESM_MAX_WINDOW_SECONDS),
+        "max_retry_attempts": (0, 10_000),
+        # -1 (forever) is refused: a poison record would block its shard until it ages out.
+        "max_record_age_seconds": (60, C.STREAM_RETENTION_SECONDS),
+        "parallelization_factor": (1, 10),
+        "lambda_memory_mb": (128, 10_240),
+        "lambda_timeout_seconds": (10, 900),
+        "buffer_interval_seconds": (0, C.FIREHOSE_MAX_INTERVAL_SECONDS),
+        "buffer_size_mb": (1, C.FIREHOSE_MAX_BUFFER_MB),
+        "ia_days": (30, 36_500),
+        "archive_days": (1, 36_500),
+        "expire_days": (0, 36_500),
+        "object_lock_days": (0, 36_500),
+        "results_expire_days": (1, 3_650),
+        "bytes_scanned_cutoff": (C.ATHENA_MIN_CUTOFF_BYTES, 2**63 - 1),
+        "iterator_age_alarm_ms": (1_000, C.STREAM_RETENTION_SECONDS * 1000),
+        "freshness_alarm_seconds": (60, 86_400),
+        "dlq_alarm_messages": (1, 1_000_000),
+        "lambda_errors_alarm": (1, 1_000_000),
+        "powertools_layer_version": (1, 100_000),
+    }
+    for key, value in raw.items():
+        if key == "tables":
+            out[key] = _as_tables(value)
+        elif key in ("demo_table", "require_new_and_old_images"):
+            out[key] = _as_bool(key, value)
+        elif key == "pack_rows":
+            auto = str(value).strip().lower() == "auto"
+            out[key] = None if auto else _as_bool(key, value)
+        elif key == "format":
+            out[key] = _as_choice(key, value, FORMATS)
+        elif key == "archive_class":
+            out[key] = _as_choice(key, value, ARCHIVE_CLASSES, upper=True)
+        elif key == "object_lock_mode":
+            out[key] = _as_choice(key, value, LOCK_MODES, upper=True)
+        elif key in ints:
+            out[key] = _as_int(key, value, *ints[key])
+        elif key in ("demo_table_name", "sqs_copy_target_table"):
+            out[key] = _as_name(key, value, _DDB_TABLE, "DynamoDB table name")
+        elif key == "database":
+            out[key] = _as_name(key, value, _GLUE_NAME, "Glue name (a-z, 0-9, _)")
+        elif key == "workgroup":
+            out[key] = _as_name(key, value, _WORKGROUP, "Athena workgroup name")
+        elif key == "stack_name":
+            out[key] = _as_name(key, value, _STACK, "CloudFormation stack name")
+        elif key == "alarm_email":
+            out[key] = _as_name(key, value, _EMAIL, "e-mail address")
+        elif key == "sqs_copy_sender_accounts":
+            out[key] = _as_accounts(value)
+        elif key == "stream_check_serial":
+            out[key] = str(value).strip() or "1"
+    if not out.get("tables") and "demo_table" not in out:
+        # Nothing named: synthesize (and deploy) the demo table, so a bare
+        # `python infra/app.py` or `cdk synth` works; app.py says so on stderr.
+        out["demo_table"] = True
+    cfg = DeployConfig(**out)
+    _check_together(cfg)
+    return cfg
+
+
+def _check_together(cfg: DeployConfig) -> None:
+    if not cfg.all_tables:
+        raise ConfigError("tables: name at least one table (-c tables=orders,customers) "
+                          "or allow the demo table (-c demo_table=true)")
+    if cfg.demo_table and cfg.demo_table_name in cfg.tables:
+        raise ConfigError(f"demo_table_name={cfg.demo_table_name!r} is also in tables")
+    if cfg.format == "parquet" and cfg.buffer_mb < C.FIREHOSE_MIN_PARQUET_BUFFER_MB:
+        raise ConfigError(f"buffer_size_mb={cfg.buffer_mb}: Parquet conversion needs at "
+                          f"least {C.FIREHOSE_MIN_PARQUET_BUFFER_MB}")
+    # S3 refuses a second transition sooner than 30 days after STANDARD_IA.
+    if cfg.archive_days < cfg.ia_days + 30:
+        raise ConfigError(f"archive_days={cfg.archive_days} must be at least ia_days + 30 "
+                          f"({cfg.ia_days + 30})")
+    if cfg.expire_days and cfg.expire_days <= cfg.archive_days:
+        raise ConfigError(f"expire_days={cfg.expire_days} must be after archive_days="
+                          f"{cfg.archive_days} (or 0 to keep changes forever)")
+    if cfg.expire_days and cfg.object_lock_days > cfg.expire_days:
+        raise ConfigError(f"object_lock_days={cfg.object_lock_days} is longer than "
+                          f"expire_days={cfg.expire_days}; locked versions cannot expire")
+    if cfg.freshness_alarm_seconds <= cfg.buffer_interval_seconds:
+        raise ConfigError(f"freshness_alarm_seconds={cfg.freshness_alarm_seconds} must exceed "
+                          f"buffer_interval_seconds={cfg.buffer_interval_seconds}")
+    if cfg.max_record_age_seconds >= C.STREAM_RETENTION_SECONDS:
+        raise ConfigError(f"max_record_age_seconds={cfg.max_record_age_seconds} must be under "
+                          "the stream's 24 h retention, so a redrive can still read the records")

@@ -1,0 +1,75 @@
+"""Names and fixed values of the deployed pipeline, in one place.
+
+Everything a user may want to change is a setting in ``infra.config``; what is here is
+either dictated by AWS or by the rest of ddbtrail (the row schema, the capture Lambda).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from ddbtrail import catalog, row
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+HANDLERS_DIR: Final = REPO_ROOT / "handlers"
+CORE_PACKAGE_DIR: Final = REPO_ROOT / "src" / "ddbtrail"
+QUERIES_DIR: Final = REPO_ROOT / "athena_queries"
+FUNCTIONS_DIR: Final = Path(__file__).resolve().parent / "functions"
+DEFAULT_CONFIG_FILE: Final = Path(__file__).resolve().parent / "config.json"
+
+DEFAULT_STACK_NAME: Final = "ddbtrail"
+DEFAULT_DATABASE: Final = catalog.DATABASE_NAME
+DEFAULT_GLUE_TABLE: Final = catalog.TABLE_NAME
+DEFAULT_WORKGROUP: Final = "ddbtrail"
+DEFAULT_DEMO_TABLE: Final = "ddbtrail-demo"
+
+# Lake layout inside the lake bucket. Only LAKE_PREFIX is in the Glue table; spill and
+# quarantine sit beside it under the same key, lock and lifecycle (they are audit data too).
+LAKE_PREFIX: Final = "lake/"
+SPILL_PREFIX: Final = "spill/"
+QUARANTINE_PREFIX: Final = "quarantine/"
+ERROR_PREFIX: Final = "firehose-errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+
+# Firehose's dynamic-partitioning keys; the jq query reads the EVENT date the row carries.
+PARTITION_KEYS: Final = tuple(c.name for c in row.PARTITION_COLUMNS)
+JQ_PARTITION_QUERY: Final = "{" + ", ".join(f"{k}: .{k}" for k in PARTITION_KEYS) + "}"
+FIREHOSE_PREFIX: Final = LAKE_PREFIX + row.PARTITION_TEMPLATE.format(
+    **{k: f"!{{partitionKeyFromQuery:{k}}}" for k in PARTITION_KEYS})
+
+# Capture Lambda: the handler module in handlers/ plus the core package.
+CAPTURE_HANDLER: Final = "stream_to_firehose.handler"
+CAPTURE_HANDLER_FILE: Final = "stream_to_firehose.py"
+# Not needed by the capture path (CLI, local emulators, packaged data).
+CAPTURE_ASSET_IGNORE: Final = ("__pycache__", "*.pyc", "cli", "local", "_data", "py.typed")
+LAMBDA_PYTHON: Final = "python3.12"
+
+# Powertools for AWS Lambda (Python) V3 public layer, arm64 build for LAMBDA_PYTHON.
+# Layer version 27 is the one the Powertools docs list at the time of writing; override
+# with -c powertools_layer_version=N (see docs/deploy.md).
+POWERTOOLS_ACCOUNT: Final = "017000801446"
+POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python312-arm64"
+POWERTOOLS_LAYER_VERSION: Final = 27
+
+# CDK feature flags the app relies on (also in cdk.json): server access logs are granted by
+# bucket policy, not by the legacy LogDeliveryWrite ACL (ACLs stay disabled everywhere).
+FEATURE_FLAGS: Final = {
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+}
+
+METRICS_NAMESPACE: Final = "ddbtrail"
+METRICS_SERVICE: Final = "capture"
+
+# AWS limits the settings are checked against.
+ESM_MAX_BATCH_SIZE: Final = 10_000
+ESM_MAX_WINDOW_SECONDS: Final = 300
+ESM_MAX_RECORD_AGE_SECONDS: Final = 604_800
+STREAM_RETENTION_SECONDS: Final = 86_400
+FIREHOSE_MIN_PARQUET_BUFFER_MB: Final = 64
+FIREHOSE_MAX_BUFFER_MB: Final = 128
+FIREHOSE_MAX_INTERVAL_SECONDS: Final = 900
+ATHENA_MIN_CUTOFF_BYTES: Final = 10_000_000
+NAMED_QUERY_MAX_CHARS: Final = 262_144
+NAMED_QUERY_MAX_NAME: Final = 128
+NAMED_QUERY_MAX_DESCRIPTION: Final = 1024

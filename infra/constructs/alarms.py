@@ -1,0 +1,98 @@
+"""Alarms: IteratorAge, DLQ depth, Lambda errors, quarantined records, and Firehose
+delivery failures, conversion failures and freshness. All notify one encrypted SNS topic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+
+from infra import constants as C
+from infra.config import DeployConfig
+from infra.constructs.capture import TableCapture
+
+_FIVE_MIN = Duration.minutes(5)
+
+
+class Alarms(Construct):
+    """``topic`` and ``alarms`` (by construct id)."""
+
+    def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, key: kms.IKey,
+                 captures: Sequence[TableCapture], delivery_stream_name: str) -> None:
+        super().__init__(scope, cid)
+        self.topic = sns.Topic(self, "Topic", display_name="ddbtrail alarms",
+                               master_key=key, enforce_ssl=True)
+        if cfg.alarm_email:
+            self.topic.add_subscription(subs.EmailSubscription(cfg.alarm_email))
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        for cap in captures:
+            fn = {"FunctionName": cap.function.function_name}
+            t = cap.table
+            self._alarm(
+                f"{cap.node.id}IteratorAge", f"{t}: capture is falling behind the stream",
+                cw.Metric(namespace="AWS/Lambda", metric_name="IteratorAge", dimensions_map=fn,
+                          statistic="Maximum", period=_FIVE_MIN),
+                cfg.iterator_age_alarm_ms, periods=2)
+            self._alarm(
+                f"{cap.node.id}Errors", f"{t}: capture Lambda errors (batches are retried)",
+                cw.Metric(namespace="AWS/Lambda", metric_name="Errors", dimensions_map=fn,
+                          statistic="Sum", period=_FIVE_MIN),
+                cfg.lambda_errors_alarm)
+            self._alarm(
+                f"{cap.node.id}OnFailure",
+                f"{t}: stream records gave up after retries; redrive them before they leave "
+                "the stream (24 h)",
+                cap.dlq.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=Duration.minutes(1)),
+                cfg.dlq_alarm_messages)
+
+        self._alarm(
+            "QuarantinedRecords",
+            "Malformed stream records were quarantined in S3 instead of the lake",
+            cw.Metric(namespace=C.METRICS_NAMESPACE, metric_name="QuarantinedRecords",
+                      dimensions_map={"service": C.METRICS_SERVICE}, statistic="Sum",
+                      period=_FIVE_MIN),
+            1)
+        stream = {"DeliveryStreamName": delivery_stream_name}
+        # Success is reported per delivery attempt: a minimum below 1 means a failed one.
+        self._alarm(
+            "DeliveryFailures", "Firehose failed to deliver to S3 (it retries for 24 h)",
+            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.Success",
+                      dimensions_map=stream, statistic="Minimum", period=_FIVE_MIN),
+            1, comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD, periods=2)
+        self._alarm(
+            "Freshness", "The oldest record in Firehose is older than the freshness threshold",
+            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.DataFreshness",
+                      dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
+            cfg.freshness_alarm_seconds)
+        self._alarm(
+            "PartitionCountExceeded", "Firehose ran out of active dynamic partitions",
+            cw.Metric(namespace="AWS/Firehose", metric_name="PartitionCountExceeded",
+                      dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
+            1)
+        if cfg.format == "parquet":
+            self._alarm(
+                "ConversionFailures",
+                "Rows failed Parquet conversion and went to the error prefix, not the lake",
+                cw.Metric(namespace="AWS/Firehose", metric_name="FailedConversion.Records",
+                          dimensions_map=stream, statistic="Sum", period=_FIVE_MIN),
+                1)
+
+    def _alarm(self, cid: str, description: str, metric: cw.IMetric, threshold: float, *,
+               comparison: cw.ComparisonOperator = (
+                   cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD),
+               periods: int = 1) -> None:
+        alarm = cw.Alarm(self, cid, metric=metric, threshold=threshold,
+                         evaluation_periods=periods, comparison_operator=comparison,
+                         alarm_description=f"ddbtrail: {description}",
+                         treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(self._action)
+        self.alarms[cid] = alarm

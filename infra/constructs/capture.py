@@ -1,0 +1,245 @@
+"""Per table: the stream check, the capture Lambda, its event source mapping and on-failure queue.
+
+The Lambda asset is ``handlers/stream_to_firehose.py`` plus the ``ddbtrail`` package,
+copied into a staging folder (no Docker); Powertools comes from AWS's public layer.
+The capture path imports only the standard library, boto3 and Powertools.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Stage
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ddbtrail.delivery.firehose import MAX_ROWS_PER_RECORD
+from infra import constants as C
+from infra.config import DeployConfig
+from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
+
+RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 layer "
+                  f"({C.POWERTOOLS_LAYER_NAME}) is built for and the one ddbtrail is tested on.")
+
+
+def build_capture_asset(dest: Path) -> Path:
+    """Copy the capture handler and the core package into ``dest`` (replaced if present).
+
+    Layout: ``dest/stream_to_firehose.py`` and ``dest/ddbtrail/...``, without caches or
+    the CLI and local-emulation code. Returns ``dest``.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copy2(C.HANDLERS_DIR / C.CAPTURE_HANDLER_FILE, dest / C.CAPTURE_HANDLER_FILE)
+    shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
+                    ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
+    return dest
+
+
+def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,
+                        spill_bucket: str) -> dict[str, str]:
+    """The capture Lambda's environment (``CaptureSettings.from_env`` reads every key)."""
+    return {
+        "DELIVERY_STREAM_NAME": delivery_stream,
+        "TABLE_NAME": table,
+        "SPILL_BUCKET": spill_bucket,
+        "SPILL_PREFIX": C.SPILL_PREFIX,
+        "QUARANTINE_PREFIX": C.QUARANTINE_PREFIX,
+        "PACK_ROWS": "true" if cfg.packs_rows else "false",
+        "MAX_ROWS_PER_RECORD": str(MAX_ROWS_PER_RECORD),
+        "MAX_ATTEMPTS": "8",
+    }
+
+
+class StreamCheck(Construct):
+    """One small Lambda backing a ``Custom::DdbtrailStreamCheck`` per existing table.
+
+    Synth is offline, so the stream is checked at deploy time: the stack fails with a
+    one-line reason (no stream, wrong view) before anything reads from the table.
+    """
+
+    def __init__(self, scope: Construct, cid: str, *, tables: tuple[str, ...]) -> None:
+        super().__init__(scope, cid)
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="ddbtrail stream check: DescribeTable on captured tables")
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:DescribeTable"],
+            resources=[table_arn(t) for t in tables]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn]))
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.ARM_64,
+            handler="stream_check.handler",
+            code=lambda_.Code.from_asset(str(C.FUNCTIONS_DIR),
+                                         exclude=["__pycache__", "*.pyc", "__init__.py"]),
+            timeout=Duration.seconds(60), memory_size=128, role=role, log_group=log_group,
+            description="ddbtrail: checks a table's stream at deploy time")
+        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
+        depends_only_on(self.function, role.node.find_child("DefaultPolicy"))
+
+    def check(self, scope: Construct, cid: str, table: str,
+              cfg: DeployConfig) -> CustomResource:
+        """A custom resource whose ``StreamArn``/``StreamViewType`` describe ``table``."""
+        return CustomResource(
+            scope, cid, service_token=self.function.function_arn,
+            resource_type="Custom::DdbtrailStreamCheck",
+            properties={
+                "TableName": table,
+                "RequireNewAndOldImages": str(cfg.require_new_and_old_images).lower(),
+                # Bump to re-run the check (e.g. after a stream was re-enabled: new ARN).
+                "Serial": cfg.stream_check_serial,
+            })
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What every table's capture uses."""
+
+    cfg: DeployConfig
+    code: lambda_.Code
+    powertools: lambda_.ILayerVersion
+    delivery_stream_name: str
+    delivery_stream_arn: str
+    bucket: s3.IBucket
+    lake_key: kms.IKey
+    ops_key: kms.IKey
+
+
+def table_arn(table: str) -> str:
+    return f"arn:{Aws.PARTITION}:dynamodb:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/{table}"
+
+
+def shared_code(scope: Construct) -> lambda_.Code:
+    """The capture asset, staged under the cloud assembly folder."""
+    staging = Path(Stage.of(scope).outdir) / ".staging" / "capture"  # type: ignore[union-attr]
+    return lambda_.Code.from_asset(str(build_capture_asset(staging)))
+
+
+def powertools_layer(scope: Construct, version: int) -> lambda_.ILayerVersion:
+    arn = (f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{C.POWERTOOLS_ACCOUNT}:layer:"
+           f"{C.POWERTOOLS_LAYER_NAME}:{version}")
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+
+
+class TableCapture(Construct):
+    """Capture of one table: ``function``, ``mapping`` (ESM), ``dlq`` and ``stream_arn``."""
+
+    def __init__(self, scope: Construct, cid: str, *, table: str, shared: Shared,
+                 stream_arn: str) -> None:
+        super().__init__(scope, cid)
+        cfg = shared.cfg
+        self.table = table
+        self.stream_arn = stream_arn
+        # Lambda's on-failure record names the shard and sequence range (not the data);
+        # the redrive re-reads them, so records must still be in the stream: see
+        # max_record_age_seconds, kept under the 24 h retention.
+        self.dlq = sqs.Queue(self, "OnFailure", encryption=sqs.QueueEncryption.KMS,
+                             encryption_master_key=shared.ops_key, enforce_ssl=True,
+                             retention_period=Duration.days(14))
+        acknowledge(self.dlq, "AwsSolutions-SQS3",
+                    "This queue is itself the on-failure destination (a DLQ) of the mapping.")
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"ddbtrail capture of table {table}")
+        spill_arns = [shared.bucket.arn_for_objects(f"{C.SPILL_PREFIX}*"),
+                      shared.bucket.arn_for_objects(f"{C.QUARANTINE_PREFIX}*")]
+        stream_wildcard = f"{table_arn(table)}/stream/*"
+        self.policy = iam.Policy(self, "Policy", roles=[role], statements=[
+            iam.PolicyStatement(sid="ReadStream", actions=[
+                "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                resources=[stream_arn]),
+            iam.PolicyStatement(sid="ListStreams", actions=["dynamodb:ListStreams"],
+                                resources=[stream_wildcard]),
+            iam.PolicyStatement(sid="Deliver", actions=["firehose:PutRecordBatch"],
+                                resources=[shared.delivery_stream_arn]),
+            iam.PolicyStatement(sid="SpillAndQuarantine", actions=["s3:PutObject"],
+                                resources=spill_arns),
+            iam.PolicyStatement(sid="LakeKeyViaS3", actions=["kms:GenerateDataKey"],
+                                resources=[shared.lake_key.key_arn],
+                                conditions={"StringEquals": {
+                                    "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}),
+            iam.PolicyStatement(sid="OnFailure", actions=["sqs:SendMessage"],
+                                resources=[self.dlq.queue_arn]),
+            iam.PolicyStatement(sid="OpsKeyViaSqs", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                                resources=[shared.ops_key.key_arn],
+                                conditions={"StringEquals": {
+                                    "kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com"}}),
+            iam.PolicyStatement(sid="Logs", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                resources=[log_group.log_group_arn]),
+        ])
+        for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
+            acknowledge(self.policy, arn_finding(shared.bucket, f"/{prefix}*"),
+                        "Spilled rows and quarantined records get one object per event; "
+                        "the wildcard is limited to that prefix of the lake bucket.")
+        acknowledge(self.policy, stream_finding(table),
+                    "ListStreams is scoped to this table's streams, as the DynamoDB docs show; "
+                    "the stream ARN changes if the stream is re-enabled.")
+
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.ARM_64,
+            handler=C.CAPTURE_HANDLER, code=shared.code, layers=[shared.powertools],
+            memory_size=cfg.lambda_memory_mb, timeout=Duration.seconds(cfg.lambda_timeout_seconds),
+            role=role, log_group=log_group,
+            environment=capture_environment(cfg, table=table,
+                                            delivery_stream=shared.delivery_stream_name,
+                                            spill_bucket=shared.bucket.bucket_name),
+            description=f"ddbtrail: {table} stream -> Firehose")
+        depends_only_on(self.function, self.policy)
+        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
+
+        self.mapping = lambda_.CfnEventSourceMapping(
+            self, "Mapping",
+            function_name=self.function.function_name,
+            event_source_arn=stream_arn,
+            starting_position="TRIM_HORIZON",
+            batch_size=cfg.batch_size,
+            maximum_batching_window_in_seconds=cfg.batch_window_seconds,
+            parallelization_factor=cfg.parallelization_factor,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=cfg.max_retry_attempts,
+            maximum_record_age_in_seconds=cfg.max_record_age_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            destination_config=lambda_.CfnEventSourceMapping.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventSourceMapping.OnFailureProperty(
+                    destination=self.dlq.queue_arn)),
+            enabled=True,
+        )
+        # The mapping checks the role's permissions when it is created.
+        self.mapping.node.add_dependency(self.policy)
+
+
+def stream_finding(table: str) -> str:
+    """cdk-nag's IAM5 finding for ``table``'s ``stream/*`` ARN."""
+    return (f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:"
+            f"<AWS::AccountId>:table/{table}/stream/*]")
+
+
+def demo_table(scope: Construct, name: str) -> dynamodb.Table:
+    """A small on-demand table with a NEW_AND_OLD_IMAGES stream, deleted with the stack."""
+    return dynamodb.Table(
+        scope, "DemoTable", table_name=name,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True),
+        removal_policy=RemovalPolicy.DESTROY,
+    )

@@ -1,0 +1,42 @@
+"""The Glue database and the ``changes`` table, straight from ``ddbtrail.catalog``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws
+from aws_cdk import aws_glue as glue
+from constructs import Construct
+
+from ddbtrail import catalog
+
+
+class Catalog(Construct):
+    """Glue ``database`` and ``table`` (partition projection, so no crawler).
+
+    The TableInput is ``ddbtrail.catalog.table_input`` verbatim: the same definition the
+    CLI and glue/ use, so the deployed columns cannot drift from ``ddbtrail.row``.
+    """
+
+    def __init__(self, scope: Construct, cid: str, *, database: str, fmt: str,
+                 location: str, table_names: Sequence[str]) -> None:
+        super().__init__(scope, cid)
+        self.database_name = database
+        self.table_name = catalog.TABLE_NAME
+        self.table_input = catalog.table_input(fmt, location, list(table_names))
+        self.database = glue.CfnDatabase(
+            self, "Database", catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database, description=catalog.database_input(database)["Description"]))
+        self.table = glue.CfnTable(
+            self, "Table", catalog_id=Aws.ACCOUNT_ID, database_name=database,
+            # Overridden below with the exact Glue TableInput (PascalCase, as CloudFormation
+            # and the Glue API spell it); the typed struct would only re-spell it.
+            table_input=glue.CfnTable.TableInputProperty(name=self.table_name))
+        self.table.add_property_override("TableInput", self.table_input)
+        self.table.node.add_dependency(self.database)
+        self.database_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                             f"database/{database}")
+        self.table_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                          f"table/{database}/{self.table_name}")
+        self.catalog_arn = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:catalog"

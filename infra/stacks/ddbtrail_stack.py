@@ -1,0 +1,111 @@
+"""The whole pipeline in one stack: one construct per concern.
+
+lake -> catalog -> delivery -> capture (per table) -> queries -> alarms, plus the
+optional SQS copy (``infra/constructs/sqs_copy.py``) when a target table is set.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.config import DeployConfig
+from infra.constructs.alarms import Alarms
+from infra.constructs.capture import (
+    Shared,
+    StreamCheck,
+    TableCapture,
+    demo_table,
+    powertools_layer,
+    shared_code,
+)
+from infra.constructs.catalog import Catalog
+from infra.constructs.delivery import Delivery
+from infra.constructs.lake import Lake
+from infra.constructs.nag import depends_only_on
+from infra.constructs.queries import Queries
+from infra.constructs.sqs_copy import SqsCopy
+
+
+def construct_id(table: str) -> str:
+    """A construct id for a table name (``order-items.v2`` -> ``OrderItemsV2``)."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", table))
+
+
+class DdbtrailStack(Stack):
+    """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``."""
+
+    def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
+        super().__init__(scope, cid, **kwargs)
+        self.cfg = cfg
+        self.lake = Lake(self, "Lake", cfg=cfg)
+        self.ops_key = kms.Key(self, "OpsKey", enable_key_rotation=True,
+                               description="ddbtrail: on-failure queues and the alarm topic",
+                               removal_policy=RemovalPolicy.RETAIN)
+        self.ops_key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublishToTheTopic",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+        ))
+        self.catalog = Catalog(self, "Catalog", database=cfg.database, fmt=cfg.format,
+                               location=self.lake.lake_uri, table_names=cfg.all_tables)
+        self.delivery = Delivery(self, "Delivery", cfg=cfg, bucket=self.lake.bucket,
+                                 key=self.lake.key, catalog=self.catalog)
+
+        shared = Shared(cfg=cfg, code=shared_code(self),
+                        powertools=powertools_layer(self, cfg.powertools_layer_version),
+                        delivery_stream_name=self.delivery.stream_name,
+                        delivery_stream_arn=self.delivery.stream_arn,
+                        bucket=self.lake.bucket, lake_key=self.lake.key, ops_key=self.ops_key)
+        check = StreamCheck(self, "StreamCheck", tables=cfg.tables) if cfg.tables else None
+        self.captures: dict[str, TableCapture] = {}
+        for table in cfg.tables:
+            cid_ = construct_id(table)
+            assert check is not None
+            result = check.check(self, f"{cid_}StreamCheck", table, cfg)
+            self.captures[table] = TableCapture(self, f"{cid_}Capture", table=table,
+                                                shared=shared,
+                                                stream_arn=result.get_att_string("StreamArn"))
+            CfnOutput(self, f"{cid_}StreamViewType", value=result.get_att_string("StreamViewType"),
+                      description=f"Stream view type of {table}")
+        if cfg.demo_table:
+            demo = demo_table(self, cfg.demo_table_name)
+            assert demo.table_stream_arn is not None
+            self.captures[cfg.demo_table_name] = TableCapture(
+                self, f"{construct_id(cfg.demo_table_name)}Capture", table=cfg.demo_table_name,
+                shared=shared, stream_arn=demo.table_stream_arn)
+
+        self.queries = Queries(self, "Queries", cfg=cfg, key=self.lake.key,
+                               access_logs=self.lake.access_logs, database=cfg.database)
+        self.alarms = Alarms(self, "Alarms", cfg=cfg, key=self.ops_key,
+                             captures=list(self.captures.values()),
+                             delivery_stream_name=self.delivery.stream_name)
+        self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
+
+        CfnOutput(self, "LakeUri", value=self.lake.lake_uri,
+                  description="ddbtrail --lake value for the CLI")
+        CfnOutput(self, "DeliveryStreamName", value=self.delivery.stream_name)
+        CfnOutput(self, "AthenaWorkGroup", value=cfg.workgroup)
+        CfnOutput(self, "GlueDatabase", value=cfg.database)
+        CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
+
+    def _sqs_copy(self, cfg: DeployConfig, powertools: lambda_.ILayerVersion) -> SqsCopy | None:
+        """The optional consumer of ``ddbtrail copy``, when a target table is configured."""
+        if not cfg.sqs_copy_target_table:
+            return None
+        copy = SqsCopy(self, "SqsCopy", target_table_name=cfg.sqs_copy_target_table,
+                       sender_account_ids=cfg.sqs_copy_sender_accounts, powertools=powertools)
+        copy.dlq_alarm.add_alarm_action(cw_actions.SnsAction(self.alarms.topic))
+        role = copy.function.role
+        assert role is not None
+        depends_only_on(copy.function, role.node.find_child("DefaultPolicy"))  # cfn-lint W3005
+        return copy

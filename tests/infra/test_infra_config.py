@@ -1,0 +1,115 @@
+"""Deployment settings: context over file over defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ddbtrail import catalog, row
+from ddbtrail.exceptions import ConfigError
+from infra import constants as C
+from infra.config import KEYS, DeployConfig, load_config
+
+
+def test_defaults_for_existing_tables() -> None:
+    cfg = load_config({"tables": " orders, customers ,orders"})
+    assert cfg.tables == ("orders", "customers")
+    assert cfg.all_tables == ("orders", "customers")
+    assert cfg.format == "parquet"
+    # Parquet conversion needs >= 64 MB buffers; packing is opt-in there (docs/deploy.md).
+    assert cfg.buffer_mb >= 64
+    assert cfg.packs_rows is False
+    assert cfg.max_record_age_seconds < C.STREAM_RETENTION_SECONDS
+    assert cfg.require_new_and_old_images is True
+
+
+def test_nothing_configured_means_the_demo_table() -> None:
+    assert load_config({}).all_tables == (C.DEFAULT_DEMO_TABLE,)
+    assert load_config({"tables": "orders"}).all_tables == ("orders",)
+
+
+def test_jsonl_packs_rows_and_demo_table_is_added() -> None:
+    cfg = load_config({"format": "JSONL", "demo_table": "yes", "pack_rows": "auto"})
+    assert cfg.packs_rows is True
+    assert cfg.all_tables == (C.DEFAULT_DEMO_TABLE,)
+
+
+def test_context_overrides_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"tables": ["orders", "payments"], "format": "jsonl",
+                                "expire_days": 400, "pack_rows": False}))
+    cfg = load_config({"config": str(path), "expire_days": "500", "unrelated:flag": "x"})
+    assert cfg.tables == ("orders", "payments")
+    assert cfg.format == "jsonl"
+    assert cfg.expire_days == 500
+    assert cfg.packs_rows is False
+
+
+def test_default_config_file_is_read_only_if_present(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.json"
+    assert load_config({"tables": "orders"}, config_file=missing).tables == ("orders",)
+    present = tmp_path / "config.json"
+    present.write_text(json.dumps({"tables": "ledger"}))
+    assert load_config({}, config_file=present).tables == ("ledger",)
+
+
+@pytest.mark.parametrize(("context", "needle"), [
+    ({"demo_table": "false"}, "tables: name at least one table"),
+    ({"tables": "ok_table,a b"}, "tables: 'a b' is not a DynamoDB table name"),
+    ({"tables": "orders", "format": "orc"}, "format='orc': expected one of parquet, jsonl"),
+    ({"tables": "orders", "batch_size": "0"}, "batch_size=0 is outside 1..10000"),
+    ({"tables": "orders", "batch_size": "many"}, "batch_size='many' is not a whole number"),
+    ({"tables": "orders", "max_record_age_seconds": "86400"}, "max_record_age_seconds=86400"),
+    ({"tables": "orders", "max_record_age_seconds": "-1"}, "max_record_age_seconds=-1"),
+    ({"tables": "orders", "archive_days": "40"}, "archive_days=40 must be at least ia_days + 30"),
+    ({"tables": "orders", "expire_days": "60"}, "expire_days=60 must be after archive_days"),
+    ({"tables": "orders", "expire_days": "400", "object_lock_days": "500"},
+     "object_lock_days=500 is longer than expire_days=400"),
+    ({"tables": "orders", "buffer_size_mb": "32"}, "buffer_size_mb=32: Parquet conversion"),
+    ({"tables": "orders", "bytes_scanned_cutoff": "1000"}, "bytes_scanned_cutoff=1000"),
+    ({"tables": "orders", "alarm_email": "nobody"}, "alarm_email='nobody'"),
+    ({"tables": "orders", "pack_rows": "maybe"}, "pack_rows='maybe' is not a boolean"),
+    ({"tables": "orders", "object_lock_mode": "strict"}, "object_lock_mode='strict'"),
+    ({"tables": "orders", "freshness_alarm_seconds": "300"}, "freshness_alarm_seconds=300"),
+    ({"tables": "orders", "database": "Bad-Name"}, "database='Bad-Name'"),
+    ({"tables": "orders", "sqs_copy_sender_accounts": "123"}, "'123' is not a 12-digit"),
+    ({"demo_table": "true", "tables": C.DEFAULT_DEMO_TABLE}, "is also in tables"),
+])
+def test_bad_settings_name_the_setting(context: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(context)
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"tables": "orders", "expiry_days": 30}))
+    with pytest.raises(ConfigError, match=r"typo.json: unknown setting\(s\) expiry_days"):
+        load_config({}, config_file=typo)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{tables")
+    with pytest.raises(ConfigError, match=r"broken\.json"):
+        load_config({"config": str(broken)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config({"config": str(tmp_path / "nope.json")})
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (C.REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    missing = [k for k in KEYS if f"`{k}`" not in doc]
+    assert missing == []
+
+
+def test_firehose_prefix_is_the_row_partition_template() -> None:
+    # Offline half of the synth contract: the same template, two placeholder syntaxes.
+    as_glue = C.FIREHOSE_PREFIX.replace("!{partitionKeyFromQuery:", "${")
+    assert catalog.location_template("s3://b/" + C.LAKE_PREFIX) == "s3://b/" + as_glue
+    assert as_glue == C.LAKE_PREFIX + row.partition_path("${table_name}", "${dt}")
+
+
+def test_dataclass_defaults_are_valid() -> None:
+    # The defaults alone (plus a table) must pass validation.
+    assert load_config({"tables": "orders"}) == DeployConfig(tables=("orders",))
