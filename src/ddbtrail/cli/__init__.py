@@ -7,6 +7,7 @@ import sys
 from ddbtrail.cli import flatten as _flatten  # noqa: F401  (registers the command)
 from ddbtrail.cli import lookups as _lookups  # noqa: F401  (registers the command)
 from ddbtrail.cli import queries as _queries  # noqa: F401  (registers the command)
+from ddbtrail.cli import report as _report  # noqa: F401  (registers the command)
 from ddbtrail.cli import schema as _schema  # noqa: F401  (registers the command)
 from ddbtrail.cli import views as _views  # noqa: F401  (registers the command)
 from ddbtrail.cli._app import app, err_console

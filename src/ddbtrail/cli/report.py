@@ -1,0 +1,54 @@
+"""``ddbtrail report``: write the HTML dashboard of a lake's changes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ddbtrail import report as rep
+from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.exceptions import QueryError, UsageError
+from ddbtrail.lake import Lake, default_lake
+from ddbtrail.queries import parse_timestamp
+
+
+@app.command("report")
+def report_command(
+    *,
+    out: Annotated[str, typer.Option(help="HTML file to write.")] = "report.html",
+    lake: Annotated[str | None, typer.Option(
+        help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")] = None,
+    table: Annotated[str | None, typer.Option(
+        help="Only this DynamoDB table [default: every table in the lake].")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only changes at or after this ISO-8601 instant, e.g. 2024-05-01T00:00:00Z.")
+    ] = None,
+    top: Annotated[int, typer.Option(
+        min=1, max=1000, help="How many items and attributes the top charts show.")
+    ] = rep.DEFAULT_TOP,
+    latest: Annotated[int, typer.Option(
+        min=1, max=1000, help="How many rows the latest-changes table shows.")
+    ] = rep.DEFAULT_LATEST,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL (s3:// lakes).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (s3:// lakes).")] = None,
+) -> None:
+    """Write one self-contained HTML dashboard (opens offline) of the lake's changes.
+
+    The figures come from the saved queries in athena_queries/, run on DuckDB.
+    """
+    try:
+        since_ms = parse_timestamp(since, what="--since") if since is not None else None
+    except QueryError as exc:
+        raise UsageError(str(exc)) from exc
+    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest)
+    path = rep.save(rep.render_html(data), out)
+    if data.total_changes == 0:
+        err_console.print(f"note: no changes in lake {the_lake.uri} for "
+                          f"{'table ' + table if table else 'any table'}; the report says so",
+                          markup=False, highlight=False)
+    console.print(f"wrote {path} ({data.total_changes:,} changes, "
+                  f"{len(data.tables)} table{'s' if len(data.tables) != 1 else ''})",
+                  markup=False, highlight=False, soft_wrap=True)
