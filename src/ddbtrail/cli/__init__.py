@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import sys
 
+from ddbtrail.cli import backfill as _backfill  # noqa: F401  (registers the command)
+from ddbtrail.cli import capture as _capture  # noqa: F401  (registers the command)
+from ddbtrail.cli import copy as _copy  # noqa: F401  (registers the command)
+from ddbtrail.cli import demo as _demo  # noqa: F401  (registers the command)
 from ddbtrail.cli import flatten as _flatten  # noqa: F401  (registers the command)
 from ddbtrail.cli import lookups as _lookups  # noqa: F401  (registers the command)
 from ddbtrail.cli import queries as _queries  # noqa: F401  (registers the command)
+from ddbtrail.cli import redrive as _redrive  # noqa: F401  (registers the command)
+from ddbtrail.cli import replicate as _replicate  # noqa: F401  (registers the command)
 from ddbtrail.cli import report as _report  # noqa: F401  (registers the command)
+from ddbtrail.cli import restore as _restore  # noqa: F401  (registers the command)
 from ddbtrail.cli import schema as _schema  # noqa: F401  (registers the command)
 from ddbtrail.cli import views as _views  # noqa: F401  (registers the command)
 from ddbtrail.cli._app import app, err_console

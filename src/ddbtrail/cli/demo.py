@@ -1,0 +1,41 @@
+"""``ddbtrail demo``: the whole pipeline on one machine, no AWS account needed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ddbtrail.cli._app import app, console
+from ddbtrail.cli.capture import cli_logging
+from ddbtrail.delivery.local import FORMATS
+from ddbtrail.exceptions import UsageError
+from ddbtrail.lake import Lake, default_lake
+
+
+@app.command("demo")
+def demo_command(
+    *,
+    lake: Annotated[str | None, typer.Option(
+        help="Lake folder (default ./ddbtrail-lake or $DDBTRAIL_LAKE). The demo replaces "
+        "its own table's data there.")] = None,
+    changes: Annotated[int, typer.Option(help="How many changes to make.")] = 2000,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
+    report: Annotated[str, typer.Option(
+        help="Also write the HTML report here; empty to skip.")] = "ddbtrail-demo-report.html",
+    seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 7,
+) -> None:
+    """Start embedded AWS, make changes to a sample table, capture them, and tour the lake.
+
+    Inserts, updates, deletes, TTL deletes and re-inserts of every attribute type go
+    through the stream runner and the local delivery stream into the lake; the tour then
+    reads them back with the same saved queries Athena runs.
+    """
+    from ddbtrail.demo import run_demo
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
+    the_lake = Lake.open(lake or default_lake())
+    with cli_logging():
+        run_demo(the_lake, changes=changes, fmt=fmt, seed=seed, console=console,
+                 report=report or None)

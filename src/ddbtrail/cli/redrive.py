@@ -1,0 +1,142 @@
+"""``ddbtrail redrive``: re-read failed batches named by on-failure messages, deliver them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import boto3
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ddbtrail.capture import CaptureSettings
+from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
+from ddbtrail.exceptions import DdbtrailError, UsageError
+from ddbtrail.lake import Lake, default_lake
+from ddbtrail.redact import policy_from_env
+from ddbtrail.redrive import RangeOutcome, RedriveReport, redrive
+
+COLUMNS = ("status", "shard", "start", "end", "batch_size", "records", "rows",
+           "message_age", "message_id")
+
+
+def outcome_row(o: RangeOutcome) -> dict[str, Any]:
+    """One output row per message."""
+    r = o.range
+    age = o.message_age_seconds
+    return {
+        "status": o.status, "shard": r.shard_id if r else None,
+        "start": r.start if r else None, "end": r.end if r else None,
+        "batch_size": r.batch_size if r else None, "records": o.records, "rows": o.rows,
+        "message_age": None if age is None else f"{age / 3600:.1f} h",
+        "message_id": o.message_id,
+    }
+
+
+@app.command("redrive")
+def redrive_command(
+    *,
+    queue_url: Annotated[str, typer.Option(
+        "--queue-url", help="SQS queue receiving the on-failure records (directly or "
+        "through an SNS subscription).")],
+    lake: Annotated[str | None, typer.Option(
+        help="Lake to write (default ./ddbtrail-lake or $DDBTRAIL_LAKE); a folder or "
+        "s3://bucket/prefix.")] = None,
+    delivery_stream: Annotated[str | None, typer.Option(
+        "--delivery-stream", help="Send to this Firehose delivery stream instead of the "
+        "lake.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Lake file format: parquet or jsonl.")]
+        = "parquet",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List the ranges and how many records each still holds; deliver "
+        "and delete nothing.")] = False,
+    discard_trimmed: Annotated[bool, typer.Option(
+        "--discard-trimmed", help="Delete the messages of trimmed ranges (after running "
+        "'ddbtrail backfill'); their records still in the stream are delivered first.")]
+        = False,
+    max_messages: Annotated[int | None, typer.Option(
+        help="Handle at most this many messages.")] = None,
+    visibility_timeout: Annotated[int, typer.Option(
+        help="Seconds a received message stays hidden from other consumers.")] = 300,
+    endpoint_url: Annotated[str | None, typer.Option(
+        "--endpoint-url", help="AWS endpoint URL (SQS, Streams, Firehose, an s3:// lake).")]
+        = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Redrive failed batches: read each on-failure message's sequence range from the
+    stream and deliver it through the capture path; delete a message only once its whole
+    range is delivered. A range already trimmed from the stream (24 h) is an error naming
+    the shard, the range and the time lost; its message stays.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
+    if max_messages is not None and max_messages < 1:
+        raise UsageError("--max-messages must be at least 1")
+    if not 0 <= visibility_timeout <= 43_200:
+        raise UsageError("--visibility-timeout must be 0..43200 seconds")
+    if delivery_stream and lake:
+        raise UsageError("give --lake or --delivery-stream, not both")
+
+    sqs = _client("sqs", endpoint_url, region)
+    streams = _client("dynamodbstreams", endpoint_url, region)
+    local: LocalDeliveryStream | None = None
+    target: Any
+    if delivery_stream:
+        target = _client("firehose", endpoint_url, region)
+        where = f"Firehose {delivery_stream}"
+    else:
+        the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+        # Written only on flush, before messages are deleted.
+        local = target = LocalDeliveryStream(the_lake, name="ddbtrail-redrive", fmt=fmt,
+                                             buffer_seconds=3600.0)
+        where = the_lake.uri
+    settings = CaptureSettings(delivery_stream=delivery_stream or "ddbtrail-redrive",
+                               redaction=policy_from_env())
+    try:
+        report = redrive(queue_url, sqs=sqs, streams=streams, firehose=target,
+                         capture=settings, flush=local.flush if local else None,
+                         dry_run=dry_run, discard_trimmed=discard_trimmed,
+                         max_messages=max_messages, visibility_timeout=visibility_timeout)
+    except (ClientError, BotoCoreError) as exc:
+        raise _aws_error(f"redrive {queue_url}", exc) from exc
+    finally:
+        if local is not None:
+            local.close()  # rows of kept (trimmed) ranges too: duplicates at worst
+    _print(report, output, where)
+
+
+def _print(report: RedriveReport, output: Output, where: str) -> None:
+    render([outcome_row(o) for o in report.outcomes], output, columns=COLUMNS,
+           title="on-failure ranges" + (" (dry run)" if report.dry_run else ""))
+    errors = [o for o in report.outcomes if o.error is not None]
+    if len(errors) > 1:
+        for o in errors:
+            err_console.print(f"{o.status}: {o.error}", markup=False, highlight=False)
+    m = report.metrics()
+    if output is Output.table:
+        verb = "would redrive" if report.dry_run else "redrove"
+        ranges = len(report.by_status("listed")) if report.dry_run else int(m["RedrivenRanges"])
+        console.print(
+            f"{verb} {ranges} range(s), {sum(o.records for o in report.outcomes):,} "
+            f"record(s){'' if report.dry_run else f' into {where}'}; "
+            f"{int(m['KeptMessages'])} message(s) kept", markup=False, highlight=False)
+    error = report.first_error()
+    if error is not None:
+        if len(errors) > 1:
+            raise type(error)(f"{len(errors)} ranges not redriven (listed above); the "
+                              f"first: {error}")
+        raise error
+
+
+def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
+    return boto3.client(service, endpoint_url=endpoint_url,  # type: ignore[call-overload]
+                        region_name=region)
+
+
+def _aws_error(action: str, exc: ClientError | BotoCoreError) -> DdbtrailError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return DdbtrailError(f"{action}: {err.get('Code', 'error')}: {err.get('Message', exc)}")
+    return DdbtrailError(f"{action}: {exc}")

@@ -1,0 +1,80 @@
+"""``ddbtrail replicate``: copy a table's stream into another table, on the local runner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ddbtrail.cli._app import app, console
+from ddbtrail.cli.capture import cli_logging, graceful_stop
+from ddbtrail.cli.copy import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.exceptions import DdbtrailError
+from ddbtrail.lake import Lake, default_lake
+from ddbtrail.replicate import ReplicateSettings, replicate_batch, target_client
+from ddbtrail.runner.checkpoint import CheckpointStore
+from ddbtrail.runner.esm import RunnerSettings, StreamRunner
+from ddbtrail.runner.pipeline import table_stream
+
+
+def replicate_processor(target: Any, settings: ReplicateSettings) -> Any:
+    """The replication Lambda's code path as a runner processor."""
+
+    def process(event: dict[str, Any]) -> dict[str, Any]:
+        return replicate_batch(event, target=target, settings=settings).response()
+
+    return process
+
+
+@app.command("replicate")
+def replicate_command(
+    *,
+    from_table: Annotated[str, typer.Option("--from-table", help="Source table (its stream).")],
+    to_table: Annotated[str, typer.Option("--to-table", help="Target table.")],
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    to_endpoint_url: Annotated[str | None, typer.Option(
+        help="Endpoint URL of the target (default: --endpoint-url).")] = None,
+    to_region: Annotated[str | None, typer.Option(
+        help="Region of the target (default: --region).")] = None,
+    to_role_arn: Annotated[str | None, typer.Option(
+        help="Role to assume for the target (another account).")] = None,
+    lake: Annotated[str | None, typer.Option(
+        help="Where checkpoints live (default DDBTRAIL_LAKE or ./ddbtrail-lake).")] = None,
+    delete_mode: Annotated[str, typer.Option(
+        help="REMOVE as a conditional 'delete' or a 'tombstone' item.")] = "delete",
+    once: Annotated[bool, typer.Option(
+        "--once", help="Drain every shard to its current end and exit.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 100,
+    max_retries: Annotated[int, typer.Option(
+        help="Retries of a failing batch before it goes to the on-failure file "
+        "(-1: forever).")] = 10,
+) -> None:
+    """Replicate a table's stream into a target table: puts and deletes, in order, guarded
+    against stale replays by the source sequence number (attribute _ddbtrail_seq)."""
+    settings = ReplicateSettings.from_env({
+        "TARGET_TABLE": to_table, "TARGET_REGION": to_region or region or "",
+        "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode})
+    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    try:
+        with cli_logging():
+            ddb = aws_client("dynamodb", endpoint_url, region)
+            streams = aws_client("dynamodbstreams", endpoint_url, region)
+            target = target_client(settings, endpoint_url=to_endpoint_url or endpoint_url)
+            stream = table_stream(ddb, from_table)
+            runner = StreamRunner(
+                streams, stream.stream_arn, replicate_processor(target, settings),
+                CheckpointStore(the_lake, f"replicate-{from_table}-to-{to_table}"),
+                RunnerSettings(batch_size=batch_size, max_retries=max_retries,
+                               function_name="ddbtrail-replicate"))
+            with graceful_stop(runner.stop):
+                stats = runner.run(once=once)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_failure(f"replicate {from_table} -> {to_table}", exc) from exc
+    console.print(f"replicated {stats.records:,} records of {from_table} into {to_table}",
+                  markup=False, highlight=False)
+    if stats.failed_records:
+        raise DdbtrailError(
+            f"{stats.failed_records} record(s) failed after retries; kept in "
+            f"{', '.join(stats.failure_files)}")

@@ -1,0 +1,71 @@
+"""``ddbtrail restore``: write items as they were at an instant, from the lake."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli.copy import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.flatten import iso_ms
+from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lookups import resolve_item_key
+from ddbtrail.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
+
+
+@app.command("restore")
+def restore_command(
+    *,
+    table: Annotated[str, typer.Option("--table", help="Source table whose changes the lake "
+                                       "holds.")],
+    at: Annotated[str, typer.Option(
+        "--at", help="The instant, ISO-8601 (2024-05-01T12:00:00Z; no offset means UTC) "
+        "or 'now'.")],
+    to_table: Annotated[str, typer.Option("--to-table", help="Table to write the items to.")],
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", help="Restore only this item: ATTR=VALUE, once per key attribute "
+        "(e.g. --key pk=a --key sk=1). Default: every item.")] = None,
+    lake: Annotated[str | None, typer.Option(
+        help="Lake: a folder or s3://bucket/prefix (default DDBTRAIL_LAKE or "
+        "./ddbtrail-lake).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the items (DynamoDB JSON, one per line); write nothing.")]
+        = False,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+) -> None:
+    """Restore items exactly as they were at --at (types, digits, bytes) into --to-table.
+
+    Puts only: target items that did not exist at that instant are left alone.
+    """
+    at_ms = parse_instant(at)
+    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    client = aws_client("dynamodb", endpoint_url, region)
+    keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
+    plan = plan_restore(the_lake, table, at_ms, keys)
+    check_plan(plan)
+    for absent in plan.absent:
+        err_console.print(f"not restored: {absent} did not exist at {iso_ms(at_ms)}",
+                          markup=False, highlight=False)
+    if dry_run:
+        for item in plan.items:
+            sys.stdout.write(wire_json(item) + "\n")
+        err_console.print(f"dry run: would write {len(plan.items)} item(s) of {table} as of "
+                          f"{iso_ms(at_ms)} to {to_table}", markup=False, highlight=False)
+        return
+    try:
+        with Progress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(),
+                      console=err_console, transient=True) as progress:
+            task = progress.add_task(to_table, total=len(plan.items))
+            written = batch_write(client, to_table, plan.items,
+                                  progress=lambda n: progress.advance(task, n))
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_failure(f"restore into {to_table}", exc) from exc
+    console.print(f"restored {written} item(s) of {table} as of {iso_ms(at_ms)} into "
+                  f"{to_table}", markup=False, highlight=False)
+    if plan.absent:
+        raise typer.Exit(1)

@@ -1,0 +1,119 @@
+"""``ddbtrail demo``: a small run makes every kind of change, captures all of it, and tours it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from rich.console import Console
+
+from ddbtrail import codec
+from ddbtrail.demo import STAR_KEY, TABLE, pretty_plain, run_demo
+from ddbtrail.lake import Lake
+
+pytestmark = pytest.mark.e2e
+
+
+def lake_rows(lake: Lake) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for f in lake.data_files(TABLE):
+        rows += pq.read_table(f.path).to_pylist()
+    return rows
+
+
+def types_in(plain: Any, hints: dict[str, str], pointer: str, found: set[str]) -> None:
+    hint = hints.get(pointer)
+    if hint:
+        found.add(hint)
+    if isinstance(plain, dict):
+        found.add("M")
+        for k, v in plain.items():
+            types_in(v, hints, f"{pointer}/{codec.pointer_token(k)}", found)
+    elif isinstance(plain, list):
+        if not hint:
+            found.add("L")
+            for i, v in enumerate(plain):
+                types_in(v, hints, f"{pointer}/{i}", found)
+    elif isinstance(plain, codec.JsonNumber):
+        found.add("N")
+    elif isinstance(plain, bool):
+        found.add("BOOL")
+    elif plain is None:
+        found.add("NULL")
+    elif not hint:
+        found.add("S")
+
+
+def test_demo_captures_every_change_and_prints_the_tour(tmp_path: Path) -> None:
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    before = DynamoDBStreamsHandler.get_records
+    lake = Lake.open(str(tmp_path / "lake"))
+    console = Console(record=True, width=200)
+    result = run_demo(lake, changes=400, console=console, report=str(tmp_path / "r.html"))
+    out = console.export_text()
+    assert DynamoDBStreamsHandler.get_records is before  # moto is left as it was
+
+    work = result.workload
+    assert work.changes == 400
+    assert min(work.inserts, work.updates, work.deletes, work.ttl_deletes, work.reinserts) > 0
+    rows = lake_rows(lake)
+    assert len(rows) == 400 == len({r["event_id"] for r in rows})
+    by_action = {a: sum(1 for r in rows if r["action"] == a) for a in ("INSERT", "MODIFY",
+                                                                      "REMOVE")}
+    assert by_action == {"INSERT": work.inserts, "MODIFY": work.updates,
+                         "REMOVE": work.deletes + work.ttl_deletes}
+    ttl = [r for r in rows if r["ttl_delete"]]
+    assert len(ttl) == work.ttl_deletes
+    assert {r["user_identity"] for r in ttl} == {"dynamodb.amazonaws.com"}
+    assert all(json.loads(r["old_image"])["status"] == "CART" for r in ttl)
+    assert result.counts == {"INSERT": work.inserts, "MODIFY": work.updates,
+                             "REMOVE (user)": work.deletes, "REMOVE (TTL)": work.ttl_deletes}
+
+    # Every DynamoDB type reaches the lake, and 38-digit numbers keep every digit.
+    found: set[str] = set()
+    for r in rows:
+        if r["new_image"]:
+            types_in(codec.parse_plain(r["new_image"]), json.loads(r["type_hints"] or "{}"),
+                     "/new_image", found)
+    assert found >= {"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"}
+    assert any('"ledger_offset":110111111111111110000000000000000000000' in r["new_image"]
+               for r in rows if r["new_image"])
+
+    # The star item: insert, 3 updates, delete, re-insert, update -- and its past state.
+    star = codec.item_key(STAR_KEY)
+    history = sorted((r for r in rows if r["item_key"] == star),
+                     key=lambda r: int(r["sequence_number"]))
+    assert [r["action"] for r in history] == ["INSERT", "MODIFY", "MODIFY", "MODIFY", "REMOVE",
+                                              "INSERT", "MODIFY"]
+    assert result.as_of_ms == history[2]["timestamp"]
+    assert "History of customer_id=C0001, order_id=1 (7 changes" in out
+    assert '"status": "PACKED"' in out  # the state after the third change
+    assert pretty_plain(history[2]["new_image"]) in out
+    for kind in ("INSERT", "MODIFY", "REMOVE (user)", "REMOVE (TTL)"):
+        assert kind in out
+    assert "ddbtrail history --lake" in out
+    assert "ddbtrail as-of --lake" in out
+    assert Path(result.report or "").is_file()
+
+
+def test_demo_replaces_its_previous_run(tmp_path: Path) -> None:
+    lake = Lake.open(str(tmp_path / "lake"))
+    run_demo(lake, changes=60, fmt="jsonl")
+    run_demo(lake, changes=50, fmt="jsonl", seed=3)
+    files = lake.data_files(TABLE)
+    assert files
+    assert all(f.format == "jsonl" for f in files)
+    lines = [x for f in files for x in Path(f.path).read_text().splitlines()]
+    assert len(lines) == 50
+
+
+def test_pretty_plain_keeps_numbers_exact() -> None:
+    text = '{"a":1.5E-129,"b":[110111111111111110000000000000000000000,{"c":"x"}],"d":{}}'
+    pretty = pretty_plain(text)
+    assert "1.5E-129" in pretty
+    assert "110111111111111110000000000000000000000" in pretty
+    assert codec.parse_plain(pretty) == codec.parse_plain(text)
