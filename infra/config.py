@@ -69,6 +69,12 @@ class DeployConfig:
     powertools_layer_version: int = C.POWERTOOLS_LAYER_VERSION
     sqs_copy_target_table: str | None = None
     sqs_copy_sender_accounts: tuple[str, ...] = ()
+    # Optional scheduled redrive of each table's on-failure queue (infra/constructs/redrive.py).
+    redrive: bool = False
+    redrive_schedule_minutes: int = 15
+    redrive_alarm_age_seconds: int = 3_600
+    # Optional folder of `ddbtrail views --out DIR` files, deployed as named queries.
+    views_dir: Path | None = None
 
     @property
     def all_tables(self) -> tuple[str, ...]:
@@ -155,6 +161,21 @@ def _as_accounts(value: Any) -> tuple[str, ...]:
     return accounts
 
 
+def _as_views_dir(value: Any) -> Path | None:
+    """An existing folder holding at least one .sql file (relative to the working directory)."""
+    text = str(value).strip()
+    if not text:
+        return None
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"views_dir={text!r} is not a folder (write one with "
+                          "'ddbtrail views --table T --out DIR')")
+    if not any(folder.glob("*.sql")):
+        raise ConfigError(f"views_dir={text!r} holds no .sql files (write them with "
+                          "'ddbtrail views --table T --out DIR')")
+    return folder
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings in a JSON config file. Raises ConfigError naming the file."""
     try:
@@ -215,11 +236,13 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
         "dlq_alarm_messages": (1, 1_000_000),
         "lambda_errors_alarm": (1, 1_000_000),
         "powertools_layer_version": (1, 100_000),
+        "redrive_schedule_minutes": (1, 1_440),
+        "redrive_alarm_age_seconds": (60, C.STREAM_RETENTION_SECONDS - 1),
     }
     for key, value in raw.items():
         if key == "tables":
             out[key] = _as_tables(value)
-        elif key in ("demo_table", "require_new_and_old_images"):
+        elif key in ("demo_table", "require_new_and_old_images", "redrive"):
             out[key] = _as_bool(key, value)
         elif key == "pack_rows":
             auto = str(value).strip().lower() == "auto"
@@ -246,6 +269,8 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
             out[key] = _as_accounts(value)
         elif key == "stream_check_serial":
             out[key] = str(value).strip() or "1"
+        elif key == "views_dir":
+            out[key] = _as_views_dir(value)
     if not out.get("tables") and "demo_table" not in out:
         # Nothing named: synthesize (and deploy) the demo table, so a bare
         # `python infra/app.py` or `cdk synth` works; app.py says so on stderr.
@@ -280,3 +305,10 @@ def _check_together(cfg: DeployConfig) -> None:
     if cfg.max_record_age_seconds >= C.STREAM_RETENTION_SECONDS:
         raise ConfigError(f"max_record_age_seconds={cfg.max_record_age_seconds} must be under "
                           "the stream's 24 h retention, so a redrive can still read the records")
+    # A message arrives with records up to max_record_age_seconds old; its age alarm must
+    # fire while they are still in the stream.
+    if cfg.redrive and (cfg.max_record_age_seconds + cfg.redrive_alarm_age_seconds
+                        >= C.STREAM_RETENTION_SECONDS):
+        raise ConfigError(f"redrive_alarm_age_seconds={cfg.redrive_alarm_age_seconds} plus "
+                          f"max_record_age_seconds={cfg.max_record_age_seconds} must be under "
+                          "the stream's 24 h retention, so the alarm fires before records are lost")

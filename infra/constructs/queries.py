@@ -1,5 +1,6 @@
 """Athena: a workgroup with enforced settings, its encrypted results bucket, and one
-AWS::Athena::NamedQuery per ``athena_queries/*.sql`` (read by ``ddbtrail.queries``)."""
+AWS::Athena::NamedQuery per ``athena_queries/*.sql`` (read by ``ddbtrail.queries``) and
+per file of the optional ``views_dir`` (``ddbtrail views --out DIR``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ddbtrail import queries as saved
-from ddbtrail.exceptions import ConfigError
+from ddbtrail.exceptions import ConfigError, QueryError
 from infra import constants as C
 from infra.config import DeployConfig
 from infra.constructs.lake import secure_bucket
@@ -36,8 +37,37 @@ def named_query_fields(query: saved.Query) -> tuple[str, str, str]:
     return query.name[: C.NAMED_QUERY_MAX_NAME], description, query.sql
 
 
+def view_queries(views_dir: Path, taken: set[str]) -> list[saved.Query]:
+    """The generated views in ``views_dir`` (its ``*.sql`` files), sorted by name.
+
+    Raises ConfigError naming the folder and file when a file cannot be read, has no
+    saved-query header or a bad one, or is named like a saved query in ``taken`` (both
+    would be named queries of that name).
+    """
+    views = []
+    for path in sorted(views_dir.glob("*.sql")):
+        where = f"views_dir {views_dir}: {path.name}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read it ({exc})") from exc
+        if not text.lstrip().startswith("--"):
+            raise ConfigError(f"{where} has no header ('-- name:', '-- question:' ...); "
+                              "write it with 'ddbtrail views --out DIR'")
+        try:
+            view = saved.parse_query(text, path)
+        except QueryError as exc:
+            raise ConfigError(f"views_dir {views_dir}: {exc}") from exc
+        if view.name in taken:
+            raise ConfigError(f"{where} is named like the saved query {view.name!r}; "
+                              "rename the file and its '-- name:'")
+        views.append(view)
+    return views
+
+
 class Queries(Construct):
-    """``workgroup``, ``results`` bucket and ``named`` queries (by query name)."""
+    """``workgroup``, ``results`` bucket and ``named`` queries (by name: saved queries and,
+    with ``cfg.views_dir``, the generated views)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, key: kms.IKey,
                  access_logs: s3.IBucket, database: str,
@@ -67,10 +97,13 @@ class Queries(Construct):
             ),
         )
         self.named: dict[str, athena.CfnNamedQuery] = {}
-        for query in saved.catalogue(queries_dir):
-            name, description, sql = named_query_fields(query)
-            named = athena.CfnNamedQuery(
-                self, f"Query-{query.name}", database=database, work_group=cfg.workgroup,
-                name=name, description=description, query_string=sql)
-            named.node.add_dependency(self.workgroup)
-            self.named[query.name] = named
+        queries = saved.catalogue(queries_dir)
+        views = view_queries(cfg.views_dir, {q.name for q in queries}) if cfg.views_dir else []
+        for prefix, batch in (("Query", queries), ("View", views)):
+            for query in batch:
+                name, description, sql = named_query_fields(query)
+                named = athena.CfnNamedQuery(
+                    self, f"{prefix}-{query.name}", database=database, work_group=cfg.workgroup,
+                    name=name, description=description, query_string=sql)
+                named.node.add_dependency(self.workgroup)
+                self.named[query.name] = named

@@ -1,27 +1,31 @@
 """The whole pipeline in one stack: one construct per concern.
 
 lake -> catalog -> delivery -> capture (per table) -> queries -> alarms, plus the
-optional SQS copy (``infra/constructs/sqs_copy.py``) when a target table is set.
+optional SQS copy (``infra/constructs/sqs_copy.py``) when a target table is set and the
+optional scheduled redrive (``infra/constructs/redrive.py``) per table with ``redrive``.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import constants as C
 from infra.config import DeployConfig
 from infra.constructs.alarms import Alarms
 from infra.constructs.capture import (
     Shared,
     StreamCheck,
     TableCapture,
+    capture_environment,
     demo_table,
     powertools_layer,
     shared_code,
@@ -29,8 +33,9 @@ from infra.constructs.capture import (
 from infra.constructs.catalog import Catalog
 from infra.constructs.delivery import Delivery
 from infra.constructs.lake import Lake
-from infra.constructs.nag import depends_only_on
+from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
+from infra.constructs.redrive import ScheduledRedrive, build_redrive_asset
 from infra.constructs.sqs_copy import SqsCopy
 
 
@@ -40,7 +45,8 @@ def construct_id(table: str) -> str:
 
 
 class DdbtrailStack(Stack):
-    """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``."""
+    """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
+    ``sqs_copy`` and ``redrives`` (by table; empty unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -90,6 +96,7 @@ class DdbtrailStack(Stack):
                              captures=list(self.captures.values()),
                              delivery_stream_name=self.delivery.stream_name)
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
+        self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 
         CfnOutput(self, "LakeUri", value=self.lake.lake_uri,
                   description="ddbtrail --lake value for the CLI")
@@ -109,3 +116,38 @@ class DdbtrailStack(Stack):
         assert role is not None
         depends_only_on(copy.function, role.node.find_child("DefaultPolicy"))  # cfn-lint W3005
         return copy
+
+    def _redrives(self, cfg: DeployConfig, shared: Shared) -> dict[str, ScheduledRedrive]:
+        """A scheduled redrive of each capture's on-failure queue, with the capture's settings."""
+        staging = Path(Stage.of(self).outdir) / ".staging" / "redrive"  # type: ignore[union-attr]
+        code = lambda_.Code.from_asset(str(build_redrive_asset(staging)))
+        redrives: dict[str, ScheduledRedrive] = {}
+        for table, capture in self.captures.items():
+            env = capture_environment(cfg, table=table, delivery_stream=shared.delivery_stream_name,
+                                      spill_bucket=shared.bucket.bucket_name)
+            redrive = ScheduledRedrive(
+                self, f"{construct_id(table)}Redrive", queue=capture.dlq, queue_key=self.ops_key,
+                stream_arn=capture.stream_arn, delivery_stream_name=shared.delivery_stream_name,
+                delivery_stream_arn=shared.delivery_stream_arn, environment=env,
+                schedule_minutes=cfg.redrive_schedule_minutes,
+                alarm_age_seconds=cfg.redrive_alarm_age_seconds, alarm_topic=self.alarms.topic,
+                code=code, powertools=shared.powertools)
+            # Redriven rows go through capture_batch with SPILL_BUCKET set: like the capture
+            # role, it may put oversize rows and bad records under spill/ and quarantine/.
+            spill = iam.Policy(redrive, "SpillPolicy", roles=[redrive.role], statements=[
+                iam.PolicyStatement(sid="SpillAndQuarantine", actions=["s3:PutObject"], resources=[
+                    shared.bucket.arn_for_objects(f"{prefix}*")
+                    for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX)]),
+                iam.PolicyStatement(sid="LakeKeyViaS3", actions=["kms:GenerateDataKey"],
+                                    resources=[shared.lake_key.key_arn],
+                                    conditions={"StringEquals": {
+                                        "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}),
+            ])
+            for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
+                acknowledge(spill, arn_finding(shared.bucket, f"/{prefix}*"),
+                            "Spilled rows and quarantined records get one object per event; "
+                            "the wildcard is limited to that prefix of the lake bucket.")
+            # Runs must not start before the role's permissions exist (and cfn-lint W3005).
+            depends_only_on(redrive.function, redrive.policy, spill)
+            redrives[table] = redrive
+        return redrives

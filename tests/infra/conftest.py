@@ -61,19 +61,24 @@ def app_runner() -> Callable[[dict[str, str], Path], Synth]:
 
 @pytest.fixture(scope="session")
 def synth_once(tmp_path_factory: pytest.TempPathFactory,
-               worker_id: str) -> Callable[[str, dict[str, str]], Synth]:
-    """``synth_once(name, context)``: the app synthesized with ``context``, shared by workers."""
+               worker_id: str) -> Callable[..., Synth]:
+    """``synth_once(name, context, setup=None)``: the app synthesized with ``context``, shared
+    by workers. ``setup(folder)``, run once under the lock before the synth, writes inputs
+    into the configuration's folder (the parent of ``Synth.outdir``) and returns more context.
+    """
     base = tmp_path_factory.getbasetemp()
     root = base if worker_id == "master" else base.parent
 
-    def synth(name: str, context: dict[str, str]) -> Synth:
+    def synth(name: str, context: dict[str, str],
+              setup: Callable[[Path], dict[str, str]] | None = None) -> Synth:
         folder = root / f"infra-synth-{name}"
         folder.mkdir(exist_ok=True)
         with (root / f"infra-synth-{name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             done = folder / "result.json"
             if not done.exists():
-                result = run_app(context, folder / "cdk.out")
+                extra = setup(folder) if setup else {}
+                result = run_app({**context, **extra}, folder / "cdk.out")
                 done.write_text(json.dumps({"returncode": result.returncode,
                                             "stderr": result.stderr}), encoding="utf-8")
             saved = json.loads(done.read_text(encoding="utf-8"))

@@ -1,9 +1,10 @@
 """The synthesized pipeline keeps its contracts: cdk-nag and cfn-lint clean, the stream and
 event source mapping settings, Firehose prefix == Glue storage template, one NamedQuery per
-.sql file, bucket policies, least-privilege IAM, alarms, and a lean capture asset.
+.sql file (saved queries and generated views), bucket policies, least-privilege IAM, alarms,
+the optional scheduled redrive, and a lean capture asset.
 
-Two synths in all (see conftest): Parquet on existing tables with every option, and JSON
-Lines on the demo table.
+Two synths in all (see conftest): Parquet on existing tables with every option (redrive on,
+a views_dir generated before the synth), and JSON Lines on the demo table.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template
 
 from ddbtrail import catalog, row
 from ddbtrail.capture import CaptureSettings
+from ddbtrail.exceptions import ConfigError
+from ddbtrail.flatten import event_records, flatten_records
+from ddbtrail.schema_infer import SchemaBuilder
+from ddbtrail.views import render_views, write_views
+from infra.constructs.queries import view_queries
 
 pytestmark = pytest.mark.infra
 
@@ -29,14 +36,31 @@ SQL_FILES = sorted((REPO / "athena_queries").glob("*.sql"))
 PARQUET = {"tables": "orders,customers", "object_lock_days": "365",
            "object_lock_mode": "COMPLIANCE", "expire_days": "2555",
            "alarm_email": "ops@example.com", "bytes_scanned_cutoff": "2000000000",
-           "sqs_copy_target_table": "orders-copy", "freshness_alarm_seconds": "1200"}
+           "sqs_copy_target_table": "orders-copy", "freshness_alarm_seconds": "1200",
+           "redrive": "true", "redrive_schedule_minutes": "10",
+           "redrive_alarm_age_seconds": "7200"}  # + views_dir, written by generate_views
 # No tables named: the demo table is used (and said so on stderr).
 JSONL = {"format": "jsonl", "batch_size": "200"}
 
 
+def generate_views(folder: Path) -> dict[str, str]:
+    """Typed views of a sample event's table, by ``ddbtrail views``' generator, in folder/views."""
+    event = json.loads((REPO / "tests" / "events" / "every-kind.json").read_text())
+    rows = [f.row for f in flatten_records(event_records(event), ingested_at_ms=1_714_600_000_000,
+                                           table_name="Orders") if f.row is not None]
+    out = folder / "views"
+    write_views(render_views(SchemaBuilder("Orders").add_all(rows).build()), out)
+    return {"views_dir": str(out)}
+
+
+def view_files(synth: Any) -> list[Path]:
+    """The generated view files the synth was given (see generate_views)."""
+    return sorted((synth.outdir.parent / "views").glob("*.sql"))
+
+
 @pytest.fixture(scope="module")
 def parquet(synth_once: Any) -> Any:
-    return synth_once("parquet", PARQUET)
+    return synth_once("parquet", PARQUET, setup=generate_views)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +86,7 @@ def flat(value: Any) -> str:
         return "<{}.{}>".format(*value["Fn::GetAtt"])
     if "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
-        return sep.join(flat(p) for p in parts)
+        return str(sep).join(flat(p) for p in parts)
     raise AssertionError(f"unexpected expression {value!r}")
 
 
@@ -114,7 +138,7 @@ def test_every_nag_acknowledgment_has_a_reason(either: Any) -> None:
 
 
 def test_cfn_lint_passes(either: Any) -> None:
-    from cfnlint.api import ManualArgs, lint
+    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 
     text = (either.outdir / "ddbtrail.template.json").read_text()
     matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
@@ -281,18 +305,60 @@ def test_glue_table_is_the_catalog_definition(either: Any) -> None:
     assert table["DatabaseName"] == "ddbtrail"
 
 
-def test_one_named_query_per_sql_file(parquet: Any) -> None:
+def test_one_named_query_per_sql_file(parquet: Any, jsonl: Any) -> None:
     assert SQL_FILES, "athena_queries/ has no .sql files"
+    views = view_files(parquet)
+    assert [p.name for p in views] == ["orders_changes_typed.sql", "orders_current.sql"]
     named = [q["Properties"] for q in parquet.resources("AWS::Athena::NamedQuery").values()]
-    assert len(named) == len(SQL_FILES)
+    assert len(named) == len(SQL_FILES) + len(views)
     by_name = {q["Name"]: q for q in named}
-    assert set(by_name) == {p.stem for p in SQL_FILES}
-    for path in SQL_FILES:
+    assert set(by_name) == {p.stem for p in SQL_FILES + views}
+    for path in SQL_FILES + views:
         q = by_name[path.stem]
-        assert q["QueryString"] == path.read_text(encoding="utf-8").strip().rstrip(";")
+        text = path.read_text(encoding="utf-8")
+        assert q["QueryString"] == text.strip().rstrip(";")
         assert q["Database"] == "ddbtrail"
         assert q["WorkGroup"] == "ddbtrail"
-        assert q["Description"]
+        question = re.search(r"^-- question: (.+)$", text, re.MULTILINE)
+        assert question and question.group(1).strip() in q["Description"]
+    # Without views_dir, only the saved queries.
+    Template.from_json(jsonl.template).resource_count_is("AWS::Athena::NamedQuery",
+                                                         len(SQL_FILES))
+
+
+def write_sql(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.sql"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("name", "text", "needle"), [
+    ("orders_current", "CREATE OR REPLACE VIEW orders_current AS SELECT 1\n",
+     "orders_current.sql has no header ('-- name:', '-- question:' ...)"),
+    ("orders_current", "-- name: orders_current\n-- kind: view\nSELECT 1\n",
+     "orders_current.sql: the header has no 'question:'"),
+    ("item_history", "-- name: item_history\n-- kind: view\n-- question: Q?\nSELECT 1\n",
+     "item_history.sql is named like the saved query 'item_history'"),
+])
+def test_bad_view_file_is_one_error_naming_it(tmp_path: Path, name: str, text: str,
+                                              needle: str) -> None:
+    write_sql(tmp_path / "views", "good_view", "-- name: good_view\n-- question: Q?\nSELECT 1\n")
+    write_sql(tmp_path / "views", name, text)
+    with pytest.raises(ConfigError) as err:
+        view_queries(tmp_path / "views", {p.stem for p in SQL_FILES})
+    assert f"views_dir {tmp_path / 'views'}: {needle}" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_view_without_header_stops_the_app(tmp_path: Path, app_runner: Any) -> None:
+    write_sql(tmp_path / "views", "orders_current", "CREATE OR REPLACE VIEW v AS SELECT 1\n")
+    result = app_runner({"tables": "orders", "views_dir": str(tmp_path / "views")},
+                        tmp_path / "cdk.out")
+    assert result.returncode == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "orders_current.sql has no header" in lines[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_workgroup_is_enforced_encrypted_and_capped(parquet: Any) -> None:
@@ -392,7 +458,7 @@ def test_capture_role_is_scoped_to_its_stream_and_delivery_stream(parquet: Any) 
     (stream_id,) = parquet.resources("AWS::KinesisFirehose::DeliveryStream")
     policies = [p["Properties"]["PolicyDocument"] for p in parquet.resources(
         "AWS::IAM::Policy").values()]
-    capture = [d for d in policies if any(s.get("Sid") == "ReadStream" for s in statements(d))]
+    capture = [d for d in policies if any(s.get("Sid") == "ListStreams" for s in statements(d))]
     assert len(capture) == 2
     for doc in capture:
         by_sid = {s["Sid"]: s for s in statements(doc)}
@@ -428,3 +494,87 @@ def test_sqs_copy_is_deployed_from_context(parquet: Any, jsonl: Any) -> None:
     assert copies[0]["Properties"]["Environment"]["Variables"]["TARGET_TABLE"] == "orders-copy"
     assert not [f for f in jsonl.resources("AWS::Lambda::Function").values()
                 if f["Properties"]["Handler"] == "sqs_copy.handler"]
+
+
+# ----------------------------------------------------------------------------- redrive
+
+
+def redrive_functions(synth: Any) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in synth.resources("AWS::Lambda::Function").items()
+            if r["Properties"]["Handler"] == "redrive.handler"}
+
+
+def capture_of(synth: Any, table: str) -> dict[str, Any]:
+    """The event source mapping of ``table``'s capture Lambda."""
+    (fid,) = [k for k, f in capture_functions(synth).items()
+              if f["Environment"]["Variables"]["TABLE_NAME"] == table]
+    (mapping,) = [m["Properties"] for m in synth.resources(
+        "AWS::Lambda::EventSourceMapping").values() if m["Properties"]["FunctionName"] == {
+        "Ref": fid}]
+    assert isinstance(mapping, dict)
+    return mapping
+
+
+def test_redrive_per_table_on_a_schedule_with_alarms(parquet: Any, jsonl: Any) -> None:
+    template = Template.from_json(parquet.template)
+    template.resource_properties_count_is("AWS::Lambda::Function",
+                                          {"Handler": "redrive.handler"}, 2)
+    template.resource_properties_count_is("AWS::Events::Rule", {
+        "ScheduleExpression": "rate(10 minutes)", "State": "ENABLED",
+        "Targets": [Match.object_like({"RetryPolicy": {"MaximumRetryAttempts": 0}})]}, 2)
+    rules = [r["Properties"] for r in parquet.resources("AWS::Events::Rule").values()]
+    assert {flat(r["Targets"][0]["Arn"]) for r in rules} == {
+        f"<{k}.Arn>" for k in redrive_functions(parquet)}
+    for fn in redrive_functions(parquet).values():
+        env = fn["Properties"]["Environment"]["Variables"]
+        table = env["TABLE_NAME"]
+        dlq = capture_of(parquet, table)["DestinationConfig"]["OnFailure"]["Destination"][
+            "Fn::GetAtt"][0]
+        # It drains its own table's on-failure queue and writes rows as the capture would.
+        assert env["QUEUE_URL"] == {"Ref": dlq}
+        settings = CaptureSettings.from_env({k: flat(v) for k, v in env.items()})
+        assert settings.table_name == table and settings.spill_bucket
+        (capture_env,) = [f["Environment"]["Variables"] for f in capture_functions(
+            parquet).values() if f["Environment"]["Variables"]["TABLE_NAME"] == table]
+        assert {k: env[k] for k in capture_env} == capture_env
+        # The age of the oldest message of that queue alarms at the configured threshold.
+        template.has_resource_properties("AWS::CloudWatch::Alarm", {
+            "MetricName": "ApproximateAgeOfOldestMessage", "Threshold": 7200,
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]})
+    template.resource_properties_count_is("AWS::CloudWatch::Alarm",
+                                          {"MetricName": "TrimmedRanges"}, 2)
+    # Off by default.
+    off = Template.from_json(jsonl.template)
+    off.resource_properties_count_is("AWS::Lambda::Function", {"Handler": "redrive.handler"}, 0)
+    off.resource_count_is("AWS::Events::Rule", 0)
+    off.resource_properties_count_is("AWS::CloudWatch::Alarm",
+                                     {"MetricName": "ApproximateAgeOfOldestMessage"}, 0)
+
+
+def test_redrive_role_is_scoped_to_its_queue_stream_and_prefixes(parquet: Any) -> None:
+    (stream_id,) = parquet.resources("AWS::KinesisFirehose::DeliveryStream")
+    lake = flat(destination(parquet)["BucketARN"])
+    policies = parquet.resources("AWS::IAM::Policy")
+    for fn in redrive_functions(parquet).values():
+        props = fn["Properties"]
+        role = props["Role"]["Fn::GetAtt"][0]
+        mine = {k: p for k, p in policies.items() if {"Ref": role} in p["Properties"]["Roles"]}
+        # The function waits for every policy of its role (a run must not lack permissions).
+        assert sorted(fn["DependsOn"]) == sorted(mine)
+        by_sid = {s["Sid"]: s for p in mine.values()
+                  for s in statements(p["Properties"]["PolicyDocument"])}
+        mapping = capture_of(parquet, props["Environment"]["Variables"]["TABLE_NAME"])
+        dlq = mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        assert flat(by_sid["OnFailureQueue"]["Resource"]) == f"<{dlq}.Arn>"
+        assert flat(by_sid["ReadStream"]["Resource"]) == flat(mapping["EventSourceArn"])
+        assert flat(by_sid["Deliver"]["Resource"]) == f"<{stream_id}.Arn>"
+        assert as_list(by_sid["Deliver"]["Action"]) == ["firehose:PutRecordBatch"]
+        spill = by_sid["SpillAndQuarantine"]
+        assert as_list(spill["Action"]) == ["s3:PutObject"]
+        assert {flat(r) for r in as_list(spill["Resource"])} == {
+            f"{lake}/spill/*", f"{lake}/quarantine/*"}
+        for sid, service in (("LakeKeyViaS3", "s3"), ("QueueKeyViaSqs", "sqs")):
+            via = by_sid[sid]["Condition"]["StringEquals"]["kms:ViaService"]
+            assert flat(via) == f"{service}.<AWS::Region>.amazonaws.com"
+        assert set(by_sid) == {"OnFailureQueue", "ReadStream", "Deliver", "Logs",
+                               "QueueKeyViaSqs", "SpillAndQuarantine", "LakeKeyViaS3"}

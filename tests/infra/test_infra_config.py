@@ -76,6 +76,17 @@ def test_default_config_file_is_read_only_if_present(tmp_path: Path) -> None:
     ({"tables": "orders", "database": "Bad-Name"}, "database='Bad-Name'"),
     ({"tables": "orders", "sqs_copy_sender_accounts": "123"}, "'123' is not a 12-digit"),
     ({"demo_table": "true", "tables": C.DEFAULT_DEMO_TABLE}, "is also in tables"),
+    ({"tables": "orders", "redrive": "sometimes"}, "redrive='sometimes' is not a boolean"),
+    ({"tables": "orders", "redrive_schedule_minutes": "0"},
+     "redrive_schedule_minutes=0 is outside 1..1440"),
+    ({"tables": "orders", "redrive_alarm_age_seconds": "86400"},
+     "redrive_alarm_age_seconds=86400 is outside 60..86399"),
+    # Records reach the queue up to max_record_age_seconds old: the alarm must fire in time.
+    ({"tables": "orders", "redrive": "true", "max_record_age_seconds": "64800",
+      "redrive_alarm_age_seconds": "21600"}, "redrive_alarm_age_seconds=21600 plus "
+     "max_record_age_seconds=64800 must be under the stream's 24 h retention"),
+    ({"tables": "orders", "views_dir": "/nonexistent/views"},
+     "views_dir='/nonexistent/views' is not a folder"),
 ])
 def test_bad_settings_name_the_setting(context: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -113,3 +124,25 @@ def test_firehose_prefix_is_the_row_partition_template() -> None:
 def test_dataclass_defaults_are_valid() -> None:
     # The defaults alone (plus a table) must pass validation.
     assert load_config({"tables": "orders"}) == DeployConfig(tables=("orders",))
+
+
+def test_redrive_is_opt_in_with_its_schedule_and_alarm_age() -> None:
+    off = load_config({"tables": "orders"})
+    assert off.redrive is False
+    on = load_config({"tables": "orders", "redrive": "true", "redrive_schedule_minutes": "5",
+                      "redrive_alarm_age_seconds": "1800"})
+    assert (on.redrive, on.redrive_schedule_minutes, on.redrive_alarm_age_seconds) == (
+        True, 5, 1800)
+    # The same pair without redrive deploys no alarm, so nothing to refuse.
+    assert load_config({"tables": "orders", "max_record_age_seconds": "64800",
+                        "redrive_alarm_age_seconds": "21600"}).redrive is False
+
+
+def test_views_dir_must_hold_sql_files(tmp_path: Path) -> None:
+    views = tmp_path / "views"
+    views.mkdir()
+    with pytest.raises(ConfigError, match=r"views_dir='.*views' holds no \.sql files"):
+        load_config({"tables": "orders", "views_dir": str(views)})
+    (views / "orders_current.sql").write_text("-- name: orders_current\n", encoding="utf-8")
+    assert load_config({"tables": "orders", "views_dir": str(views)}).views_dir == views
+    assert load_config({"tables": "orders"}).views_dir is None
