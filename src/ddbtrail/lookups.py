@@ -131,10 +131,10 @@ def key_types_from_table(table_name: str, client: Any = None, *,
                          region: str | None = None) -> dict[str, str]:
     """Key types from DynamoDB's DescribeTable. Raises TableNotFound if there is no table."""
     if client is None:
-        import boto3  # noqa: PLC0415  (only when DynamoDB is asked)
+        import boto3
 
         client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         table = client.describe_table(TableName=table_name)["Table"]

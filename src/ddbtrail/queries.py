@@ -308,7 +308,7 @@ def run_athena(query: Query, values: Mapping[str, str], *, database: str,
     ``?`` order. ``endpoint_url`` overrides the Athena and S3 endpoints.
     """
     try:
-        import awswrangler as wr  # noqa: PLC0415  (an optional extra)
+        import awswrangler as wr
     except ImportError as exc:
         raise QueryError("the athena engine needs awswrangler: pip install "
                          "'ddbtrail[athena]'") from exc

@@ -59,7 +59,7 @@ def run_query(
     elif engine == "athena":
         session = None
         if region:
-            import boto3  # noqa: PLC0415  (only for Athena)
+            import boto3
 
             session = boto3.Session(region_name=region)
         table = q.run_athena(query, values, database=database, workgroup=workgroup,
