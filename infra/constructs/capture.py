@@ -30,19 +30,24 @@ RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 la
                   f"({C.POWERTOOLS_LAYER_NAME}) is built for and the one ddbtrail is tested on.")
 
 
-def build_capture_asset(dest: Path) -> Path:
-    """Copy the capture handler and the core package into ``dest`` (replaced if present).
+def build_lambda_asset(handler_file: str, dest: Path) -> Path:
+    """Copy one handler from ``handlers/`` and the core package into ``dest`` (replaced).
 
-    Layout: ``dest/stream_to_firehose.py`` and ``dest/ddbtrail/...``, without caches or
-    the CLI and local-emulation code. Returns ``dest``.
+    Layout: ``dest/<handler_file>`` and ``dest/ddbtrail/...``, without caches or the CLI
+    and local-emulation code. Built without Docker. Returns ``dest``.
     """
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    shutil.copy2(C.HANDLERS_DIR / C.CAPTURE_HANDLER_FILE, dest / C.CAPTURE_HANDLER_FILE)
+    shutil.copy2(C.HANDLERS_DIR / handler_file, dest / handler_file)
     shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
                     ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
     return dest
+
+
+def build_capture_asset(dest: Path) -> Path:
+    """The capture Lambda's asset: ``stream_to_firehose.py`` and the core package."""
+    return build_lambda_asset(C.CAPTURE_HANDLER_FILE, dest)
 
 
 def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,

@@ -35,7 +35,6 @@ Attributes: ``function``, ``role``, ``rule``, ``age_alarm``, ``trimmed_alarm``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,7 +52,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as C
-from infra.constructs.capture import RUNTIME_REASON, powertools_layer
+from infra.constructs.capture import RUNTIME_REASON, build_lambda_asset, powertools_layer
 from infra.constructs.nag import acknowledge
 
 HANDLER_FILE = "redrive.py"
@@ -62,14 +61,8 @@ STREAM_RETENTION_SECONDS = 86_400
 
 
 def build_redrive_asset(dest: Path) -> Path:
-    """Copy ``handlers/redrive.py`` and the core package into ``dest`` (replaced)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    shutil.copy2(C.HANDLERS_DIR / HANDLER_FILE, dest / HANDLER_FILE)
-    shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
-                    ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
-    return dest
+    """The redrive Lambda's asset: its handler and the core package."""
+    return build_lambda_asset(HANDLER_FILE, dest)
 
 
 class ScheduledRedrive(Construct):

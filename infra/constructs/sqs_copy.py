@@ -33,7 +33,6 @@ Attributes: ``queue``, ``dlq``, ``function``, ``event_source``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as C
-from infra.constructs.capture import RUNTIME_REASON, powertools_layer
+from infra.constructs.capture import RUNTIME_REASON, build_lambda_asset, powertools_layer
 from infra.constructs.nag import acknowledge
 
 HANDLER_FILE = "sqs_copy.py"
@@ -55,14 +54,8 @@ HANDLER = "sqs_copy.handler"
 
 
 def build_sqs_copy_asset(dest: Path) -> Path:
-    """Copy ``handlers/sqs_copy.py`` and the core package into ``dest`` (replaced)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    shutil.copy2(C.HANDLERS_DIR / HANDLER_FILE, dest / HANDLER_FILE)
-    shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
-                    ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
-    return dest
+    """The sqs_copy Lambda's asset: its handler and the core package."""
+    return build_lambda_asset(HANDLER_FILE, dest)
 
 
 class SqsCopy(Construct):

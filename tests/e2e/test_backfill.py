@@ -11,23 +11,15 @@ import pytest
 
 from ddbtrail import codec, lookups
 from ddbtrail.backfill import backfill
-from ddbtrail.cli import main
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.duck import connect
 from ddbtrail.exceptions import DeliveryFailed
 from ddbtrail.lake import Lake
 from ddbtrail.restore import row_item
+from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workload
 
 pytestmark = pytest.mark.e2e
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def as_of(lake: Lake, table: str, at_ms: int) -> dict[str, dict[str, Any]]:
@@ -48,13 +40,13 @@ def test_backfill_makes_as_of_correct_for_items_that_predate_the_stream(
     workload(ddb, table, rng, 60, keys=20)  # history nobody captured
     ddb.update_table(TableName=table, StreamSpecification={
         "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    assert run_cli(["backfill", "--table", table, "--lake", lake_dir, "--segments", "3",
+    assert exit_code(["backfill", "--table", table, "--lake", lake_dir, "--segments", "3",
                     "--max-rcu", "1000", "--endpoint-url", url]) == 0
     assert "snapshot" in capsys.readouterr().out
     after_backfill = scan(ddb, table)
     time.sleep(1.1)  # the next changes fall in a later second than the snapshot
     workload(ddb, table, rng, 30, keys=20)  # some items change after the backfill
-    assert run_cli(["capture", "--table", table, "--lake", lake_dir, "--endpoint-url", url,
+    assert exit_code(["capture", "--table", table, "--lake", lake_dir, "--endpoint-url", url,
                     "--once"]) == 0
     lake = Lake.open(lake_dir)
     now = int(time.time() * 1000) + 1000

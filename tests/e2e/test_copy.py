@@ -13,18 +13,10 @@ from typing import Any
 import pytest
 
 from ddbtrail import codec
-from ddbtrail.cli import main
+from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, every_type, key_value, scan
 
 pytestmark = pytest.mark.e2e
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, url: str, table: str) -> ModuleType:
@@ -87,7 +79,7 @@ def test_copy_of_selected_keys_reaches_the_target(moto_server: Any, tmp_path: Pa
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
 
-    assert run_cli(["copy", "--from-table", source, "--keys-file", str(keys_file),
+    assert exit_code(["copy", "--from-table", source, "--keys-file", str(keys_file),
                     "--queue-url", queue_url, "--rate", "100/s",
                     "--endpoint-url", url]) == 0
     captured = capsys.readouterr()
@@ -129,7 +121,7 @@ def test_copy_names_the_bad_line_of_the_keys_file(moto_server: Any, tmp_path: Pa
     source = create_table(ddb, stream=None)
     keys_file = tmp_path / "keys.jsonl"
     keys_file.write_text('{"pk": "a", "sk": 1}\n{"pk": "a"}\n', encoding="utf-8")
-    code = run_cli(["copy", "--from-table", source, "--keys-file", str(keys_file),
+    code = exit_code(["copy", "--from-table", source, "--keys-file", str(keys_file),
                     "--queue-url", "http://unused", "--endpoint-url", moto_server.endpoint_url])
     err = capsys.readouterr().err
     assert code == 2 and "line 2" in err and err.startswith("error:")

@@ -15,26 +15,18 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from ddbtrail.cli import main
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.lake import Lake
 from ddbtrail.redrive import on_failure_sender
 from ddbtrail.runner import CheckpointStore, RunnerSettings, StreamRunner
 from ddbtrail.runner.pipeline import capture_processor, checkpoint_name
+from tests.cli import exit_code
 from tests.e2e.jobs_workload import create_table
 
 pytestmark = pytest.mark.e2e
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 POISON = {"k07", "k33"}  # their INSERTs fail every attempt: batches 0-9 and 30-39 fail
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def stream_records(streams: Any, arn: str) -> list[dict[str, Any]]:
@@ -149,7 +141,7 @@ def test_redrive_delivers_exactly_the_failed_ranges_and_keeps_a_trimmed_one(
 
     # --dry-run: lists every range with the records the stream still holds; changes nothing.
     args = ["redrive", "--queue-url", queue, "--lake", str(lake_dir), "--endpoint-url", url]
-    assert run_cli([*args, "--dry-run", "--output", "json"]) == 1
+    assert exit_code([*args, "--dry-run", "--output", "json"]) == 1
     out = capsys.readouterr()
     listed = [json.loads(line) for line in out.out.splitlines()]
     assert sorted((r["status"], r["records"]) for r in listed) == [
@@ -161,7 +153,7 @@ def test_redrive_delivers_exactly_the_failed_ranges_and_keeps_a_trimmed_one(
     assert len(queue_bodies(sqs, queue)) == 3
 
     # The redrive: exactly the failed changes are delivered; their messages are deleted.
-    assert run_cli(args) == 1
+    assert exit_code(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "shardId-00000001540000000000-0badf00d" in err
@@ -180,7 +172,7 @@ def test_redrive_delivers_exactly_the_failed_ranges_and_keeps_a_trimmed_one(
     left = queue_bodies(sqs, queue)
     assert [b["DDBStreamBatchInfo"]["shardId"] for b in left] == [
         "shardId-00000001540000000000-0badf00d"]
-    assert run_cli(args) == 1
+    assert exit_code(args) == 1
     assert "backfill" in capsys.readouterr().err
     assert {f.path for f in lake.data_files(table)} == before | new
     assert len(queue_bodies(sqs, queue)) == 1
@@ -240,7 +232,7 @@ def test_cli_and_scheduled_handler_redrive_into_firehose(
         send(record)
 
     # The CLI takes one message into Firehose ...
-    assert run_cli(["redrive", "--queue-url", queue, "--delivery-stream", f"changes-{name}",
+    assert exit_code(["redrive", "--queue-url", queue, "--delivery-stream", f"changes-{name}",
                     "--max-messages", "1", "--endpoint-url", url]) == 0
     assert "redrove 1 range(s)" in capsys.readouterr().out
     # ... and the scheduled Lambda handler the other.

@@ -8,18 +8,10 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.cli import main
+from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workload
 
 pytestmark = pytest.mark.e2e
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_replicate_then_target_scan_equals_source_scan(moto_server: Any, tmp_path: Path,
@@ -31,17 +23,17 @@ def test_replicate_then_target_scan_equals_source_scan(moto_server: Any, tmp_pat
     workload(ddb, source, rng, 60)
     args = ["replicate", "--from-table", source, "--to-table", target, "--once",
             "--endpoint-url", moto_server.endpoint_url, "--lake", str(tmp_path / "lake")]
-    assert run_cli(args) == 0
+    assert exit_code(args) == 0
     assert "replicated" in capsys.readouterr().out
     assert_same_items(scan(ddb, target, drop=("_ddbtrail_seq",)), scan(ddb, source))
 
     # More changes, and a replay of the whole stream from the start (lost checkpoints):
     # stale records are skipped and the target still equals the source.
     workload(ddb, source, rng, 30)
-    assert run_cli(args) == 0
+    assert exit_code(args) == 0
     replay = ["replicate", "--from-table", source, "--to-table", target, "--once",
               "--endpoint-url", moto_server.endpoint_url, "--lake", str(tmp_path / "other")]
-    assert run_cli(replay) == 0
+    assert exit_code(replay) == 0
     assert_same_items(scan(ddb, target, drop=("_ddbtrail_seq",)), scan(ddb, source))
 
 
@@ -49,7 +41,7 @@ def test_replicate_names_a_table_without_stream(moto_server: Any, tmp_path: Path
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     ddb = moto_server.client("dynamodb")
     source = create_table(ddb, stream=None)
-    code = run_cli(["replicate", "--from-table", source, "--to-table", "x", "--once",
+    code = exit_code(["replicate", "--from-table", source, "--to-table", "x", "--once",
                     "--endpoint-url", moto_server.endpoint_url, "--lake", str(tmp_path)])
     err = capsys.readouterr().err
     assert code != 0 and source in err and err.startswith("error:")

@@ -10,20 +10,12 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.cli import main
 from ddbtrail.codec import decode_item, encode_item, item_key
 from ddbtrail.flatten import iso_ms
+from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workload
 
 pytestmark = pytest.mark.e2e
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
@@ -41,16 +33,16 @@ def test_restore_at_now_and_mid_workload(moto_server: Any, tmp_path: Path, fmt: 
     workload(ddb, source, rng, 50)
     state_end = scan(ddb, source)
     assert state_mid != state_end
-    assert run_cli(["capture", "--table", source, "--lake", lake, "--endpoint-url", url,
+    assert exit_code(["capture", "--table", source, "--lake", lake, "--endpoint-url", url,
                     "--once", "--format", fmt]) == 0
 
     now_table = create_table(ddb, stream=None)
-    assert run_cli(["restore", "--table", source, "--at", "now", "--to-table", now_table,
+    assert exit_code(["restore", "--table", source, "--at", "now", "--to-table", now_table,
                     "--lake", lake, "--endpoint-url", url]) == 0
     assert_same_items(scan(ddb, now_table), state_end)
 
     mid_table = create_table(ddb, stream=None)
-    assert run_cli(["restore", "--table", source, "--at", iso_ms(at_mid),
+    assert exit_code(["restore", "--table", source, "--at", iso_ms(at_mid),
                     "--to-table", mid_table, "--lake", lake, "--endpoint-url", url]) == 0
     assert_same_items(scan(ddb, mid_table), state_mid)
     assert "restored" in capsys.readouterr().out
@@ -65,12 +57,12 @@ def test_restore_one_key_and_dry_run(moto_server: Any, tmp_path: Path,
     ddb.put_item(TableName=source, Item={"pk": {"S": "only"}, "sk": {"N": "7"},
                                          "b": {"B": b"\x00\xff"}, "n": {"N": "1.50"}})
     state = scan(ddb, source)
-    assert run_cli(["capture", "--table", source, "--lake", lake, "--endpoint-url", url,
+    assert exit_code(["capture", "--table", source, "--lake", lake, "--endpoint-url", url,
                     "--once"]) == 0
     capsys.readouterr()
     target = create_table(ddb, stream=None)
     key = ["--key", "pk=only", "--key", "sk=7"]
-    assert run_cli(["restore", "--table", source, "--at", "now", "--to-table", target,
+    assert exit_code(["restore", "--table", source, "--at", "now", "--to-table", target,
                     "--lake", lake, "--endpoint-url", url, "--dry-run", *key]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
@@ -78,7 +70,7 @@ def test_restore_one_key_and_dry_run(moto_server: Any, tmp_path: Path,
     assert printed["b"] == {"B": "AP8="}  # base64 of the exact bytes, once
     assert scan(ddb, target) == {}  # dry run wrote nothing
 
-    assert run_cli(["restore", "--table", source, "--at", "now", "--to-table", target,
+    assert exit_code(["restore", "--table", source, "--at", "now", "--to-table", target,
                     "--lake", lake, "--endpoint-url", url, *key]) == 0
     restored = scan(ddb, target)
     only = item_key({"pk": {"S": "only"}, "sk": {"N": "7"}})
@@ -89,7 +81,7 @@ def test_restore_one_key_and_dry_run(moto_server: Any, tmp_path: Path,
 
 
 def test_restore_names_a_bad_instant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_cli(["restore", "--table", "t", "--at", "yesterday-ish", "--to-table", "x",
+    code = exit_code(["restore", "--table", "t", "--at", "yesterday-ish", "--to-table", "x",
                     "--lake", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "--at" in err and err.startswith("error:")

@@ -19,7 +19,6 @@ import pytest
 import sqlglot
 
 from ddbtrail import duck, queries
-from ddbtrail.cli import main
 from ddbtrail.lake import Lake
 from ddbtrail.row import arrow_schema, partition_path
 from ddbtrail.schema_infer import SchemaBuilder, infer_schema
@@ -32,6 +31,7 @@ from ddbtrail.views import (
     to_duckdb,
     write_views,
 )
+from tests.cli import run_cli
 from tests.unit.test_schema_infer import DAY_S, T0, change, drift_rows
 
 # --------------------------------------------------------------------------- the lake
@@ -288,16 +288,6 @@ def test_transpiled_views_are_what_apply_runs(lake: Lake, tmp_path: Path) -> Non
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_schema_reports_drift_on_a_generated_lake(

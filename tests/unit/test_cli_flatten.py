@@ -8,19 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ddbtrail.cli import main
+from tests.cli import run_cli as run
 
 EVENTS = Path(__file__).parents[1] / "events"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_prints_a_row_per_record(capsys: pytest.CaptureFixture[str]) -> None:
