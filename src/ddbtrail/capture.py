@@ -25,7 +25,7 @@ from ddbtrail.delivery.firehose import (
     pack,
 )
 from ddbtrail.exceptions import ConfigError, MalformedRecord
-from ddbtrail.flatten import Row, event_records, flatten_records, row_bytes
+from ddbtrail.flatten import Row, event_records, flatten_records, record_identity, row_bytes
 from ddbtrail.redact import RedactionPolicy, policy_from_env
 from ddbtrail.row import partition_path
 
@@ -172,8 +172,8 @@ def capture_batch(
         if item.error is not None:
             result.malformed.append(item.error)
             logger.error("malformed record", extra={"event_id": item.event_id,
-                                                    "error": str(item.error)})
-            if _quarantine(records[item.index], item.error, s3, settings, ingested):
+                                                    "error": _error_text(item.error, settings)})
+            if _quarantine(records[item.index], item.error, s3, settings, ingested, item.index):
                 result.quarantined += 1
             else:
                 undeliverable.add(item.index)
@@ -247,17 +247,36 @@ def _withhold_values(record: object) -> object:
     return kept
 
 
+def _error_text(error: MalformedRecord, settings: CaptureSettings) -> str:
+    """The error as logged and quarantined. A codec error quotes the value at fault; under a
+    redaction policy only its JSON pointer is kept."""
+    if settings.redaction is None or not error.reason.startswith("/"):
+        return str(error)
+    where = error.reason.split(":", 1)[0]
+    return (f"record {error.event_id or '<no eventID>'}: {where}: invalid value "
+            "(details withheld: redaction policy active)")
+
+
 def _quarantine(record: object, error: MalformedRecord, s3: Any, settings: CaptureSettings,
-                now_ms: int) -> bool:
+                now_ms: int, index: int) -> bool:
     """Keep a malformed record in S3 so it cannot block its shard. False if not kept."""
     if s3 is None or settings.spill_bucket is None:
         return False
     day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
-    name = error.event_id or f"no-event-id-{now_ms}"
+    # Records without an eventID are told apart by their place in the batch.
+    name = error.event_id or f"no-event-id-{now_ms}-{index}"
     key = f"{settings.quarantine_prefix}dt={day}/{name}.json"
     if settings.redaction is not None:
         record = _withhold_values(record)
-    body = json.dumps({"error": str(error), "record": record}, default=str).encode()
+    text = _error_text(error, settings)
+    try:
+        body = json.dumps({"error": text, "record": record}, default=str).encode()
+    except (RecursionError, ValueError):
+        # Too deeply nested to serialise: keep the error and the record's position.
+        event_id, seq = record_identity(record)
+        body = json.dumps({"error": text,
+                           "record": {"eventID": event_id, "SequenceNumber": seq},
+                           "withheld": "the record is nested too deeply to store"}).encode()
     try:
         s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=body,
                       ContentType="application/json")

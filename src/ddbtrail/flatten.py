@@ -10,6 +10,7 @@ import base64
 import binascii
 import functools
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +29,8 @@ _TABLE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,255}\Z")
 _ARN_TABLE: Final = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/([^/]+)")
 # A number above this is milliseconds; DynamoDB Streams give seconds.
 _MS_THRESHOLD: Final = 100_000_000_000
+# Event times must fit iso_ms and a dt partition: 1970-01-01 up to the end of 9999.
+_MAX_MS: Final = 253_402_300_800_000
 
 
 @functools.lru_cache(maxsize=4096)  # a batch shares one ingest time and few event seconds
@@ -101,10 +104,10 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         raise MalformedRecord(event_id, "no 'dynamodb' section")
     if seq is None:
         seq = ddb.get("SequenceNumber")
-    if not isinstance(seq, str) or not seq.isdigit():
+    if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
         raise MalformedRecord(event_id, f"SequenceNumber {seq!r} is not a decimal string")
     action = record.get("eventName")
-    if action not in STREAM_ACTIONS:
+    if not isinstance(action, str) or action not in STREAM_ACTIONS:
         raise MalformedRecord(event_id, f"eventName {action!r} is not INSERT, MODIFY or REMOVE")
     name = table_name or record.get("tableName") or table_from_arn(record.get("eventSourceARN"))
     if not isinstance(name, str) or not _TABLE_NAME.match(name):
@@ -142,12 +145,18 @@ def _timestamp_ms(ddb: Mapping[str, Any], event_id: str, ms_precision: bool) -> 
     raw = ddb.get("ApproximateCreationDateTime")
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
+    if isinstance(raw, bool) or not isinstance(raw, int | float) \
+            or (isinstance(raw, float) and not math.isfinite(raw)):
         raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a number")
     if ms_precision or ddb.get("ApproximateCreationDateTimePrecision") == "MILLISECOND" \
             or raw >= _MS_THRESHOLD:
-        return int(raw)
-    return round(raw * 1000)
+        ms = int(raw)
+    else:
+        ms = round(raw * 1000)
+    if not 0 <= ms < _MAX_MS:
+        raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a time "
+                                        "between 1970 and 9999")
+    return ms
 
 
 def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None = None) -> Row:
@@ -166,6 +175,7 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
         old = ddb.get("OldImage")
         new = ddb.get("NewImage")
         if redactor is not None:
+            codec.item_key(keys)  # a key DynamoDB could not hold stays an error when HMAC'd
             keys = redactor.item(keys, is_key=True)
             old = redactor.item(old)
             new = redactor.item(new)
@@ -181,6 +191,9 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
             hints.update(new_hints)
     except InvalidValue as exc:
         raise MalformedRecord(change.event_id, str(exc)) from exc
+    except RecursionError as exc:
+        raise MalformedRecord(change.event_id, "attribute values nested too deep to read "
+                                               "(DynamoDB allows 32 levels)") from exc
 
     action = change.action
     if action == "INSERT" and new is not None:

@@ -105,8 +105,8 @@ class Redactor:
 
     def item(self, item: Mapping[str, Any] | None, *, is_key: bool = False) -> Any:
         """The item with the rules applied; in keys, ``drop`` becomes ``hmac``."""
-        if not item:
-            return item
+        if not item or not isinstance(item, Mapping):
+            return item  # not an item: the codec rejects it, naming the record
         out: Any = item
         for path, mode in self.rules.items():
             if is_key and len(path) > 1:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.delivery.local import FORMATS
 from ddbtrail.exceptions import DdbtrailError, LakeError, UsageError
 from ddbtrail.lake import Lake, default_lake
+from ddbtrail.redact import RedactionPolicy, load_key
 from ddbtrail.runner.esm import RunnerSettings, RunStats
 from ddbtrail.runner.pipeline import build_capture
 
@@ -130,6 +132,9 @@ def capture_command(
         help="Split a failing batch in two and retry each half.")] = True,
     checkpoint_interval: Annotated[float, typer.Option(
         help="Seconds between checkpoints (each flushes the delivery stream).")] = 60.0,
+    redaction_policy: Annotated[str | None, typer.Option(
+        "--redaction-policy", help="JSON file of per-table attributes to drop or HMAC "
+        "(key from REDACTION_KEY); default: $REDACTION_POLICY.")] = None,
 ) -> None:
     """Capture a table's stream into the lake, resuming from checkpoints.
 
@@ -142,6 +147,13 @@ def capture_command(
         raise UsageError("--checkpoint-interval must be > 0")
     settings = RunnerSettings(batch_size=batch_size, max_retries=max_retries,
                               bisect_on_error=bisect, checkpoint_interval=checkpoint_interval)
+    policy = None
+    if redaction_policy is not None:
+        try:
+            text = Path(redaction_policy).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--redaction-policy {redaction_policy}: {exc.strerror}") from exc
+        policy = RedactionPolicy.from_json(text, load_key())
     the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
     _check_writable(the_lake)
     live = None if once else Live(Text("starting..."), console=err_console,
@@ -152,7 +164,7 @@ def capture_command(
             ddb = _client("dynamodb", endpoint_url, region)
             streams = _client("dynamodbstreams", endpoint_url, region)
             run = build_capture(table, the_lake, ddb=ddb, streams=streams, fmt=fmt,
-                                settings=settings, on_progress=progress)
+                                settings=settings, on_progress=progress, redaction=policy)
             with graceful_stop(run.runner.stop):
                 if live is not None:
                     with live:

@@ -384,8 +384,9 @@ class StreamRunner:
                 pending.pop(0)
                 continue
             self.stats.retries += 1
+            # The exponent is capped: with retries forever (-1), 2 ** 1024 overflows a float.
             delay = min(self.settings.retry_max_delay,
-                        self.settings.retry_base_delay * 2 ** (attempts - 1))
+                        self.settings.retry_base_delay * 2 ** min(attempts - 1, 30))
             delay = self._rng.uniform(delay / 2, delay)
             logger.warning("shard %s: batch from %s failed (%s); retry %d in %.1f s",
                            state.shard.shard_id, rest[0]["dynamodb"]["SequenceNumber"],

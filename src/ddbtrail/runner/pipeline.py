@@ -18,6 +18,7 @@ from ddbtrail.capture import CaptureSettings, capture_batch
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.exceptions import StreamNotEnabled, TableNotFound
 from ddbtrail.lake import Lake
+from ddbtrail.redact import RedactionPolicy, policy_from_env
 from ddbtrail.runner.checkpoint import CheckpointStore
 from ddbtrail.runner.esm import Processor, RunnerSettings, RunStats, StreamRunner
 from ddbtrail.runner.shards import error_code
@@ -61,9 +62,11 @@ def table_stream(ddb: Any, table_name: str) -> TableStream:
     )
 
 
-def capture_processor(delivery: LocalDeliveryStream, table_name: str) -> Processor:
+def capture_processor(delivery: LocalDeliveryStream, table_name: str,
+                      redaction: RedactionPolicy | None = None) -> Processor:
     """A processor that runs the capture Lambda's code path into ``delivery``."""
-    settings = CaptureSettings(delivery_stream=delivery.name, table_name=table_name)
+    settings = CaptureSettings(delivery_stream=delivery.name, table_name=table_name,
+                               redaction=redaction)
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
         return capture_batch(event, firehose=delivery, settings=settings).response()
@@ -104,11 +107,16 @@ def build_capture(
     settings: RunnerSettings | None = None,
     on_progress: Callable[[RunStats], None] | None = None,
     buffer_seconds: float | None = None,
+    redaction: RedactionPolicy | None = None,
 ) -> CaptureRun:
     """Wire table -> runner -> capture_batch -> local delivery stream -> lake.
 
-    Raises TableNotFound, StreamNotEnabled, ConfigError for bad settings.
+    ``redaction`` defaults to the policy in the environment (REDACTION_POLICY with its
+    key), as in the Lambda. Raises TableNotFound, StreamNotEnabled, ConfigError for bad
+    settings.
     """
+    if redaction is None:
+        redaction = policy_from_env()
     stream = table_stream(ddb, table_name)
     settings = settings or RunnerSettings()
     delivery = LocalDeliveryStream(
@@ -117,7 +125,7 @@ def build_capture(
                         else buffer_seconds),
     )
     runner = StreamRunner(
-        streams, stream.stream_arn, capture_processor(delivery, table_name),
+        streams, stream.stream_arn, capture_processor(delivery, table_name, redaction),
         CheckpointStore(lake, checkpoint_name(table_name)), settings,
         before_checkpoint=delivery.flush, on_progress=on_progress,
     )
