@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ddbtrail.catalog import FORMATS
 from ddbtrail.exceptions import ConfigError
+from ddbtrail.redact import RedactionPolicy
 from infra import constants as C
 
 _DDB_TABLE: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
@@ -22,6 +23,16 @@ _GLUE_NAME: Final = re.compile(r"[a-z0-9_]{1,255}\Z")
 _WORKGROUP: Final = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
 _STACK: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}\Z")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+# Complete ARNs only: IAM is granted on exactly this resource (a secret's ARN ends in the
+# 6-character suffix Secrets Manager adds; an alias ARN does not authorize kms:Decrypt).
+_SECRET_ARN: Final = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}\Z")
+_KMS_KEY_ARN: Final = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+\Z")
+# A hierarchical name starts with "/"; "aws" and "ssm" prefixes are reserved.
+_SSM_NAME: Final = re.compile(r"(?!/?(aws|ssm))((/[A-Za-z0-9_.-]+)+|[A-Za-z0-9_.-]+)\Z",
+                              re.IGNORECASE)
+# Lambda allows 4 KB of environment in all; leave room for the capture's other variables.
+MAX_REDACTION_POLICY_BYTES: Final = 3_072
 ARCHIVE_CLASSES: Final = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 LOCK_MODES: Final = ("GOVERNANCE", "COMPLIANCE")
 _TRUE: Final = {"1", "true", "yes", "on"}
@@ -75,6 +86,12 @@ class DeployConfig:
     redrive_alarm_age_seconds: int = 3_600
     # Optional folder of `ddbtrail views --out DIR` files, deployed as named queries.
     views_dir: Path | None = None
+    # Optional PII redaction in the capture (and redrive) Lambdas: a policy file and its
+    # HMAC key's source, one of a secret or an SSM SecureString (SECURITY.md, section 5).
+    redaction_policy: Path | None = None
+    redaction_key_secret_arn: str | None = None
+    redaction_key_parameter: str | None = None
+    redaction_key_kms_arn: str | None = None
 
     @property
     def all_tables(self) -> tuple[str, ...]:
@@ -176,6 +193,43 @@ def _as_views_dir(value: Any) -> Path | None:
     return folder
 
 
+def _as_policy_file(value: Any) -> Path | None:
+    """An existing policy file (relative to the working directory) that reads as a policy."""
+    text = str(value).strip()
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    read_redaction_policy(path)
+    return path
+
+
+def read_redaction_policy(path: Path) -> str:
+    """The redaction policy in ``path`` as compact JSON (REDACTION_POLICY's value).
+
+    Checked as the capture checks it at cold start (``RedactionPolicy.from_mapping``), so a
+    bad mode or attribute fails the synth, not the deployed Lambda. Raises ConfigError.
+    """
+    where = f"redaction_policy={str(path)!r}"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    try:
+        # Any key: the key source is checked with the other settings.
+        policy = RedactionPolicy.from_mapping(raw, key=b"x")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    if not any(policy.tables.values()):
+        raise ConfigError(f"{where} names no attribute to redact")
+    text = json.dumps(raw, separators=(",", ":"))
+    if len(text) > MAX_REDACTION_POLICY_BYTES:
+        raise ConfigError(f"{where} is {len(text)} bytes as compact JSON; Lambda's 4 KB "
+                          f"environment leaves it at most {MAX_REDACTION_POLICY_BYTES}")
+    return text
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings in a JSON config file. Raises ConfigError naming the file."""
     try:
@@ -271,6 +325,16 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
             out[key] = str(value).strip() or "1"
         elif key == "views_dir":
             out[key] = _as_views_dir(value)
+        elif key == "redaction_policy":
+            out[key] = _as_policy_file(value)
+        elif key == "redaction_key_secret_arn":
+            out[key] = _as_name(key, value, _SECRET_ARN,
+                                "complete Secrets Manager secret ARN (ending in its "
+                                "6-character suffix)")
+        elif key == "redaction_key_parameter":
+            out[key] = _as_name(key, value, _SSM_NAME, "SSM parameter name")
+        elif key == "redaction_key_kms_arn":
+            out[key] = _as_name(key, value, _KMS_KEY_ARN, "KMS key ARN (arn:...:key/<id>)")
     if not out.get("tables") and "demo_table" not in out:
         # Nothing named: synthesize (and deploy) the demo table, so a bare
         # `python infra/app.py` or `cdk synth` works; app.py says so on stderr.
@@ -312,3 +376,20 @@ def _check_together(cfg: DeployConfig) -> None:
         raise ConfigError(f"redrive_alarm_age_seconds={cfg.redrive_alarm_age_seconds} plus "
                           f"max_record_age_seconds={cfg.max_record_age_seconds} must be under "
                           "the stream's 24 h retention, so the alarm fires before records are lost")
+    _check_redaction(cfg)
+
+
+def _check_redaction(cfg: DeployConfig) -> None:
+    """A policy needs exactly one key source; a key source (or its CMK) needs a policy."""
+    sources = [k for k in ("redaction_key_secret_arn", "redaction_key_parameter")
+               if getattr(cfg, k)]
+    if len(sources) > 1:
+        raise ConfigError("redaction_key_secret_arn and redaction_key_parameter are both set; "
+                          "the key comes from one of them")
+    if cfg.redaction_policy is not None and not sources:
+        raise ConfigError(f"redaction_policy={str(cfg.redaction_policy)!r} needs its HMAC key: "
+                          "set redaction_key_secret_arn or redaction_key_parameter")
+    # Unused grants are not least privilege: a key setting without a policy is a mistake.
+    extra = [*sources, *(["redaction_key_kms_arn"] if cfg.redaction_key_kms_arn else [])]
+    if cfg.redaction_policy is None and extra:
+        raise ConfigError(f"{extra[0]} is set but redaction_policy is not; set both (or neither)")

@@ -23,7 +23,7 @@ from constructs import Construct
 
 from ddbtrail.delivery.firehose import MAX_ROWS_PER_RECORD
 from infra import constants as C
-from infra.config import DeployConfig
+from infra.config import DeployConfig, read_redaction_policy
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 
 RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 layer "
@@ -52,7 +52,18 @@ def build_capture_asset(dest: Path) -> Path:
 
 def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,
                         spill_bucket: str) -> dict[str, str]:
-    """The capture Lambda's environment (``CaptureSettings.from_env`` reads every key)."""
+    """The capture Lambda's environment (``CaptureSettings.from_env`` reads every key).
+
+    With ``cfg.redaction_policy``: REDACTION_POLICY (compact JSON) and the key's source,
+    which the role needs ``redaction_statements(cfg)`` to read.
+    """
+    redaction: dict[str, str] = {}
+    if cfg.redaction_policy is not None:
+        redaction["REDACTION_POLICY"] = read_redaction_policy(cfg.redaction_policy)
+        if cfg.redaction_key_secret_arn:
+            redaction["REDACTION_KEY_SECRET_ARN"] = cfg.redaction_key_secret_arn
+        if cfg.redaction_key_parameter:
+            redaction["REDACTION_KEY_PARAMETER"] = cfg.redaction_key_parameter
     return {
         "DELIVERY_STREAM_NAME": delivery_stream,
         "TABLE_NAME": table,
@@ -62,7 +73,40 @@ def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,
         "PACK_ROWS": "true" if cfg.packs_rows else "false",
         "MAX_ROWS_PER_RECORD": str(MAX_ROWS_PER_RECORD),
         "MAX_ATTEMPTS": "8",
+        **redaction,
     }
+
+
+def parameter_arn(name: str) -> str:
+    """The ARN of SSM parameter ``name`` in the stack's account and region."""
+    return f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/{name.lstrip('/')}"
+
+
+def redaction_statements(cfg: DeployConfig) -> list[iam.PolicyStatement]:
+    """What reading the redaction key at cold start needs (``ddbtrail.redact.load_key``).
+
+    The one secret or parameter, and its customer key only through that service. Empty
+    without a redaction policy.
+    """
+    if cfg.redaction_policy is None:
+        return []
+    if cfg.redaction_key_secret_arn:
+        service = "secretsmanager"
+        statements = [iam.PolicyStatement(sid="RedactionKeySecret",
+                                          actions=["secretsmanager:GetSecretValue"],
+                                          resources=[cfg.redaction_key_secret_arn])]
+    else:
+        assert cfg.redaction_key_parameter  # config: a policy needs a key source
+        service = "ssm"
+        statements = [iam.PolicyStatement(sid="RedactionKeyParameter",
+                                          actions=["ssm:GetParameter"],
+                                          resources=[parameter_arn(cfg.redaction_key_parameter)])]
+    if cfg.redaction_key_kms_arn:
+        statements.append(iam.PolicyStatement(
+            sid="RedactionKeyCmk", actions=["kms:Decrypt"], resources=[cfg.redaction_key_kms_arn],
+            conditions={"StringEquals": {
+                "kms:ViaService": f"{service}.{Aws.REGION}.amazonaws.com"}}))
+    return statements
 
 
 class StreamCheck(Construct):
@@ -186,6 +230,7 @@ class TableCapture(Construct):
                                     "kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com"}}),
             iam.PolicyStatement(sid="Logs", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                                 resources=[log_group.log_group_arn]),
+            *redaction_statements(cfg),
         ])
         for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
             acknowledge(self.policy, arn_finding(shared.bucket, f"/{prefix}*"),

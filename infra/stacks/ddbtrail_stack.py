@@ -28,6 +28,7 @@ from infra.constructs.capture import (
     capture_environment,
     demo_table,
     powertools_layer,
+    redaction_statements,
     shared_code,
 )
 from infra.constructs.catalog import Catalog
@@ -132,8 +133,9 @@ class DdbtrailStack(Stack):
                 schedule_minutes=cfg.redrive_schedule_minutes,
                 alarm_age_seconds=cfg.redrive_alarm_age_seconds, alarm_topic=self.alarms.topic,
                 code=code, powertools=shared.powertools)
-            # Redriven rows go through capture_batch with SPILL_BUCKET set: like the capture
-            # role, it may put oversize rows and bad records under spill/ and quarantine/.
+            # Redriven rows go through capture_batch with the capture's environment: like the
+            # capture role, it may put oversize rows and bad records under spill/ and
+            # quarantine/, and read the redaction key (the handler loads it at cold start).
             spill = iam.Policy(redrive, "SpillPolicy", roles=[redrive.role], statements=[
                 iam.PolicyStatement(sid="SpillAndQuarantine", actions=["s3:PutObject"], resources=[
                     shared.bucket.arn_for_objects(f"{prefix}*")
@@ -142,6 +144,7 @@ class DdbtrailStack(Stack):
                                     resources=[shared.lake_key.key_arn],
                                     conditions={"StringEquals": {
                                         "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}),
+                *redaction_statements(cfg),
             ])
             for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
                 acknowledge(spill, arn_finding(shared.bucket, f"/{prefix}*"),

@@ -4,7 +4,7 @@ event source mapping settings, Firehose prefix == Glue storage template, one Nam
 the optional scheduled redrive, and a lean capture asset.
 
 Two synths in all (see conftest): Parquet on existing tables with every option (redrive on,
-a views_dir generated before the synth), and JSON Lines on the demo table.
+a views_dir and a redaction policy written before the synth), and JSON Lines on the demo table.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from ddbtrail.exceptions import ConfigError
 from ddbtrail.flatten import event_records, flatten_records
 from ddbtrail.schema_infer import SchemaBuilder
 from ddbtrail.views import render_views, write_views
+from infra.config import load_config
+from infra.constructs.capture import redaction_statements
 from infra.constructs.queries import view_queries
 
 pytestmark = pytest.mark.infra
@@ -33,12 +35,18 @@ pytestmark = pytest.mark.infra
 REPO = Path(__file__).resolve().parents[2]
 SQL_FILES = sorted((REPO / "athena_queries").glob("*.sql"))
 
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ddbtrail/redaction-Ab12Cd"
+CMK_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+POLICY = {"orders": {"email": "hmac", "/address/street": "drop"}, "*": {"password": "drop"}}
+
 PARQUET = {"tables": "orders,customers", "object_lock_days": "365",
            "object_lock_mode": "COMPLIANCE", "expire_days": "2555",
            "alarm_email": "ops@example.com", "bytes_scanned_cutoff": "2000000000",
            "sqs_copy_target_table": "orders-copy", "freshness_alarm_seconds": "1200",
            "redrive": "true", "redrive_schedule_minutes": "10",
-           "redrive_alarm_age_seconds": "7200"}  # + views_dir, written by generate_views
+           "redrive_alarm_age_seconds": "7200",
+           "redaction_key_secret_arn": SECRET_ARN, "redaction_key_kms_arn": CMK_ARN,
+           }  # + views_dir and redaction_policy, written by prepare_inputs
 # No tables named: the demo table is used (and said so on stderr).
 JSONL = {"format": "jsonl", "batch_size": "200"}
 
@@ -53,6 +61,13 @@ def generate_views(folder: Path) -> dict[str, str]:
     return {"views_dir": str(out)}
 
 
+def prepare_inputs(folder: Path) -> dict[str, str]:
+    """The views (generate_views) and a redaction policy file, indented as people write it."""
+    policy = folder / "redaction.json"
+    policy.write_text(json.dumps(POLICY, indent=2), encoding="utf-8")
+    return {**generate_views(folder), "redaction_policy": str(policy)}
+
+
 def view_files(synth: Any) -> list[Path]:
     """The generated view files the synth was given (see generate_views)."""
     return sorted((synth.outdir.parent / "views").glob("*.sql"))
@@ -60,7 +75,7 @@ def view_files(synth: Any) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def parquet(synth_once: Any) -> Any:
-    return synth_once("parquet", PARQUET, setup=generate_views)
+    return synth_once("parquet", PARQUET, setup=prepare_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +130,15 @@ def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+class FakeSecrets:
+    """Secrets Manager's get_secret_value for the one secret the stack names
+    (the capture reads its redaction key at cold start)."""
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        assert SecretId == SECRET_ARN
+        return {"SecretString": "k"}
 
 
 # ----------------------------------------------------------------------------- the app runs
@@ -206,7 +230,7 @@ def test_capture_lambda_runtime_layer_and_environment(either: Any) -> None:
                          flat(layer))
         env = {k: flat(v) for k, v in fn["Environment"]["Variables"].items()}
         # The capture code's own parser accepts exactly what the stack sets.
-        settings = CaptureSettings.from_env(env)
+        settings = CaptureSettings.from_env(env, secretsmanager=FakeSecrets())
         assert settings.spill_bucket and settings.delivery_stream
         assert settings.table_name in ("orders", "customers", "ddbtrail-demo")
 
@@ -532,7 +556,8 @@ def test_redrive_per_table_on_a_schedule_with_alarms(parquet: Any, jsonl: Any) -
             "Fn::GetAtt"][0]
         # It drains its own table's on-failure queue and writes rows as the capture would.
         assert env["QUEUE_URL"] == {"Ref": dlq}
-        settings = CaptureSettings.from_env({k: flat(v) for k, v in env.items()})
+        settings = CaptureSettings.from_env({k: flat(v) for k, v in env.items()},
+                                            secretsmanager=FakeSecrets())
         assert settings.table_name == table and settings.spill_bucket
         (capture_env,) = [f["Environment"]["Variables"] for f in capture_functions(
             parquet).values() if f["Environment"]["Variables"]["TABLE_NAME"] == table]
@@ -577,4 +602,96 @@ def test_redrive_role_is_scoped_to_its_queue_stream_and_prefixes(parquet: Any) -
             via = by_sid[sid]["Condition"]["StringEquals"]["kms:ViaService"]
             assert flat(via) == f"{service}.<AWS::Region>.amazonaws.com"
         assert set(by_sid) == {"OnFailureQueue", "ReadStream", "Deliver", "Logs",
-                               "QueueKeyViaSqs", "SpillAndQuarantine", "LakeKeyViaS3"}
+                               "QueueKeyViaSqs", "SpillAndQuarantine", "LakeKeyViaS3",
+                               *REDACTION_GRANTS}
+
+
+# ----------------------------------------------------------------------------- redaction
+
+# The only statements a role needs to read the redaction key (secret + its CMK).
+REDACTION_GRANTS = {
+    "RedactionKeySecret": {"Sid": "RedactionKeySecret", "Effect": "Allow",
+                           "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN},
+    "RedactionKeyCmk": {"Sid": "RedactionKeyCmk", "Effect": "Allow", "Action": "kms:Decrypt",
+                        "Resource": CMK_ARN, "Condition": {"StringEquals": {
+                            "kms:ViaService": "secretsmanager.<AWS::Region>.amazonaws.com"}}},
+}
+
+
+def flat_all(value: Any) -> Any:
+    """``value`` with every CloudFormation string expression in it flattened (see flat)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Join"):
+            return flat(value)
+        return {k: flat_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [flat_all(v) for v in value]
+    return value
+
+
+def role_statements(synth: Any, function: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of the policies on ``function``'s (properties') role, flattened."""
+    role = {"Ref": function["Role"]["Fn::GetAtt"][0]}
+    return [flat_all(s) for p in synth.resources("AWS::IAM::Policy").values()
+            if role in p["Properties"]["Roles"]
+            for s in statements(p["Properties"]["PolicyDocument"])]
+
+
+def test_capture_and_redrive_get_the_redaction_policy_and_key_source(parquet: Any) -> None:
+    functions = [*capture_functions(parquet).values(),
+                 *(r["Properties"] for r in redrive_functions(parquet).values())]
+    assert len(functions) == 4
+    for props in functions:
+        env = {k: flat(v) for k, v in props["Environment"]["Variables"].items()}
+        # Compact JSON of the file, and the capture reads it with the key from the secret.
+        assert json.loads(env["REDACTION_POLICY"]) == POLICY
+        assert " " not in env["REDACTION_POLICY"]
+        assert env["REDACTION_KEY_SECRET_ARN"] == SECRET_ARN
+        assert "REDACTION_KEY_PARAMETER" not in env
+        settings = CaptureSettings.from_env(env, secretsmanager=FakeSecrets())
+        assert settings.redaction is not None
+        assert settings.redaction.rules("orders") == {
+            ("email",): "hmac", ("address", "street"): "drop", ("password",): "drop"}
+        assert settings.redaction.key == b"k"
+
+
+def test_redaction_grants_are_the_secret_and_its_cmk_only(parquet: Any, jsonl: Any) -> None:
+    functions = [*capture_functions(parquet).values(),
+                 *(r["Properties"] for r in redrive_functions(parquet).values())]
+    assert len(functions) == 4
+    for props in functions:
+        mine = role_statements(parquet, props)
+        redaction = [s for s in mine if s.get("Sid", "").startswith("RedactionKey")]
+        assert redaction == list(REDACTION_GRANTS.values()), redaction
+        # Nothing else in the role touches secrets, parameters or the CMK.
+        others = [s for s in mine if s not in redaction]
+        assert not [s for s in others if CMK_ARN in json.dumps(s) or any(
+            a.split(":")[0] in ("secretsmanager", "ssm") for a in as_list(s["Action"]))]
+    # Without a policy: no variables, no grants.
+    for fn in capture_functions(jsonl).values():
+        assert not [k for k in fn["Environment"]["Variables"] if k.startswith("REDACTION")]
+        assert not [s for s in role_statements(jsonl, fn)
+                    if s.get("Sid", "").startswith("RedactionKey")]
+
+
+def test_redaction_key_from_an_ssm_parameter_is_granted_on_that_parameter(
+        tmp_path: Path) -> None:
+    # In process, no synth: the statements as CloudFormation would receive them.
+    from aws_cdk import Stack
+
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(POLICY), encoding="utf-8")
+    cfg = load_config({"tables": "orders", "redaction_policy": str(policy),
+                       "redaction_key_parameter": "/ddbtrail/redaction-key",
+                       "redaction_key_kms_arn": CMK_ARN})
+    stack = Stack()
+    resolved = [stack.resolve(s.to_statement_json()) for s in redaction_statements(cfg)]
+    assert flat_all(resolved) == [
+        {"Sid": "RedactionKeyParameter", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+                     "parameter/ddbtrail/redaction-key"},
+        {"Sid": "RedactionKeyCmk", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": CMK_ARN, "Condition": {"StringEquals": {
+             "kms:ViaService": "ssm.<AWS::Region>.amazonaws.com"}}},
+    ]
+    assert redaction_statements(load_config({"tables": "orders"})) == []

@@ -10,7 +10,7 @@ import pytest
 from ddbtrail import catalog, row
 from ddbtrail.exceptions import ConfigError
 from infra import constants as C
-from infra.config import KEYS, DeployConfig, load_config
+from infra.config import KEYS, DeployConfig, load_config, read_redaction_policy
 
 
 def test_defaults_for_existing_tables() -> None:
@@ -146,3 +146,94 @@ def test_views_dir_must_hold_sql_files(tmp_path: Path) -> None:
     (views / "orders_current.sql").write_text("-- name: orders_current\n", encoding="utf-8")
     assert load_config({"tables": "orders", "views_dir": str(views)}).views_dir == views
     assert load_config({"tables": "orders"}).views_dir is None
+
+
+SECRET = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ddbtrail/redaction-Ab12Cd"
+CMK = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def policy_file(folder: Path, policy: object, name: str = "policy.json") -> str:
+    path = folder / name
+    path.write_text(policy if isinstance(policy, str) else json.dumps(policy, indent=2),
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_redaction_policy_with_a_secret_or_a_parameter(tmp_path: Path) -> None:
+    path = policy_file(tmp_path, {"users": {"email": "hmac"}, "*": {"password": "drop"}})
+    cfg = load_config({"tables": "users", "redaction_policy": path,
+                       "redaction_key_secret_arn": SECRET, "redaction_key_kms_arn": CMK})
+    assert (cfg.redaction_policy, cfg.redaction_key_secret_arn, cfg.redaction_key_kms_arn) == (
+        Path(path), SECRET, CMK)
+    # What the Lambda gets: the same policy, compact.
+    assert read_redaction_policy(Path(path)) == (
+        '{"users":{"email":"hmac"},"*":{"password":"drop"}}')
+    ssm = load_config({"tables": "users", "redaction_policy": path,
+                       "redaction_key_parameter": "/ddbtrail/redaction-key"})
+    assert ssm.redaction_key_parameter == "/ddbtrail/redaction-key"
+    assert ssm.redaction_key_secret_arn is None
+    off = load_config({"tables": "users"})
+    assert (off.redaction_policy, off.redaction_key_secret_arn,
+            off.redaction_key_parameter) == (None, None, None)
+
+
+@pytest.mark.parametrize(("policy", "needle"), [
+    ({"users": {"email": "mask"}},
+     "REDACTION_POLICY['users']['email']: mode 'mask' is not drop or hmac"),
+    ({"users": {"/address//street": "drop"}},
+     "REDACTION_POLICY['users']: '/address//street' is not a valid JSON pointer"),
+    ({"users": ["email"]}, "REDACTION_POLICY['users'] must map attributes to modes"),
+    (["users"], "REDACTION_POLICY must be a JSON object"),
+    ({"users": {}}, "names no attribute to redact"),
+    ("{users", "Expecting property name"),
+    ({"users": {f"attr{i:04d}": "drop" for i in range(300)}}, "Lambda's 4 KB environment"),
+])
+def test_bad_redaction_policy_is_one_line_naming_the_file_and_attribute(
+        tmp_path: Path, policy: object, needle: str) -> None:
+    path = policy_file(tmp_path, policy)
+    with pytest.raises(ConfigError) as err:
+        load_config({"tables": "users", "redaction_policy": path,
+                     "redaction_key_secret_arn": SECRET})
+    assert str(err.value).startswith(f"redaction_policy={path!r}")
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("context", "needle"), [
+    ({}, "needs its HMAC key: set redaction_key_secret_arn or redaction_key_parameter"),
+    ({"redaction_key_kms_arn": CMK}, "needs its HMAC key"),
+    ({"redaction_key_secret_arn": SECRET, "redaction_key_parameter": "/ddbtrail/key"},
+     "redaction_key_secret_arn and redaction_key_parameter are both set"),
+    ({"redaction_key_secret_arn": SECRET[:-7]}, "is not a valid complete Secrets Manager"),
+    ({"redaction_key_secret_arn": "ddbtrail/redaction"}, "redaction_key_secret_arn="),
+    ({"redaction_key_parameter": "/aws/reference/secretsmanager/x"},
+     "redaction_key_parameter='/aws/reference/secretsmanager/x' is not a valid SSM"),
+    ({"redaction_key_parameter": "ddbtrail/key"}, "redaction_key_parameter='ddbtrail/key'"),
+    ({"redaction_key_secret_arn": SECRET,
+      "redaction_key_kms_arn": "arn:aws:kms:us-east-1:111122223333:alias/ddbtrail"},
+     "redaction_key_kms_arn='arn:aws:kms:us-east-1:111122223333:alias/ddbtrail'"),
+])
+def test_redaction_key_source_errors(tmp_path: Path, context: dict[str, str],
+                                     needle: str) -> None:
+    path = policy_file(tmp_path, {"users": {"email": "hmac"}})
+    with pytest.raises(ConfigError) as err:
+        load_config({"tables": "users", "redaction_policy": path, **context})
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("context", [
+    {"redaction_key_secret_arn": SECRET},
+    {"redaction_key_parameter": "/ddbtrail/key"},
+    {"redaction_key_secret_arn": SECRET, "redaction_key_kms_arn": CMK},
+])
+def test_redaction_key_without_a_policy_is_refused(context: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"is set but redaction_policy is not"):
+        load_config({"tables": "users", **context})
+
+
+def test_missing_policy_file_is_named(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.json")
+    with pytest.raises(ConfigError, match=r"redaction_policy='.*nope\.json' does not exist"):
+        load_config({"tables": "users", "redaction_policy": missing,
+                     "redaction_key_secret_arn": SECRET})
