@@ -6,7 +6,9 @@ import sys
 
 from ddbtrail.cli import backfill as _backfill  # noqa: F401  (registers the command)
 from ddbtrail.cli import capture as _capture  # noqa: F401  (registers the command)
+from ddbtrail.cli import compact as _compact  # noqa: F401  (registers the command)
 from ddbtrail.cli import copy as _copy  # noqa: F401  (registers the command)
+from ddbtrail.cli import cost as _cost  # noqa: F401  (registers the command)
 from ddbtrail.cli import demo as _demo  # noqa: F401  (registers the command)
 from ddbtrail.cli import flatten as _flatten  # noqa: F401  (registers the command)
 from ddbtrail.cli import lookups as _lookups  # noqa: F401  (registers the command)

@@ -1,0 +1,252 @@
+"""Monthly cost model: ddbtrail's design beside the naive one, per component.
+
+Prices are data (``data/prices.json``: each with its source and the date it was
+recorded); the workload figures the model needs (handler time per record, bytes per row,
+compression, bytes a lookup reads) are data too (``data/cost_inputs.json``: measured by
+``python -m bench`` unless marked as an assumption). Nothing here calls AWS.
+
+The naive design: TypeDeserializer + json.dumps + one PutRecord per change, plain JSON
+Lines to S3 with no partitions, no conversion, no compaction; every lookup is a full scan.
+A month is 30 days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Final
+
+from ddbtrail.exceptions import ConfigError, UsageError
+
+DAYS: Final = 30
+KIB: Final = 1024
+MB: Final = 1024 * 1024
+GB: Final = 1024**3
+TB: Final = 1024**4
+FIREHOSE_UNIT: Final = 5 * KIB
+FIREHOSE_RECORD_MAX: Final = 1_000 * KIB
+FIREHOSE_CALL_MAX: Final = 4 * MB
+FIREHOSE_CALL_RECORDS: Final = 500
+ATHENA_MIN_BYTES: Final = 10 * MB
+FORMATS: Final = ("parquet", "jsonl")
+
+
+def _load(name: str) -> dict[str, Any]:
+    try:
+        text = resources.files("ddbtrail").joinpath("data", name).read_text(encoding="utf-8")
+        data: dict[str, Any] = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"ddbtrail/data/{name}: cannot be read ({exc})") from exc
+    return data
+
+
+def prices() -> dict[str, float]:
+    """Price name -> USD per unit, from data/prices.json."""
+    return {k: float(v["usd"]) for k, v in _load("prices.json")["prices"].items()}
+
+
+def measured_inputs() -> dict[str, float]:
+    """Workload figure name -> value, from data/cost_inputs.json."""
+    return {k: float(v["value"]) for k, v in _load("cost_inputs.json")["inputs"].items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the user tells us. Sizes in KB are KiB; ``history_days`` is how much history
+    the lake keeps and a lookup may have to cover."""
+
+    changes_per_day: int
+    avg_item_kb: float
+    lookups_per_day: int = 0
+    format: str = "parquet"
+    history_days: int = DAYS
+    images_per_change: float = 2.0  # NEW_AND_OLD_IMAGES on MODIFY
+    batch_size: int = 100
+    memory_mb: int = 256
+    arm64: bool = False
+
+    def check(self) -> None:
+        """UsageError naming the first option out of range."""
+        if self.changes_per_day < 0:
+            raise UsageError("--changes-per-day must be >= 0")
+        if not 0 < self.avg_item_kb <= 400:
+            raise UsageError("--avg-item-kb must be > 0 and <= 400 (DynamoDB's item limit)")
+        if self.lookups_per_day < 0:
+            raise UsageError("--lookups-per-day must be >= 0")
+        if self.format not in FORMATS:
+            raise UsageError(f"--format {self.format!r}: expected parquet or jsonl")
+        if not 1 <= self.batch_size <= 10_000:
+            raise UsageError("--batch-size must be 1..10,000 (Lambda's stream batch limit)")
+        if self.history_days < 1:
+            raise UsageError("--history-days must be >= 1")
+        if not 128 <= self.memory_mb <= 10_240:
+            raise UsageError("--memory-mb must be 128..10,240")
+
+
+@dataclass(slots=True)
+class Line:
+    """One component: monthly USD for each design and how it was worked out."""
+
+    component: str
+    ddbtrail: float
+    naive: float
+    basis: str
+
+
+@dataclass(slots=True)
+class Estimate:
+    """Monthly cost lines, their totals and the figures used."""
+
+    workload: Workload
+    lines: list[Line] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_ddbtrail(self) -> float:
+        return sum(line.ddbtrail for line in self.lines)
+
+    @property
+    def total_naive(self) -> float:
+        return sum(line.naive for line in self.lines)
+
+
+def athena_billed_bytes(scanned: float) -> float:
+    """Bytes Athena bills for one query: rounded up to the MB, at least 10 MB."""
+    return max(ATHENA_MIN_BYTES, math.ceil(scanned / MB) * MB)
+
+
+def firehose_billed_bytes(record_bytes: float) -> float:
+    """Bytes Firehose bills for one record: rounded up to 5 KB."""
+    return max(1, math.ceil(record_bytes / FIREHOSE_UNIT)) * FIREHOSE_UNIT
+
+
+def lookup_bytes_compacted(rows_per_day: float, stored_row_bytes: float, days: int,
+                           m: dict[str, float]) -> float:
+    """Bytes one key lookup reads in a compacted Parquet lake of ``days`` partitions.
+
+    Per partition: the footer plus the key's row group, sized by
+    ``compact.auto_row_group_rows`` so the two are equal: 2 * sqrt(rows * footer-bytes-per-
+    row-group * row bytes), times the calibration measured by the lookup benchmark.
+    """
+    footer_per_group = m["parquet_footer_bytes_per_row_group"]
+    per_partition = 2 * math.sqrt(max(rows_per_day, 1) * footer_per_group * stored_row_bytes)
+    return days * per_partition * m["lookup_calibration"]
+
+
+def estimate(w: Workload, *, price: dict[str, float] | None = None,
+             measured: dict[str, float] | None = None) -> Estimate:
+    """Monthly cost of ``w`` for ddbtrail and for the naive design (USD, 30-day month)."""
+    w.check()
+    p = price or prices()
+    m = measured or measured_inputs()
+    est = Estimate(w)
+    rows = w.changes_per_day * DAYS
+    row_bytes = m["row_overhead_bytes"] + w.images_per_change * w.avg_item_kb * KIB
+    naive_bytes = m["naive_overhead_bytes"] + w.images_per_change * w.avg_item_kb * KIB
+    invocations = math.ceil(rows / w.batch_size) if rows else 0
+    gb_s_price = p["lambda_gb_second_arm64" if w.arm64 else "lambda_gb_second_x86"]
+    call_ms = m["firehose_call_ms"]
+
+    # Packing: rows of one batch share Firehose records of <= 500 rows and <= 1,000 KiB.
+    rows_per_record = max(1, min(w.batch_size, FIREHOSE_CALL_RECORDS,
+                                 FIREHOSE_RECORD_MAX // max(int(row_bytes), 1)))
+    records_per_batch = math.ceil(w.batch_size / rows_per_record)
+    calls_per_batch = max(math.ceil(records_per_batch / FIREHOSE_CALL_RECORDS),
+                          math.ceil(w.batch_size * row_bytes / FIREHOSE_CALL_MAX))
+    record_bytes = rows_per_record * row_bytes
+    firehose_records = invocations * records_per_batch
+    est.figures.update({
+        "row_bytes": row_bytes, "rows_per_firehose_record": rows_per_record,
+        "firehose_records_month": firehose_records, "naive_firehose_records_month": rows,
+    })
+
+    # Lambda: handler CPU per record plus waiting on Firehose, billed per GB-second.
+    mem_gb = w.memory_mb / 1024
+    d_seconds = invocations * (w.batch_size * m["handler_ms_per_record"]
+                               + calls_per_batch * call_ms) / 1000
+    n_seconds = invocations * w.batch_size * (m["naive_ms_per_record"] + call_ms) / 1000
+    req = invocations * p["lambda_request"]
+    est.lines.append(Line(
+        "Lambda (GB-s + requests)",
+        d_seconds * mem_gb * gb_s_price + req, n_seconds * mem_gb * gb_s_price + req,
+        f"{invocations:,} invocations of {w.batch_size} records, {w.memory_mb} MB; "
+        f"{calls_per_batch} PutRecordBatch vs {w.batch_size} PutRecord per batch",
+    ))
+
+    # Firehose ingestion: per record, rounded up to 5 KB.
+    d_ingest = firehose_records * firehose_billed_bytes(record_bytes)
+    n_ingest = rows * firehose_billed_bytes(naive_bytes)
+    est.figures.update({"firehose_billed_gb": d_ingest / GB, "naive_firehose_billed_gb":
+                        n_ingest / GB})
+    est.lines.append(Line(
+        "Firehose ingestion",
+        d_ingest / GB * p["firehose_ingest_gb"], n_ingest / GB * p["firehose_ingest_gb"],
+        f"{rows_per_record} rows per record ({record_bytes / KIB:,.1f} KiB) vs one "
+        f"{naive_bytes / KIB:,.1f} KiB record per change, each rounded up to 5 KB",
+    ))
+    if w.format == "parquet":
+        est.lines.append(Line(
+            "Firehose format conversion", d_ingest / GB * p["firehose_format_conversion_gb"],
+            0.0, "JSON -> Parquet, on the GB billed for ingestion"))
+
+    # Objects Firehose writes: one per buffer flush per active partition.
+    day_bytes = w.changes_per_day * row_bytes
+    buffer_mb = 64 if w.format == "parquet" else 5
+    flushes = max(86_400 / m["buffer_interval_s"], day_bytes / (buffer_mb * MB))
+    objects = math.ceil(flushes) * DAYS if rows else 0
+    naive_objects = math.ceil(max(86_400 / m["buffer_interval_s"],
+                                  w.changes_per_day * naive_bytes / (5 * MB))) * DAYS \
+        if rows else 0
+    jq_hours = rows * m["jq_ms_per_record"] / 3_600_000
+    est.lines.append(Line(
+        "Firehose dynamic partitioning",
+        rows * row_bytes / GB * p["firehose_dynamic_partitioning_gb"]
+        + objects * p["firehose_dynamic_partitioning_object"] + jq_hours * p["firehose_jq_hour"],
+        0.0,
+        f"table_name/dt partitions: GB processed, {objects:,} objects, "
+        f"{jq_hours:,.2f} JQ hours (assumed {m['jq_ms_per_record']} ms per record)",
+    ))
+
+    # S3: what is kept (history_days of data) and the requests that write it.
+    stored_ratio = m["parquet_ratio"] if w.format == "parquet" else m["jsonl_gzip_ratio"]
+    stored_row = row_bytes * stored_ratio
+    d_stored = w.changes_per_day * w.history_days * stored_row
+    n_stored = w.changes_per_day * w.history_days * naive_bytes
+    est.figures.update({"stored_gb": d_stored / GB, "naive_stored_gb": n_stored / GB})
+    est.lines.append(Line(
+        "S3 storage",
+        d_stored / GB * p["s3_standard_gb_month"], n_stored / GB * p["s3_standard_gb_month"],
+        f"{w.history_days} days kept: {d_stored / GB:,.2f} GB "
+        f"({'Parquet' if w.format == 'parquet' else 'gzip JSON Lines'}, "
+        f"x{stored_ratio:.2f} of JSON) vs {n_stored / GB:,.2f} GB plain JSON",
+    ))
+    # Compaction: each closed partition once: GET every flush file, PUT the new file(s).
+    compact_gets = objects
+    compact_puts = (math.ceil(w.changes_per_day / 2_000_000) * DAYS) if rows else 0
+    est.lines.append(Line(
+        "S3 requests",
+        (objects + compact_puts) * p["s3_put"] + compact_gets * p["s3_get"],
+        naive_objects * p["s3_put"],
+        f"{objects:,} Firehose objects + compaction ({compact_puts:,} PUT, {compact_gets:,} "
+        f"GET) vs {naive_objects:,} objects",
+    ))
+
+    # Athena: every lookup billed >= 10 MB, rounded up to the MB.
+    queries = w.lookups_per_day * DAYS
+    if w.format == "parquet":
+        d_scan = lookup_bytes_compacted(w.changes_per_day, stored_row, w.history_days, m)
+    else:
+        d_scan = d_stored  # JSON has no statistics: a key lookup reads the whole table
+    n_scan = n_stored
+    est.figures.update({"lookup_scanned_mb": d_scan / MB, "naive_lookup_scanned_mb":
+                        n_scan / MB})
+    est.lines.append(Line(
+        "Athena lookups",
+        queries * athena_billed_bytes(d_scan) / TB * p["athena_tb_scanned"],
+        queries * athena_billed_bytes(n_scan) / TB * p["athena_tb_scanned"],
+        f"{queries:,} lookups: {d_scan / MB:,.1f} MB scanned each (billed "
+        f"{athena_billed_bytes(d_scan) / MB:,.0f} MB) vs a {n_scan / MB:,.0f} MB full scan",
+    ))
+    return est

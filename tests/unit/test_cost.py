@@ -1,0 +1,110 @@
+"""The cost model: billing rules, price data with sources, and the CLI table."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from ddbtrail.cli import main
+from ddbtrail.cost import (
+    MB,
+    Workload,
+    athena_billed_bytes,
+    estimate,
+    firehose_billed_bytes,
+    measured_inputs,
+    prices,
+)
+
+
+def _data(name: str) -> dict:
+    return json.loads(resources.files("ddbtrail").joinpath("data", name).read_text())
+
+
+def test_every_price_has_a_source_and_a_date() -> None:
+    for name, price in _data("prices.json")["prices"].items():
+        assert price["usd"] > 0, name
+        assert price["source"].startswith("https://aws.amazon.com/"), name
+        assert len(price["recorded"]) == 10, name
+
+
+def test_every_input_says_whether_it_was_measured() -> None:
+    for name, item in _data("cost_inputs.json")["inputs"].items():
+        assert item["kind"] in ("measured", "assumption"), name
+        assert item["source"] and item["date"], name
+
+
+def test_firehose_bills_each_record_in_5kb_steps() -> None:
+    assert firehose_billed_bytes(1) == 5 * 1024
+    assert firehose_billed_bytes(5 * 1024) == 5 * 1024
+    assert firehose_billed_bytes(5 * 1024 + 1) == 10 * 1024
+
+
+def test_athena_bills_at_least_10mb_rounded_up_to_the_mb() -> None:
+    assert athena_billed_bytes(1) == 10 * MB
+    assert athena_billed_bytes(10 * MB + 1) == 11 * MB
+    assert athena_billed_bytes(0) == 10 * MB
+
+
+def test_small_rows_cost_naive_firehose_a_full_5kb_unit_each() -> None:
+    # 1 KB items: a naive record is ~2.6 KiB and bills 5 KiB; packed rows bill ~their size.
+    est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1))
+    line = next(x for x in est.lines if x.component == "Firehose ingestion")
+    assert est.figures["naive_firehose_billed_gb"] == pytest.approx(
+        30_000_000 * 5 * 1024 / 1024**3)
+    assert est.figures["firehose_billed_gb"] < est.figures["naive_firehose_billed_gb"]
+    assert line.naive > line.ddbtrail
+
+
+def test_jsonl_has_no_format_conversion_and_scans_whole_table() -> None:
+    pq = estimate(Workload(changes_per_day=100_000, avg_item_kb=2, lookups_per_day=10))
+    js = estimate(Workload(changes_per_day=100_000, avg_item_kb=2, lookups_per_day=10,
+                           format="jsonl"))
+    assert any(x.component == "Firehose format conversion" for x in pq.lines)
+    assert not any(x.component == "Firehose format conversion" for x in js.lines)
+    assert js.figures["lookup_scanned_mb"] > pq.figures["lookup_scanned_mb"]
+
+
+def test_lookups_scale_the_athena_line_linearly() -> None:
+    one = estimate(Workload(changes_per_day=10_000, avg_item_kb=1, lookups_per_day=100))
+    two = estimate(Workload(changes_per_day=10_000, avg_item_kb=1, lookups_per_day=200))
+    athena = [next(x for x in e.lines if x.component == "Athena lookups") for e in (one, two)]
+    assert athena[1].ddbtrail == pytest.approx(2 * athena[0].ddbtrail)
+    assert athena[1].naive == pytest.approx(2 * athena[0].naive)
+
+
+def test_prices_come_from_the_data_file() -> None:
+    p = prices()
+    doubled = {k: 2 * v for k, v in p.items()}
+    w = Workload(changes_per_day=50_000, avg_item_kb=3, lookups_per_day=5)
+    assert estimate(w, price=doubled).total_ddbtrail == pytest.approx(
+        2 * estimate(w, price=p).total_ddbtrail)
+    assert set(measured_inputs()) >= {"handler_ms_per_record", "row_overhead_bytes"}
+
+
+def test_cli_prints_both_designs_per_component(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cost", "--changes-per-day", "200000", "--avg-item-kb", "1.5",
+              "--lookups-per-day", "50", "--format", "jsonl"])
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    for component in ("Lambda", "Firehose ingestion", "S3 storage", "S3 requests",
+                      "Athena lookups", "total", "ddbtrail", "naive"):
+        assert component in out
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--changes-per-day", "10", "--avg-item-kb", "500"], "--avg-item-kb"),
+    (["--changes-per-day", "10", "--avg-item-kb", "1", "--format", "orc"], "--format"),
+    (["--changes-per-day", "-1", "--avg-item-kb", "1"], "--changes-per-day"),
+])
+def test_cli_rejects_bad_options_in_one_line(args: list[str], needle: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cost", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: ") and needle in err[0]
