@@ -161,10 +161,19 @@ class Lake:
         try:
             self.fs.create_dir(parent, recursive=True)
             if self.is_local:
+                # fsync before the rename (and the folder after it), so that a checkpoint
+                # can never reach the disk before the data file it covers.
                 tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-                with self.fs.open_output_stream(tmp) as out:
+                with open(tmp, "wb") as out:
                     out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
                 os.replace(tmp, path)
+                folder = os.open(parent, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
             else:
                 with self.fs.open_output_stream(path) as out:
                     out.write(data)

@@ -97,7 +97,10 @@ class Redactor:
         self.key = key
 
     def digest(self, value: Any) -> dict[str, str]:
-        """The HMAC of a typed value, as an S value. Type-tagged so S "1" != N 1."""
+        """The HMAC of a typed value, as an S value. Type-tagged so S "1" != N 1; a number
+        is hashed in canonical form, as item_key treats 1 and 1.0 as one key."""
+        if isinstance(value, Mapping) and len(value) == 1 and "N" in value:
+            value = {"N": codec.canonical_number(codec.number_text(value["N"]))}
         text, hints = codec.encode_item({"v": value})
         material = json.dumps([text, hints], sort_keys=True, separators=(",", ":"))
         mac = hmac.new(self.key, material.encode("utf-8", "surrogatepass"), hashlib.sha256)

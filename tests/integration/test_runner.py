@@ -550,3 +550,19 @@ def test_json_client_raises_service_error_codes(moto_server: Any) -> None:
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
     with pytest.raises(StreamNotEnabled, match="does not exist"):
         describe_shards(client, missing)
+
+
+
+
+def test_latest_applies_only_to_shards_open_at_start(lake: Lake) -> None:
+    """As in Lambda, LATEST is where reading starts on the shards open when the run began;
+    a child shard that appears later is read from TRIM_HORIZON, so nothing is skipped."""
+    fake = FakeStreams({"parent": (None, [1, 2], False)})
+    r = runner(fake, Recorder(), lake, starting_position="LATEST")
+    r._refresh_shards()
+    fake.shards = {"parent": (None, [1, 2, 3], True), "child": ("parent", [4, 5], False)}
+    r._refresh_shards()  # as a long run does periodically
+    for sid in ("parent", "child"):
+        r._acquire(r._states[sid], after=None)
+    kinds = [(kw["ShardId"], kw["ShardIteratorType"]) for op, kw in fake.calls if op == "iterator"]
+    assert kinds == [("parent", "LATEST"), ("child", "TRIM_HORIZON")]

@@ -5,8 +5,8 @@
   per record in 5 KB steps. A packed record holds rows of one partition only and at most
   500 of them, so Firehose's RecordDeAggregation (JSON) can split it before dynamic
   partitioning reads ``table_name`` and ``dt``.
-* Entries that fail (FailedPutCount > 0) are resent, alone, with exponential backoff and
-  full jitter. Whatever still fails is reported, never dropped.
+* Entries that fail (FailedPutCount > 0) are resent (only those, in one call) with
+  exponential backoff and full jitter. Whatever still fails is reported, never dropped.
 
 ``client`` is anything with boto3's ``put_record_batch`` contract: a boto3 Firehose
 client, or the local delivery stream.

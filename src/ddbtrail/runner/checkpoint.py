@@ -4,10 +4,11 @@
     {"stream_arn": ..., "shard_id": ..., "sequence_number": "<last processed>", "done": false,
      "updated_at": "..."}
 
-A checkpoint names the last sequence number whose rows are durable; reading resumes
-AFTER it. ``done`` marks a closed shard read to its end. A checkpoint written for another
-stream ARN (the table was recreated, or its stream re-enabled) is ignored, because shard
-ids and sequence numbers may repeat across streams.
+A checkpoint names the last sequence number whose rows are durable, or kept as an on-failure
+record after their retries ran out; reading resumes AFTER it. ``done`` marks a closed shard
+read to its end. A checkpoint written for another stream ARN (the table was recreated, or
+its stream re-enabled) is ignored, because shard ids and sequence numbers may repeat across
+streams.
 
 Batches that ran out of retries are kept as Lambda's on-failure destination records
 (``DDBStreamBatchInfo``) under ``<lake>/_ddbtrail/failures/<name>/``.

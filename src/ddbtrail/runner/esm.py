@@ -165,6 +165,7 @@ class StreamRunner:
         self._stop = threading.Event()
         self._shards: list[Shard] = []
         self._states: dict[str, _ShardState] = {}
+        self._initial_shards: set[str] | None = None  # open when the run began
         self._last_commit = 0.0
         self._last_describe = 0.0
         self.stats = RunStats()
@@ -226,6 +227,8 @@ class StreamRunner:
     def _refresh_shards(self) -> None:
         self._shards = describe_shards(self.client, self.stream_arn)
         self._last_describe = self._clock()
+        if self._initial_shards is None:
+            self._initial_shards = {s.shard_id for s in self._shards}
         for shard in self._shards:
             old = self._states.get(shard.shard_id)
             if old is not None:
@@ -244,12 +247,17 @@ class StreamRunner:
         done = {sid for sid, s in self._states.items() if s.done}
         return ready_shards(self._shards, done)
 
-    def _acquire(self, state: _ShardState, *, after: str | None) -> None:
-        """Get a shard iterator: AFTER ``after``, or the starting position."""
+    def _acquire(self, state: _ShardState, *, after: str | None,
+                 from_start: bool = False) -> None:
+        """Get a shard iterator: AFTER ``after``; else TRIM_HORIZON when ``from_start``;
+        else the starting position, which (as in Lambda) applies only to the shards open
+        when the run began: shards that appear later are read from their start."""
         sid = state.shard.shard_id
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": sid}
         if after is not None:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        elif from_start or sid not in (self._initial_shards or ()):
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             kwargs["ShardIteratorType"] = self.settings.starting_position
         try:
@@ -258,7 +266,7 @@ class StreamRunner:
             code = error_code(exc)
             if code == "TrimmedDataAccessException" and after is not None:
                 self._trimmed(state, after)
-                self._acquire(state, after=None)
+                self._acquire(state, after=None, from_start=True)
                 return
             if code == "ResourceNotFoundException":
                 self._warn(f"shard {sid} of {self.stream_arn} no longer exists (trimmed "
@@ -302,7 +310,7 @@ class StreamRunner:
                     continue
                 if code == "TrimmedDataAccessException":
                     self._trimmed(state, state.last_read)
-                    self._acquire(state, after=None)
+                    self._acquire(state, after=None, from_start=True)
                     continue
                 raise
             page = resp.get("Records", [])
@@ -485,9 +493,9 @@ class StreamRunner:
         if self.before_checkpoint is not None:
             try:
                 self.before_checkpoint()
-            except DdbtrailError:
+            except DeliveryFailed:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # any failure: no checkpoint, the rows are read again
                 raise DeliveryFailed(f"could not make rows durable before checkpointing: "
                                      f"{exc}") from exc
         for state in moved:
