@@ -37,4 +37,4 @@ valued AS (
 SELECT sequence_number, event_time, action, old_value, new_value, event_id
 FROM valued
 WHERE old_value IS DISTINCT FROM new_value
-ORDER BY length(sequence_number), sequence_number
+ORDER BY event_time, length(sequence_number), sequence_number

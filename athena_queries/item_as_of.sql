@@ -24,7 +24,7 @@ WITH ranked AS (
         sequence_number,
         action,
         row_number() OVER (
-            ORDER BY length(sequence_number) DESC, sequence_number DESC
+            ORDER BY "timestamp" DESC, length(sequence_number) DESC, sequence_number DESC
         ) AS recency
     FROM changes
     WHERE table_name = ?

@@ -5,7 +5,7 @@
 --   table_name  string  DynamoDB table name
 --   item_key    string  canonical item key: compact JSON of the key attributes, names sorted, e.g. {"Id":101}
 -- output:
---   sequence_number     stream sequence number; the order (compared as a number)
+--   sequence_number     stream sequence number; orders changes within a second (as a number)
 --   event_time          when the change happened, ISO-8601 UTC
 --   action              INSERT | MODIFY | REMOVE | SNAPSHOT
 --   changed_attributes  top-level attributes added, removed or changed
@@ -41,5 +41,5 @@ SELECT
     "timestamp"
 FROM item_changes
 WHERE copy_number = 1
--- Sequence numbers are decimal strings without leading zeros: length, then text, is numeric order.
-ORDER BY length(sequence_number), sequence_number
+-- Event second, then the sequence number as a number (length, then text): see docs/queries.md.
+ORDER BY "timestamp", length(sequence_number), sequence_number

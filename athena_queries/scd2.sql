@@ -27,7 +27,7 @@ versions AS (
         event_time AS valid_from,
         lead(event_time) OVER (
             PARTITION BY table_name, item_key
-            ORDER BY length(sequence_number), sequence_number
+            ORDER BY "timestamp", length(sequence_number), sequence_number
         ) AS valid_to,
         new_image,
         type_hints,
@@ -47,4 +47,4 @@ SELECT
 FROM versions
 -- A removal ends the version before it and starts none.
 WHERE action <> 'REMOVE'
-ORDER BY table_name, item_key, length(sequence_number), sequence_number
+ORDER BY table_name, item_key, valid_from, length(sequence_number), sequence_number

@@ -26,7 +26,7 @@ FROM (
         *,
         row_number() OVER (
             PARTITION BY table_name, item_key
-            ORDER BY length(sequence_number) DESC, sequence_number DESC
+            ORDER BY "timestamp" DESC, length(sequence_number) DESC, sequence_number DESC
         ) AS recency
     FROM changes
 ) AS ranked

@@ -66,6 +66,12 @@ class Workload:
     batch_size: int = 100
     memory_mb: int = 256
     arm64: bool = False
+    # As the stack deploys: JSON Lines packs rows; Parquet does not unless pack_rows=true.
+    pack_rows: bool | None = None
+
+    @property
+    def packed(self) -> bool:
+        return self.format == "jsonl" if self.pack_rows is None else self.pack_rows
 
     def check(self) -> None:
         """UsageError naming the first option out of range."""
@@ -151,7 +157,8 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
 
     # Packing: rows of one batch share Firehose records of <= 500 rows and <= 1,000 KiB.
     rows_per_record = max(1, min(w.batch_size, FIREHOSE_CALL_RECORDS,
-                                 FIREHOSE_RECORD_MAX // max(int(row_bytes), 1)))
+                                 FIREHOSE_RECORD_MAX // max(int(row_bytes), 1))) \
+        if w.packed else 1
     records_per_batch = math.ceil(w.batch_size / rows_per_record)
     calls_per_batch = max(math.ceil(records_per_batch / FIREHOSE_CALL_RECORDS),
                           math.ceil(w.batch_size * row_bytes / FIREHOSE_CALL_MAX))

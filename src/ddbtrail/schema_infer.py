@@ -18,13 +18,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ddbtrail import codec
-from ddbtrail.exceptions import InvalidValue, UsageError
+from ddbtrail.exceptions import InvalidValue, QueryError, UsageError
 from ddbtrail.flatten import iso_ms
+from ddbtrail.queries import parse_timestamp
 
 if TYPE_CHECKING:
     from ddbtrail.lake import Lake
@@ -630,12 +630,9 @@ def parse_since(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(f"--since {text!r} is not an ISO 8601 date or date-time") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+        return parse_timestamp(text, what="--since")
+    except QueryError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 ROW_COLUMNS: Final = ("event_id", "sequence_number", "action", "item_key", "keys",

@@ -50,7 +50,7 @@ def test_athena_bills_at_least_10mb_rounded_up_to_the_mb() -> None:
 
 def test_small_rows_cost_naive_firehose_a_full_5kb_unit_each() -> None:
     # 1 KB items: a naive record is ~2.6 KiB and bills 5 KiB; packed rows bill ~their size.
-    est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1))
+    est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1, format="jsonl"))
     line = next(x for x in est.lines if x.component == "Firehose ingestion")
     assert est.figures["naive_firehose_billed_gb"] == pytest.approx(
         30_000_000 * 5 * 1024 / 1024**3)
@@ -108,3 +108,12 @@ def test_cli_rejects_bad_options_in_one_line(args: list[str], needle: str,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("error: ") and needle in err[0]
+
+
+def test_packing_follows_the_stack_unless_asked() -> None:
+    # The stack packs JSON Lines, and Parquet only with -c pack_rows=true.
+    parquet = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1))
+    packed = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1, pack_rows=True))
+    assert parquet.figures["rows_per_firehose_record"] == 1
+    assert packed.figures["rows_per_firehose_record"] > 1
+    assert packed.figures["firehose_billed_gb"] < parquet.figures["firehose_billed_gb"]

@@ -28,6 +28,9 @@ def cost_command(
         "--batch-size", help="Lambda event source mapping BatchSize.")] = 100,
     memory_mb: Annotated[int, typer.Option("--memory-mb", help="Lambda memory.")] = 256,
     arm64: Annotated[bool, typer.Option("--arm64", help="Lambda on Graviton.")] = False,
+    pack_rows: Annotated[bool | None, typer.Option(
+        "--pack-rows/--no-pack-rows", help="Rows share Firehose records (default: as the "
+        "stack deploys, packed for jsonl, not for parquet).")] = None,
 ) -> None:
     """Estimate the monthly AWS bill per component (30 days, us-east-1 prices).
 
@@ -37,7 +40,7 @@ def cost_command(
     est = estimate(Workload(
         changes_per_day=changes_per_day, avg_item_kb=avg_item_kb,
         lookups_per_day=lookups_per_day, format=fmt, history_days=history_days,
-        batch_size=batch_size, memory_mb=memory_mb, arm64=arm64))
+        batch_size=batch_size, memory_mb=memory_mb, arm64=arm64, pack_rows=pack_rows))
     table = Table(title=f"Monthly cost, USD: {changes_per_day:,} changes/day of "
                         f"{avg_item_kb:g} KB items, {lookups_per_day:,} lookups/day, {fmt}")
     table.add_column("component")
