@@ -9,6 +9,8 @@ the queue's maxReceiveCount it moves to the dead-letter queue. Nothing is droppe
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -24,21 +26,36 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ddbtrail.copy import write_message
-from ddbtrail.exceptions import ConfigError
+from ddbtrail.settings import env_required
 
 logger = Logger(service="ddbtrail-sqs-copy")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
 metrics = Metrics(namespace="ddbtrail", service="sqs-copy")
 
-TARGET_TABLE = os.environ.get("TARGET_TABLE", "")
-if not TARGET_TABLE:
-    raise ConfigError("TARGET_TABLE is not set")
-TARGET = boto3.client("dynamodb", region_name=os.environ.get("TARGET_REGION") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class CopySettings:
+    """Where the copied items go."""
+
+    target_table: str
+    target_region: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CopySettings:
+        """Read TARGET_TABLE (required) and TARGET_REGION; ConfigError names the variable."""
+        env = os.environ if env is None else env
+        return cls(target_table=env_required(env, "TARGET_TABLE"),
+                   target_region=env.get("TARGET_REGION") or None)
+
+
+SETTINGS = CopySettings.from_env()
+TARGET = boto3.client("dynamodb", region_name=SETTINGS.target_region)
 PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    message = write_message(record.body, target=TARGET, table=TARGET_TABLE)
+    message = write_message(record.body, target=TARGET, table=SETTINGS.target_table)
     logger.debug("copied", extra={"item_key": message.item_key, "message_id": record.message_id})
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -332,9 +333,14 @@ _RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "Thrott
                                "RequestLimitExceeded", "InternalServerError"})
 
 
+_SCAN_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=5.0)
+
+
 def _scan_page(client: Any, kwargs: Mapping[str, Any], sleep: Callable[[float], None],
-               max_attempts: int = 10) -> dict[str, Any]:
-    """One Scan call, retried with backoff on throttling. Raises TableNotFound."""
+               max_attempts: int = 10, rng: random.Random | None = None) -> dict[str, Any]:
+    """One Scan call, retried with backoff and full jitter on throttling.
+    Raises TableNotFound."""
+    rng = rng or random.Random()
     attempt = 0
     while True:
         try:
@@ -350,4 +356,5 @@ def _scan_page(client: Any, kwargs: Mapping[str, Any], sleep: Callable[[float], 
             if attempt + 1 >= max_attempts:
                 raise
         attempt += 1
-        sleep(min(5.0, 0.05 * 2 ** attempt))
+        # Full jitter: parallel segments throttled together must not retry in lockstep.
+        sleep(_SCAN_BACKOFF.delay(attempt, rng))

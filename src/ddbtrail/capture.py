@@ -24,40 +24,13 @@ from ddbtrail.delivery.firehose import (
     deliver,
     pack,
 )
-from ddbtrail.exceptions import ConfigError, MalformedRecord
+from ddbtrail.exceptions import MalformedRecord
 from ddbtrail.flatten import Row, event_records, flatten_records, record_identity, row_bytes
 from ddbtrail.redact import RedactionPolicy, policy_from_env
 from ddbtrail.row import partition_path
+from ddbtrail.settings import env_bool, env_int, env_required
 
 logger = logging.getLogger(__name__)
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean (true or false)")
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value} is outside {lo}..{hi}")
-    return value
-
 
 def _prefix(raw: str) -> str:
     raw = raw.strip("/")
@@ -86,19 +59,17 @@ class CaptureSettings:
         pass ``secretsmanager=`` or ``ssm=``).
         Raises ConfigError naming the variable that is missing or wrong."""
         env = os.environ if env is None else env
-        stream = env.get("DELIVERY_STREAM_NAME", "")
-        if not stream:
-            raise ConfigError("DELIVERY_STREAM_NAME is not set")
+        stream = env_required(env, "DELIVERY_STREAM_NAME")
         return cls(
             delivery_stream=stream,
             table_name=env.get("TABLE_NAME") or None,
             spill_bucket=env.get("SPILL_BUCKET") or None,
             spill_prefix=_prefix(env.get("SPILL_PREFIX", "spill/")),
             quarantine_prefix=_prefix(env.get("QUARANTINE_PREFIX", "quarantine/")),
-            pack_rows=_env_bool(env, "PACK_ROWS", True),
-            max_rows_per_record=_env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
-                                         1, MAX_ROWS_PER_RECORD),
-            retry=RetryPolicy(max_attempts=_env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
+            pack_rows=env_bool(env, "PACK_ROWS", True),
+            max_rows_per_record=env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
+                                        1, MAX_ROWS_PER_RECORD),
+            retry=RetryPolicy(max_attempts=env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
             redaction=policy_from_env(env, **clients),
         )
 

@@ -36,6 +36,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail import codec
+from ddbtrail.delivery.firehose import RetryPolicy
 from ddbtrail.exceptions import (
     DeliveryFailed,
     InvalidValue,
@@ -223,8 +224,8 @@ def to_wire(item: Mapping[str, Any]) -> codec.TypedItem:
 # --------------------------------------------------------------------------- read
 
 
-def _backoff(attempt: int, rng: random.Random, base: float = 0.05, cap: float = 5.0) -> float:
-    return rng.uniform(0, min(cap, base * 2 ** attempt))
+# Retry delays for BatchGetItem and SendMessageBatch: full jitter, 50 ms doubling to 5 s.
+_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=5.0)
 
 
 def batch_get(client: Any, table: str, keys: Sequence[codec.TypedItem], *,
@@ -264,7 +265,7 @@ def batch_get(client: Any, table: str, keys: Sequence[codec.TypedItem], *,
             if attempt >= max_attempts:
                 raise DeliveryFailed(f"BatchGetItem on {table}: {len(unprocessed)} keys still "
                                      f"unprocessed after {attempt} attempts")
-            sleep(_backoff(attempt, rng))
+            sleep(_BACKOFF.delay(attempt, rng))
             pending = unprocessed
 
 
@@ -341,7 +342,7 @@ def send_messages(sqs: Any, queue_url: str, bodies: Sequence[tuple[str, str]], *
                 f"SendMessageBatch to {queue_url}: {len(failed)} messages unsent after "
                 f"{attempt} attempts ({last}); first: {next(iter(failed.values()))[0]}")
         report.retried_entries += len(failed)
-        sleep(_backoff(attempt, rng))
+        sleep(_BACKOFF.delay(attempt, rng))
         pending = failed
 
 

@@ -27,7 +27,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 from rich.console import Console
@@ -451,10 +450,7 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
         say(f"[dim]replaced the previous demo data of {TABLE} in {lake.uri}[/dim]")
     with EmbeddedAWS() as aws, fast_moto():
         # The demo's own writes are well-formed: skip botocore's slow parameter validation.
-        ddb = boto3.client("dynamodb", endpoint_url=aws.endpoint_url, region_name=aws.region,
-                           config=Config(parameter_validation=False),
-                           aws_access_key_id=_FAKE["access_key"],
-                           aws_secret_access_key=_FAKE["secret_key"])
+        ddb = aws.client("dynamodb", config=Config(parameter_validation=False))
         create_table(ddb, TABLE)
         say(f"embedded AWS (moto) at {aws.endpoint_url}; table [bold]{TABLE}[/bold] "
             "(customer_id S, order_id N) with a NEW_AND_OLD_IMAGES stream")

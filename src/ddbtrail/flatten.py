@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from ddbtrail import codec
@@ -38,6 +39,17 @@ def iso_ms(epoch_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.250Z``."""
     secs, ms = divmod(epoch_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+
+
+def iso_s(when: float | datetime) -> str:
+    """ISO-8601 UTC to the second, e.g. ``2024-05-01T12:00:00Z`` (Lambda's on-failure
+    record format). ``when`` is epoch seconds (fraction dropped) or a datetime; an aware
+    datetime is converted to UTC, a naive one is taken as UTC."""
+    if isinstance(when, datetime):
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def table_from_arn(arn: object) -> str | None:

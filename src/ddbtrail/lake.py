@@ -164,16 +164,11 @@ class Lake:
                 # fsync before the rename (and the folder after it), so that a checkpoint
                 # can never reach the disk before the data file it covers.
                 tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-                with open(tmp, "wb") as out:
+                with self.fs.open_output_stream(tmp) as out:
                     out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
+                _fsync(tmp)
                 os.replace(tmp, path)
-                folder = os.open(parent, os.O_RDONLY)
-                try:
-                    os.fsync(folder)
-                finally:
-                    os.close(folder)
+                _fsync(parent)
             else:
                 with self.fs.open_output_stream(path) as out:
                     out.write(data)
@@ -191,3 +186,12 @@ class Lake:
             if "not found" in str(exc).lower() or "no such" in str(exc).lower():
                 return None
             raise LakeError(f"lake {self.uri}: cannot read {path} ({exc})") from exc
+
+
+def _fsync(path: str) -> None:
+    """Flush a file's or a folder's data to disk (by path: pyarrow streams have no fd)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

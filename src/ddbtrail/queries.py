@@ -20,7 +20,7 @@ it. On Athena the values go as execution parameters through awswrangler.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -257,9 +257,19 @@ def _to_duckdb(sql: str, names: tuple[str, ...], where: str) -> str:
         pieces += [sql[last:start], f":{_PREFIX}{name}"]
         last = end
     pieces.append(sql[last:])
+    return transpile("".join(pieces), where)
+
+
+def transpile(sql: str, where: str, extra_rewrites: Sequence[Rewrite] = ()) -> str:
+    """Athena SQL as DuckDB SQL: parse as Athena, apply REWRITES then ``extra_rewrites``
+    (each rewrite once), generate DuckDB. The result is for DuckDB to run, never to be
+    parsed again by sqlglot. Raises QueryError naming ``where`` when it cannot translate.
+    """
+    rewrites = list(REWRITES)
+    rewrites += [r for r in extra_rewrites if r not in rewrites]
     try:
-        tree: exp.Expr = sqlglot.parse_one("".join(pieces), read="athena")
-        for rewrite in REWRITES:
+        tree: exp.Expr = sqlglot.parse_one(sql, read="athena")
+        for rewrite in rewrites:
             tree = rewrite(tree)
         return tree.sql(dialect="duckdb")
     except SqlglotError as exc:

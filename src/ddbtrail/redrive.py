@@ -31,16 +31,15 @@ from typing import Any, Final, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ddbtrail.capture import CaptureSettings, _env_bool, _env_int, capture_batch
+from ddbtrail.capture import CaptureSettings, capture_batch
 from ddbtrail.exceptions import (
-    ConfigError,
     DataTrimmed,
     DdbtrailError,
     DeliveryFailed,
     MalformedEvent,
     StreamNotEnabled,
 )
-from ddbtrail.flatten import table_from_arn
+from ddbtrail.flatten import iso_s, table_from_arn
 from ddbtrail.runner.shards import (
     MAX_GET_RECORDS,
     Shard,
@@ -49,6 +48,7 @@ from ddbtrail.runner.shards import (
     lambda_event,
     seq_int,
 )
+from ddbtrail.settings import env_bool, env_int, env_required
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +86,15 @@ class RedriveSettings:
         """Read QUEUE_URL (required), VISIBILITY_TIMEOUT (0..43200), MIN_REMAINING_SECONDS,
         MAX_MESSAGES and DISCARD_TRIMMED. Raises ConfigError naming the variable."""
         env = os.environ if env is None else env
-        queue_url = env.get("QUEUE_URL", "")
-        if not queue_url:
-            raise ConfigError("QUEUE_URL is not set")
+        queue_url = env_required(env, "QUEUE_URL")
         max_messages = env.get("MAX_MESSAGES") or None
         return cls(
             queue_url=queue_url,
-            visibility_timeout=_env_int(env, "VISIBILITY_TIMEOUT", 300, 0, 43_200),
-            min_remaining_seconds=float(_env_int(env, "MIN_REMAINING_SECONDS", 30, 0, 900)),
+            visibility_timeout=env_int(env, "VISIBILITY_TIMEOUT", 300, 0, 43_200),
+            min_remaining_seconds=float(env_int(env, "MIN_REMAINING_SECONDS", 30, 0, 900)),
             max_messages=(None if max_messages is None
-                          else _env_int(env, "MAX_MESSAGES", 0, 1, 1_000_000)),
-            discard_trimmed=_env_bool(env, "DISCARD_TRIMMED", False),
+                          else env_int(env, "MAX_MESSAGES", 0, 1, 1_000_000)),
+            discard_trimmed=env_bool(env, "DISCARD_TRIMMED", False),
         )
 
 
@@ -341,7 +339,7 @@ def _iterator(streams: Any, rng: FailedRange, kind: str, seq: str | None) -> str
 
 
 def _iso(when: datetime | None) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else "an unknown time"
+    return iso_s(when) if when else "an unknown time"
 
 
 def _duration(seconds: float) -> str:

@@ -45,6 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ddbtrail import codec
 from ddbtrail.exceptions import ConfigError, InvalidValue, MalformedRecord
 from ddbtrail.flatten import event_records, record_identity, unwrap
+from ddbtrail.settings import env_required
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +73,7 @@ class ReplicateSettings:
         REPLICATION_ATTRIBUTE, DELETE_MODE (delete | tombstone) and TOMBSTONE_TTL_ATTRIBUTE.
         Raises ConfigError naming the variable that is missing or wrong."""
         env = os.environ if env is None else env
-        table = env.get("TARGET_TABLE", "")
-        if not table:
-            raise ConfigError("TARGET_TABLE is not set")
+        table = env_required(env, "TARGET_TABLE")
         mode = env.get("DELETE_MODE") or "delete"
         if mode not in ("delete", "tombstone"):
             raise ConfigError(f"DELETE_MODE={mode!r} must be delete or tombstone")

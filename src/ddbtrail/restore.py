@@ -23,6 +23,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail import codec, lookups
+from ddbtrail.delivery.firehose import RetryPolicy
 from ddbtrail.exceptions import (
     DeliveryFailed,
     InvalidValue,
@@ -35,6 +36,8 @@ from ddbtrail.lake import Lake
 from ddbtrail.queries import parse_timestamp
 
 MAX_BATCH_WRITE: Final = 25
+# BatchWriteItem retries: full jitter, 50 ms doubling to 5 s.
+_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=5.0)
 _RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                                "RequestLimitExceeded", "InternalServerError"})
 
@@ -154,7 +157,7 @@ def batch_write(client: Any, table: str, items: Sequence[codec.TypedItem], *,
                 raise DeliveryFailed(f"BatchWriteItem to {table}: {len(unprocessed)} items "
                                      f"still unprocessed after {attempt} attempts; "
                                      f"{written} written")
-            sleep(rng.uniform(0, min(5.0, 0.05 * 2 ** attempt)))
+            sleep(_BACKOFF.delay(attempt, rng))
             pending = unprocessed
     return written
 

@@ -344,22 +344,10 @@ def to_duckdb(view: GeneratedView) -> str:
     REWRITES, generate DuckDB), plus ``rewrite_exact_decimals``; views take no parameters.
     Raises QueryError when the SQL cannot be translated.
     """
-    import sqlglot
-    from sqlglot.errors import SqlglotError
-
     from ddbtrail import queries
 
     queries.parse_query(view.sql, Path(view.file_name))  # the header must be a valid one
-    rewrites = list(queries.REWRITES)
-    if rewrite_exact_decimals not in rewrites:
-        rewrites.append(rewrite_exact_decimals)
-    try:
-        tree = sqlglot.parse_one(view.sql, read="athena")
-        for rewrite in rewrites:
-            tree = rewrite(tree)
-        return tree.sql(dialect="duckdb")
-    except SqlglotError as exc:
-        raise QueryError(f"view {view.name}: cannot translate to DuckDB: {exc}") from exc
+    return queries.transpile(view.sql, f"view {view.name}", (rewrite_exact_decimals,))
 
 
 def apply_duckdb(view_set: ViewSet, con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -160,6 +160,9 @@ def test_query_runs_a_saved_query(lake: Path, capsys: pytest.CaptureFixture[str]
     (["query", "hot_items", "--param", "x=1"], "unknown parameter 'x'"),
     (["query", "hot_items", "--param", "table_name"], "--param 'table_name': expected"),
     (["query", "deletions", "--param", "table_name=*"], "missing parameter 'from'"),
+    (["query", "hot_items", "-p", "table_name=Orders", "-p", "table_name=Other"],
+     "--param table_name: given more than once"),
+    (["query", "hot_items", "--engine", "sqlite"], "--engine 'sqlite': expected duckdb or athena"),
 ])
 def test_bad_input_is_one_clear_line(lake: Path, capsys: pytest.CaptureFixture[str],
                                      argv: list[str], message: str) -> None:

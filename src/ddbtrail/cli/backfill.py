@@ -11,9 +11,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ddbtrail.backfill import backfill
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli.copy import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 
 
 @app.command("backfill")
@@ -44,7 +44,7 @@ def backfill_command(
     DynamoDB's export to S3 (see docs/jobs.md).
     """
     dynamodb = aws_client("dynamodb", endpoint_url, region)
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     if delivery_stream:
         sink = aws_client("firehose", endpoint_url, region)
         stream_name = delivery_stream

@@ -11,18 +11,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.live import Live
 from rich.text import Text
 
 from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._aws import aws_client, aws_failure
 from ddbtrail.delivery.local import FORMATS
 from ddbtrail.exceptions import DdbtrailError, LakeError, UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.redact import RedactionPolicy, load_key
 from ddbtrail.runner.esm import RunnerSettings, RunStats
 from ddbtrail.runner.pipeline import build_capture
@@ -78,14 +78,6 @@ def graceful_stop(stop: Callable[[], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def aws_error(action: str, exc: ClientError | BotoCoreError) -> DdbtrailError:
-    """One clear line for an AWS error not handled more specifically."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return DdbtrailError(f"{action}: {err.get('Code', 'error')}: {err.get('Message', exc)}")
-    return DdbtrailError(f"{action}: {exc}")
 
 
 class _ProgressLine:
@@ -154,15 +146,15 @@ def capture_command(
         except OSError as exc:
             raise UsageError(f"--redaction-policy {redaction_policy}: {exc.strerror}") from exc
         policy = RedactionPolicy.from_json(text, load_key())
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     _check_writable(the_lake)
     live = None if once else Live(Text("starting..."), console=err_console,
                                   refresh_per_second=4, transient=False)
     progress = _ProgressLine(live)
     try:
         with cli_logging():
-            ddb = _client("dynamodb", endpoint_url, region)
-            streams = _client("dynamodbstreams", endpoint_url, region)
+            ddb = aws_client("dynamodb", endpoint_url, region)
+            streams = aws_client("dynamodbstreams", endpoint_url, region)
             run = build_capture(table, the_lake, ddb=ddb, streams=streams, fmt=fmt,
                                 settings=settings, on_progress=progress, redaction=policy)
             with graceful_stop(run.runner.stop):
@@ -173,7 +165,7 @@ def capture_command(
                 else:
                     stats = run.run(once=once)
     except (ClientError, BotoCoreError) as exc:
-        raise aws_error(f"capture {table}", exc) from exc
+        raise aws_failure(f"capture {table}", exc) from exc
     files = len(run.delivery.stats.files)
     console.print(
         f"captured {stats.records:,} records of {table} into {the_lake.uri} "
@@ -183,11 +175,6 @@ def capture_command(
         raise DdbtrailError(
             f"{stats.failed_records} record(s) failed after retries; kept in "
             f"{', '.join(stats.failure_files)}")
-
-
-def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    return boto3.client(service, endpoint_url=endpoint_url,  # type: ignore[call-overload]
-                        region_name=region)
 
 
 def _check_writable(lake: Lake) -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.compact import compact_partition, failed, plan
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 
 
 def _mb(n: int | None) -> str:
@@ -38,7 +38,7 @@ def compact_command(
     New files are written whole before any old file is deleted, so readers never miss a
     change. Exits 1 if any partition failed (its old files are kept).
     """
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     parts = plan(the_lake, table=table, before=before)
     out = Table(title=f"{'Would compact' if dry_run else 'Compacted'} {len(parts)} partition(s)")
     for col in ("table", "dt", "files", "MB before", "rows", "duplicates", "files after",

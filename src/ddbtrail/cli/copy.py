@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.copy import (
     DEFAULT_MAX_MESSAGE_BYTES,
     copy_items,
@@ -17,24 +17,7 @@ from ddbtrail.copy import (
     parse_rate,
     read_keys_file,
 )
-from ddbtrail.exceptions import DdbtrailError, InvalidValue, UsageError
-
-EndpointOpt = Annotated[str | None, typer.Option(
-    "--endpoint-url", help="AWS endpoint URL (e.g. a local moto server).")]
-RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region.")]
-
-
-def aws_client(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    """A boto3 client from the standard credential chain, built at call time."""
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=region)  # type: ignore[call-overload]
-
-
-def aws_failure(action: str, exc: ClientError | BotoCoreError) -> DdbtrailError:
-    """One clear line for an AWS error the commands do not handle themselves."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return DdbtrailError(f"{action}: {err.get('Code', 'error')}: {err.get('Message', exc)}")
-    return DdbtrailError(f"{action}: {exc}")
+from ddbtrail.exceptions import InvalidValue, UsageError
 
 
 @app.command("copy")

@@ -10,7 +10,7 @@ from ddbtrail.cli._app import app, console
 from ddbtrail.cli.capture import cli_logging
 from ddbtrail.delivery.local import FORMATS
 from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 
 
 @app.command("demo")
@@ -35,7 +35,7 @@ def demo_command(
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
-    the_lake = Lake.open(lake or default_lake())
+    the_lake = Lake.open(lake)
     with cli_logging():
         run_demo(the_lake, changes=changes, fmt=fmt, seed=seed, console=console,
                  report=report or None)

@@ -14,7 +14,7 @@ from ddbtrail import lookups
 from ddbtrail.cli._app import app
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.exceptions import QueryError, UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.queries import parse_timestamp
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
@@ -23,11 +23,6 @@ LakeOption = Annotated[str | None, typer.Option(
 EndpointOption = Annotated[str | None, typer.Option(
     help="AWS endpoint URL (DynamoDB for key types, S3 for an s3:// lake).")]
 RegionOption = Annotated[str | None, typer.Option(help="AWS region.")]
-
-
-def _key(lake: Lake, table: str, keys: list[str], endpoint_url: str | None,
-         region: str | None) -> str:
-    return lookups.resolve_item_key(lake, table, keys, endpoint_url=endpoint_url, region=region)
 
 
 @app.command()
@@ -46,8 +41,9 @@ def history(
     json/csv print the full rows of the item_history query (images included) plus
     what_changed.
     """
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
-    item_key = _key(the_lake, table, key, endpoint_url, region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
+                                        region=region)
     rows = [{**r, "what_changed": lookups.describe_change(r)}
             for r in lookups.item_history(the_lake, table, item_key)]
     if output is Output.table:
@@ -79,10 +75,11 @@ def as_of(
         at_ms = parse_timestamp(at, what="--at")
     except QueryError as exc:
         raise UsageError(str(exc)) from exc
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     if key:
-        found = lookups.item_as_of(the_lake, table, _key(the_lake, table, key, endpoint_url,
-                                                         region), at_ms)
+        item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
+                                            region=region)
+        found = lookups.item_as_of(the_lake, table, item_key, at_ms)
         rows = [found] if found else []
     else:
         rows = lookups.table_as_of(the_lake, table, at_ms)

@@ -8,9 +8,10 @@ import typer
 
 from ddbtrail import queries as q
 from ddbtrail.cli._app import app
+from ddbtrail.cli._aws import aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 
 
 @app.command("queries")
@@ -23,13 +24,16 @@ def list_queries(output: OutputOption = Output.table) -> None:
 
 
 def parse_params(options: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; UsageError on a bad one."""
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; UsageError on a bad or repeated one."""
     values: dict[str, str] = {}
     for option in options:
         name, sep, value = option.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise UsageError(f"--param {option!r}: expected NAME=VALUE")
-        values[name.strip()] = value
+        if name in values:
+            raise UsageError(f"--param {name}: given more than once")
+        values[name] = value
     return values
 
 
@@ -52,19 +56,11 @@ def run_query(
 ) -> None:
     """Run a saved query on the local lake (DuckDB) or on Athena; print its rows."""
     values = parse_params(param or [])
-    query = q.load(name)
-    if engine == "duckdb":
-        table = q.run_local(query, values, Lake.open(lake or default_lake(),
-                                                     endpoint_url=endpoint_url, region=region))
-    elif engine == "athena":
-        session = None
-        if region:
-            import boto3
-
-            session = boto3.Session(region_name=region)
-        table = q.run_athena(query, values, database=database, workgroup=workgroup,
-                             s3_output=s3_output, boto3_session=session,
-                             endpoint_url=endpoint_url)
-    else:
-        raise UsageError(f"--engine {engine!r}: expected duckdb or athena")
-    render(table.to_pylist(), output, columns=table.column_names, title=query.name)
+    if engine not in q.ENGINES:
+        raise UsageError(f"--engine {engine!r}: expected {' or '.join(q.ENGINES)}")
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region) \
+        if engine == "duckdb" else None
+    table = q.run(name, values, engine=engine, lake=the_lake, database=database,
+                  workgroup=workgroup, s3_output=s3_output, boto3_session=aws_session(region),
+                  endpoint_url=endpoint_url)
+    render(table.to_pylist(), output, columns=table.column_names, title=name)

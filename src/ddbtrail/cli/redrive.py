@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.capture import CaptureSettings
 from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._aws import aws_client, aws_failure
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
-from ddbtrail.exceptions import DdbtrailError, UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.exceptions import UsageError
+from ddbtrail.lake import Lake
 from ddbtrail.redact import policy_from_env
 from ddbtrail.redrive import RangeOutcome, RedriveReport, redrive
 
@@ -79,15 +79,15 @@ def redrive_command(
     if delivery_stream and lake:
         raise UsageError("give --lake or --delivery-stream, not both")
 
-    sqs = _client("sqs", endpoint_url, region)
-    streams = _client("dynamodbstreams", endpoint_url, region)
+    sqs = aws_client("sqs", endpoint_url, region)
+    streams = aws_client("dynamodbstreams", endpoint_url, region)
     local: LocalDeliveryStream | None = None
     target: Any
     if delivery_stream:
-        target = _client("firehose", endpoint_url, region)
+        target = aws_client("firehose", endpoint_url, region)
         where = f"Firehose {delivery_stream}"
     else:
-        the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+        the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
         # Written only on flush, before messages are deleted.
         local = target = LocalDeliveryStream(the_lake, name="ddbtrail-redrive", fmt=fmt,
                                              buffer_seconds=3600.0)
@@ -100,7 +100,7 @@ def redrive_command(
                          dry_run=dry_run, discard_trimmed=discard_trimmed,
                          max_messages=max_messages, visibility_timeout=visibility_timeout)
     except (ClientError, BotoCoreError) as exc:
-        raise _aws_error(f"redrive {queue_url}", exc) from exc
+        raise aws_failure(f"redrive {queue_url}", exc) from exc
     finally:
         if local is not None:
             local.close()  # rows of kept (trimmed) ranges too: duplicates at worst
@@ -129,14 +129,3 @@ def _print(report: RedriveReport, output: Output, where: str) -> None:
                               f"first: {error}")
         raise error
 
-
-def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
-    return boto3.client(service, endpoint_url=endpoint_url,  # type: ignore[call-overload]
-                        region_name=region)
-
-
-def _aws_error(action: str, exc: ClientError | BotoCoreError) -> DdbtrailError:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return DdbtrailError(f"{action}: {err.get('Code', 'error')}: {err.get('Message', exc)}")
-    return DdbtrailError(f"{action}: {exc}")

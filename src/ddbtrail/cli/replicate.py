@@ -8,10 +8,10 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.cli._app import app, console
+from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.cli.capture import cli_logging, graceful_stop
-from ddbtrail.cli.copy import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.exceptions import DdbtrailError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.replicate import ReplicateSettings, replicate_batch, target_client
 from ddbtrail.runner.checkpoint import CheckpointStore
 from ddbtrail.runner.esm import RunnerSettings, StreamRunner
@@ -56,7 +56,7 @@ def replicate_command(
     settings = ReplicateSettings.from_env({
         "TARGET_TABLE": to_table, "TARGET_REGION": to_region or region or "",
         "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode})
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     try:
         with cli_logging():
             ddb = aws_client("dynamodb", endpoint_url, region)

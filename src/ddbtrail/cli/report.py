@@ -9,7 +9,7 @@ import typer
 from ddbtrail import report as rep
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.exceptions import QueryError, UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.queries import parse_timestamp
 
 
@@ -42,7 +42,7 @@ def report_command(
         since_ms = parse_timestamp(since, what="--since") if since is not None else None
     except QueryError as exc:
         raise UsageError(str(exc)) from exc
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest)
     path = rep.save(rep.render_html(data), out)
     if data.total_changes == 0:

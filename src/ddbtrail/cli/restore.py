@@ -10,9 +10,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli.copy import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.flatten import iso_ms
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.lookups import resolve_item_key
 from ddbtrail.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
 
@@ -43,7 +43,7 @@ def restore_command(
     Puts only: target items that did not exist at that instant are left alone.
     """
     at_ms = parse_instant(at)
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     client = aws_client("dynamodb", endpoint_url, region)
     keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
     plan = plan_restore(the_lake, table, at_ms, keys)

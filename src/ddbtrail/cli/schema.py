@@ -14,7 +14,7 @@ from rich.text import Text
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.exceptions import UsageError
 from ddbtrail.flatten import iso_ms
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
 
 
@@ -42,7 +42,7 @@ def learn(table: str, *, lake: str | None, since: str | None, bucket: str,
         raise UsageError(f"--bucket must be day or hour, not {bucket!r}")
     bucketing: Bucketing = "day" if bucket == "day" else "hour"
     since_ms = parse_since(since)
-    the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     schema = infer_schema(the_lake, table, since_ms=since_ms, bucket=bucketing)
     if not schema.changes:
         after = f" since {iso_ms(since_ms)}" if since_ms is not None else ""

@@ -8,9 +8,10 @@ import typer
 
 from ddbtrail.catalog import DATABASE_NAME
 from ddbtrail.cli._app import app, err_console
+from ddbtrail.cli._aws import aws_session
 from ddbtrail.cli.schema import BucketOption, EndpointOption, LakeOption, RegionOption, learn
 from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake, default_lake
+from ddbtrail.lake import Lake
 from ddbtrail.views import (
     BINARY_MODES,
     apply_athena,
@@ -63,18 +64,13 @@ def views_command(
     for path in write_views(view_set, out):
         typer.echo(f"wrote {path}")
     if apply == "duckdb":
-        the_lake = Lake.open(lake or default_lake(), endpoint_url=endpoint_url, region=region)
+        the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
         target = duckdb_path or default_catalog_path(the_lake)
         names = apply_duckdb_catalog(view_set, the_lake, target)
         typer.echo(f"created in DuckDB {target}: {', '.join(names)}")
     elif apply == "athena":
-        session = None
-        if region:
-            import boto3
-
-            session = boto3.Session(region_name=region)
         ids = apply_athena(view_set, database=database, workgroup=workgroup,
-                           s3_output=s3_output, boto3_session=session,
+                           s3_output=s3_output, boto3_session=aws_session(region),
                            endpoint_url=endpoint_url)
         typer.echo(f"created in Athena database {database}: "
                    f"{', '.join(v.name for v in view_set.views)} (queries {', '.join(ids)})")

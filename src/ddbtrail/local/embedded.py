@@ -47,11 +47,12 @@ class EmbeddedAWS:
             self._server.stop()
             self._server = None
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Any = None) -> Any:
+        """A boto3 client for ``service`` on this server; ``config`` is a botocore Config."""
         import boto3
 
         return boto3.client(service, region_name=self.region,  # type: ignore[call-overload]
-                            endpoint_url=self.endpoint_url, **FAKE_CREDENTIALS)
+                            endpoint_url=self.endpoint_url, config=config, **FAKE_CREDENTIALS)
 
     def __enter__(self) -> EmbeddedAWS:
         return self.start()

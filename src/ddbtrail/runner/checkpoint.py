@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from ddbtrail.exceptions import ConfigError, LakeError
+from ddbtrail.flatten import iso_s
 from ddbtrail.lake import Lake
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ _SAFE: Final = re.compile(r"[A-Za-z0-9_.:=-]{1,255}\Z")
 
 
 def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return iso_s(time.time())
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from ddbtrail.exceptions import ConfigError, DdbtrailError, DeliveryFailed
+from ddbtrail.flatten import iso_s
 from ddbtrail.runner.checkpoint import Checkpoint, CheckpointStore
 from ddbtrail.runner.shards import (
     MAX_GET_RECORDS,
@@ -444,7 +446,7 @@ class StreamRunner:
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
                                 "functionError": "Unhandled"},
             "version": "1.0",
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._now())),
+            "timestamp": iso_s(self._now()),
             "DDBStreamBatchInfo": {
                 "shardId": state.shard.shard_id,
                 "startSequenceNumber": first["SequenceNumber"],
@@ -506,10 +508,9 @@ class StreamRunner:
 
 
 def _iso(value: object) -> str | None:
-    if hasattr(value, "strftime"):
-        return str(value.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    if isinstance(value, int | float):
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+    """A record's ApproximateCreationDateTime (datetime or epoch seconds) as ISO seconds."""
+    if isinstance(value, datetime | int | float):
+        return iso_s(value)
     return None
 
 

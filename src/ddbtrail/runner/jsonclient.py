@@ -25,7 +25,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from ddbtrail.delivery.firehose import RetryPolicy
+
 _TARGET: Final = "DynamoDBStreams_20120810."
+# Full jitter, 50 ms doubling to 2 s; one generator per process is enough for jitter.
+_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=2.0)
+_RNG: Final = random.Random()
 _RETRYABLE: Final = frozenset({"InternalServerError", "LimitExceededException",
                                "ThrottlingException", "ProvisionedThroughputExceededException",
                                "ServiceUnavailable", "InternalFailure"})
@@ -96,7 +101,7 @@ class JsonStreamsClient:
 
     @staticmethod
     def _backoff(attempt: int) -> None:
-        time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+        time.sleep(_BACKOFF.delay(attempt, _RNG))
 
 
 def _client_error(operation: str, status: int, raw: bytes) -> ClientError:
