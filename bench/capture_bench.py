@@ -24,7 +24,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 
-from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.delivery.firehose import billed_units
 
 

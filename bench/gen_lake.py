@@ -3,7 +3,7 @@
 One call writes two copies of the same changes:
 
 * ``<out>/lake``: the ddbtrail layout, ``table_name=<t>/dt=<d>/`` with Snappy Parquet
-  files in ``ddbtrail.row.arrow_schema(include_partitions=False)``, split the way Firehose
+  files in ``ddbtrail.core.row.arrow_schema(include_partitions=False)``, split the way Firehose
   flushes them (``files_per_day`` files per day, rows in arrival order);
 * ``<out>/naive``: the naive layout, JSON Lines with no partitions (every row carries
   ``table_name`` and ``dt``), so any lookup there is a full scan.
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ddbtrail.row import arrow_schema
+from ddbtrail.core.row import arrow_schema
 
 START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 DAY_MS = 86_400_000

@@ -4,10 +4,10 @@ For each lake size (1M and 10M changes, 30 days, 100k items, Zipf hot keys) it c
 in one run, on the same data:
 
 * ``raw``: the lake as Firehose leaves it (96 Snappy Parquet files a day, arrival order);
-* ``compacted``: the same lake after ``ddbtrail.compact`` (key-sorted, small row groups);
+* ``compacted``: the same lake after ``ddbtrail.lake.compact`` (key-sorted, small row groups);
 * ``naive``: JSON Lines with no partitions (every lookup is a full scan).
 
-Lookups go through the real code paths: ``ddbtrail.lookups.item_history`` / ``item_as_of``
+Lookups go through the real code paths: ``ddbtrail.query.lookups.item_history`` / ``item_as_of``
 (the saved .sql files on DuckDB over pyarrow datasets) for raw and compacted; the same
 saved query on a DuckDB view over ``read_json`` for naive. Bytes: a counting pyarrow
 filesystem (raw, compacted) and the process's ``rchar`` (all three). Latency: wall time
@@ -28,11 +28,11 @@ import pyarrow.parquet as pq
 
 from bench.gen_lake import DAY_MS, START_MS, LakeSpec, generate
 from bench.iostat import CountingFS, rchar
-from ddbtrail import lookups
-from ddbtrail.compact import compact
-from ddbtrail.lake import Lake
-from ddbtrail.queries import load, run_duckdb
-from ddbtrail.row import duckdb_columns
+from ddbtrail.core.row import duckdb_columns
+from ddbtrail.lake.compact import compact
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
+from ddbtrail.query.saved import load, run_duckdb
 
 OUT = Path(__file__).parent / ".out"
 TYPICAL_RANKS = (1_000, 5_000, 30_000)

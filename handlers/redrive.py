@@ -1,7 +1,7 @@
 """Scheduled redrive: on-failure messages -> their stream ranges re-read -> Firehose.
 
 Settings are read and clients built once per container: QUEUE_URL and the redrive options
-(``ddbtrail.redrive.RedriveSettings``), and the capture settings the capture Lambda uses
+(``ddbtrail.capture.redrive.RedriveSettings``), and the capture settings the capture Lambda uses
 (DELIVERY_STREAM_NAME, SPILL_BUCKET, REDACTION_POLICY, ...: ``CaptureSettings``), so
 redriven rows are exactly what the capture Lambda would have written. One log line and
 metrics per range; trimmed ranges are logged as errors and their messages kept.
@@ -18,8 +18,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from ddbtrail.capture import CaptureSettings
-from ddbtrail.redrive import RangeOutcome, RedriveSettings, redrive
+from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.capture.redrive import RangeOutcome, RedriveSettings, redrive
 
 logger = Logger(service="ddbtrail-redrive")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})

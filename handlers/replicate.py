@@ -2,7 +2,7 @@
 
 Settings (TARGET_TABLE, TARGET_REGION, TARGET_ROLE_ARN, REPLICATION_ATTRIBUTE, DELETE_MODE,
 TOMBSTONE_TTL_ATTRIBUTE) are read and the target client built once per container; the
-logic is ``ddbtrail.replicate.replicate_batch``. With TARGET_ROLE_ARN the credentials come
+logic is ``ddbtrail.capture.replicate.replicate_batch``. With TARGET_ROLE_ARN the credentials come
 from STS and are refreshed before they expire. Failures come back as batchItemFailures.
 """
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ddbtrail.replicate import ReplicateSettings, replicate_batch, target_client
+from ddbtrail.capture.replicate import ReplicateSettings, replicate_batch, target_client
 
 logger = Logger(service="ddbtrail-replicate")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})

@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ddbtrail.copy import write_message
-from ddbtrail.settings import env_required
+from ddbtrail.capture.copy import write_message
+from ddbtrail.core.settings import env_required
 
 logger = Logger(service="ddbtrail-sqs-copy")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})

@@ -1,7 +1,7 @@
 """Capture Lambda: DynamoDB Streams (or Kinesis) batch -> change rows -> Firehose.
 
 Settings are read and clients built once per container; the logic is
-``ddbtrail.capture.capture_batch``. Failures come back as ``batchItemFailures``.
+``ddbtrail.capture.batch.capture_batch``. Failures come back as ``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
 
 logger = Logger(service="ddbtrail-capture")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})

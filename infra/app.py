@@ -21,7 +21,7 @@ from typing import Any  # noqa: E402
 from aws_cdk import App, Environment, Tags, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from ddbtrail.exceptions import DdbtrailError  # noqa: E402
+from ddbtrail.core.exceptions import DdbtrailError  # noqa: E402
 from infra import constants as C  # noqa: E402
 from infra.config import KEYS, DeployConfig, load_config  # noqa: E402
 from infra.stacks.ddbtrail_stack import DdbtrailStack  # noqa: E402

@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
-from ddbtrail.catalog import FORMATS
-from ddbtrail.exceptions import ConfigError
-from ddbtrail.redact import RedactionPolicy
+from ddbtrail.catalog.glue import FORMATS
+from ddbtrail.core.exceptions import ConfigError
+from ddbtrail.core.redact import RedactionPolicy
 from infra import constants as C
 
 _DDB_TABLE: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from ddbtrail import catalog, row
+from ddbtrail.catalog import glue as catalog
+from ddbtrail.core import row
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 HANDLERS_DIR: Final = REPO_ROOT / "handlers"

@@ -1,4 +1,4 @@
-"""The Glue database and the ``changes`` table, straight from ``ddbtrail.catalog``."""
+"""The Glue database and the ``changes`` table, straight from ``ddbtrail.catalog.glue``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from aws_cdk import Aws
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
-from ddbtrail import catalog
+from ddbtrail.catalog import glue as catalog
 
 
 class Catalog(Construct):
     """Glue ``database`` and ``table`` (partition projection, so no crawler).
 
-    The TableInput is ``ddbtrail.catalog.table_input`` verbatim: the same definition the
-    CLI and glue/ use, so the deployed columns cannot drift from ``ddbtrail.row``.
+    The TableInput is ``ddbtrail.catalog.glue.table_input`` verbatim: the same definition the
+    CLI and glue/ use, so the deployed columns cannot drift from ``ddbtrail.core.row``.
     """
 
     def __init__(self, scope: Construct, cid: str, *, database: str, fmt: str,

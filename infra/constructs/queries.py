@@ -1,5 +1,5 @@
 """Athena: a workgroup with enforced settings, its encrypted results bucket, and one
-AWS::Athena::NamedQuery per ``athena_queries/*.sql`` (read by ``ddbtrail.queries``) and
+AWS::Athena::NamedQuery per ``athena_queries/*.sql`` (read by ``ddbtrail.query.saved``) and
 per file of the optional ``views_dir`` (``ddbtrail views --out DIR``)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ddbtrail import queries as saved
-from ddbtrail.exceptions import ConfigError, QueryError
+from ddbtrail.core.exceptions import ConfigError, QueryError
+from ddbtrail.query import saved
 from infra import constants as C
 from infra.config import DeployConfig
 from infra.constructs.lake import secure_bucket

@@ -2,7 +2,7 @@
 
 An EventBridge rule runs ``handlers/redrive.py`` every ``schedule_minutes``; it reads the
 on-failure messages of ``queue``, re-reads each range from the stream and sends it to the
-delivery stream (``ddbtrail.redrive``). Two alarms make data about to leave the stream
+delivery stream (``ddbtrail.capture.redrive``). Two alarms make data about to leave the stream
 visible before it is lost: the oldest message is older than ``alarm_age_seconds``, and a
 range was found trimmed (metric ``TrimmedRanges``).
 

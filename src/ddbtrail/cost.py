@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
 
-from ddbtrail.exceptions import ConfigError, UsageError
+from ddbtrail.core.exceptions import ConfigError, UsageError
 
 DAYS: Final = 30
 KIB: Final = 1024

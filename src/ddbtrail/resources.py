@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from ddbtrail.exceptions import ConfigError
+from ddbtrail.core.exceptions import ConfigError
 
 _PACKAGE_DIR: Final = Path(__file__).resolve().parent
 _CHECKOUT_ROOT: Final = _PACKAGE_DIR.parent.parent  # src/ddbtrail -> repository root

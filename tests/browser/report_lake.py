@@ -1,6 +1,6 @@
 """A small lake for the report tests, written directly from stream records.
 
-Records go through ``ddbtrail.flatten`` (the capture path's own row builder) and land as
+Records go through ``ddbtrail.core.flatten`` (the capture path's own row builder) and land as
 Parquet (the Firehose layout, partition columns in the path) plus one JSON Lines file.
 The workload is fixed, so tests can state what the figures must show.
 """
@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ddbtrail.flatten import flatten_record, row_json
-from ddbtrail.lake import Lake
-from ddbtrail.row import DATA_COLUMNS, arrow_schema
+from ddbtrail.core.flatten import flatten_record, row_json
+from ddbtrail.core.row import DATA_COLUMNS, arrow_schema
+from ddbtrail.lake.files import Lake
 
 T0_MS = 1_714_557_600_000  # 2024-05-01T10:00:00Z
 HOUR_MS = 3_600_000

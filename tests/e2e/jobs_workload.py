@@ -7,7 +7,7 @@ import string
 import uuid
 from typing import Any
 
-from ddbtrail import codec
+from ddbtrail.core import codec
 
 # Numbers that break float- or context-based deserializers (boto3 #2500, #4693).
 HARD_NUMBERS = [

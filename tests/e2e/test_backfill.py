@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from ddbtrail import codec, lookups
-from ddbtrail.backfill import backfill
+from ddbtrail.capture.backfill import backfill
+from ddbtrail.core import codec
+from ddbtrail.core.exceptions import DeliveryFailed
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.duck import connect
-from ddbtrail.exceptions import DeliveryFailed
-from ddbtrail.lake import Lake
-from ddbtrail.restore import row_item
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
+from ddbtrail.query.duck import connect
+from ddbtrail.query.restore import row_item
 from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workload
 

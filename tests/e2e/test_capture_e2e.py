@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from ddbtrail import codec, lookups
-from ddbtrail.flatten import iso_ms
-from ddbtrail.lake import Lake
+from ddbtrail.core import codec
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
 
 pytestmark = pytest.mark.e2e
 
@@ -254,9 +255,9 @@ def test_capture_once_reproduces_the_table(moto_server: Any, tmp_path: Path, fmt
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from ddbtrail.lake import Lake
-    from ddbtrail.runner import RunnerSettings
-    from ddbtrail.runner.pipeline import build_capture
+    from ddbtrail.lake.files import Lake
+    from ddbtrail.capture.runner import RunnerSettings
+    from ddbtrail.capture.runner.pipeline import build_capture
     import boto3
 
     endpoint, table, lake_dir, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

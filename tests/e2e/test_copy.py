@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ddbtrail import codec
+from ddbtrail.core import codec
 from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, every_type, key_value, scan
 

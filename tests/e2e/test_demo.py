@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from ddbtrail import codec
-from ddbtrail.demo import STAR_KEY, TABLE, pretty_plain, run_demo
-from ddbtrail.lake import Lake
+from ddbtrail.core import codec
+from ddbtrail.lake.files import Lake
+from ddbtrail.local.demo import STAR_KEY, TABLE, pretty_plain, run_demo
 
 pytestmark = pytest.mark.e2e
 

@@ -15,11 +15,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from ddbtrail.capture.redrive import on_failure_sender
+from ddbtrail.capture.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.capture.runner.pipeline import capture_processor, checkpoint_name
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.lake import Lake
-from ddbtrail.redrive import on_failure_sender
-from ddbtrail.runner import CheckpointStore, RunnerSettings, StreamRunner
-from ddbtrail.runner.pipeline import capture_processor, checkpoint_name
+from ddbtrail.lake.files import Lake
 from tests.cli import exit_code
 from tests.e2e.jobs_workload import create_table
 

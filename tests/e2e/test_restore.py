@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.codec import decode_item, encode_item, item_key
-from ddbtrail.flatten import iso_ms
+from ddbtrail.core.codec import decode_item, encode_item, item_key
+from ddbtrail.core.timefmt import iso_ms
 from tests.cli import exit_code
 from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workload
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ddbtrail.lake import Lake
+from ddbtrail.lake.files import Lake
 
 pytestmark = pytest.mark.integration
 

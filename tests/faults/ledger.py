@@ -17,8 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbtrail import codec, lookups, queries
-from ddbtrail.lake import Lake
+from ddbtrail.core import codec
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
+from ddbtrail.query import saved as queries
 
 KEY = "pk"
 
@@ -158,7 +160,7 @@ def verify(lake: Lake, ledger: Ledger) -> Verdict:
 
 def _raw_rows(lake: Lake, table: str) -> list[str]:
     """event_id of every row of ``table`` in the lake, duplicates included."""
-    from ddbtrail.duck import connect
+    from ddbtrail.query.duck import connect
 
     con = connect(lake, table_name=table)
     try:

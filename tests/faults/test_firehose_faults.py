@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from ddbtrail.capture import CaptureSettings, capture_batch
-from ddbtrail.delivery.firehose import RetryPolicy
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.capture.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.lake import Lake
-from ddbtrail.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.lake.files import Lake
 from tests.faults.conftest import no_sleep
 from tests.faults.figures import record, seed
 from tests.faults.ledger import Ledger, make_table, verify

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.lake import Lake
-from ddbtrail.runner import RunnerSettings
-from ddbtrail.runner.pipeline import build_capture
+from ddbtrail.capture.runner import RunnerSettings
+from ddbtrail.capture.runner.pipeline import build_capture
+from ddbtrail.lake.files import Lake
 from tests.cli import exit_code
 from tests.faults.ledger import make_table
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddbtrail.lake import Lake
-from ddbtrail.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.capture.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.lake.files import Lake
 from tests.faults.conftest import no_sleep
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000"

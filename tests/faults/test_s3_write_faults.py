@@ -16,11 +16,11 @@ from typing import Any
 import pyarrow.fs as pafs
 import pytest
 
-from ddbtrail import capture
-from ddbtrail.exceptions import DdbtrailError
-from ddbtrail.lake import Lake
-from ddbtrail.runner import RunnerSettings, pipeline
-from ddbtrail.runner.pipeline import build_capture
+from ddbtrail.capture import batch as capture
+from ddbtrail.capture.runner import RunnerSettings, pipeline
+from ddbtrail.capture.runner.pipeline import build_capture
+from ddbtrail.core.exceptions import DdbtrailError
+from ddbtrail.lake.files import Lake
 from tests.faults.conftest import no_sleep
 from tests.faults.figures import record, seed
 from tests.faults.ledger import Ledger, make_table, verify

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from ddbtrail.capture.runner import CheckpointStore, RunnerSettings, StreamRunner
+from ddbtrail.capture.runner.pipeline import capture_processor
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.lake import Lake
-from ddbtrail.runner import CheckpointStore, RunnerSettings, StreamRunner
-from ddbtrail.runner.pipeline import capture_processor
+from ddbtrail.lake.files import Lake
 from tests.faults.conftest import no_sleep
 from tests.faults.figures import record, seed
 from tests.faults.ledger import Ledger, make_table, verify

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.lake import Lake
+from ddbtrail.lake.files import Lake
 from tests.faults.figures import record, seed
 from tests.faults.ledger import Ledger, make_table, verify
 

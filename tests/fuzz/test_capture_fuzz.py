@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddbtrail.capture import CaptureSettings, capture_batch
-from ddbtrail.redact import RedactionPolicy
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core.redact import RedactionPolicy
 from tests.faults.figures import record
 from tests.fuzz.badinput import (
     bad_record,

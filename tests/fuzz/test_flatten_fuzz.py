@@ -1,4 +1,4 @@
-"""Fuzzing ``ddbtrail.flatten``: arbitrary JSON, mutated records, and DynamoDB's limits.
+"""Fuzzing ``ddbtrail.core.flatten``: arbitrary JSON, mutated records, and DynamoDB's limits.
 
 ``flatten_records`` must never raise for a record: each input gives either a row that the
 delivery stream and Parquet accept, or a MalformedRecord naming it. Values at DynamoDB's
@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddbtrail import codec
-from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core import codec
+from ddbtrail.core.flatten import flatten_records, row_bytes
+from ddbtrail.core.row import COLUMNS
 from ddbtrail.delivery.firehose import MAX_RECORD_BYTES
 from ddbtrail.delivery.local import parquet_bytes
-from ddbtrail.flatten import flatten_records, row_bytes
-from ddbtrail.row import COLUMNS
 from tests.faults.figures import record
 from tests.fuzz.badinput import bad_record, good_record, kinds, nested
 from tests.fuzz.test_capture_fuzz import FakeS3

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from ddbtrail import catalog, row
-from ddbtrail.capture import CaptureSettings
-from ddbtrail.exceptions import ConfigError
-from ddbtrail.flatten import event_records, flatten_records
-from ddbtrail.schema_infer import SchemaBuilder
-from ddbtrail.views import render_views, write_views
+from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.catalog import glue as catalog
+from ddbtrail.catalog.schema_infer import SchemaBuilder
+from ddbtrail.catalog.views import render_views, write_views
+from ddbtrail.core import row
+from ddbtrail.core.exceptions import ConfigError
+from ddbtrail.core.flatten import event_records, flatten_records
 from infra.config import load_config
 from infra.constructs.capture import redaction_statements
 from infra.constructs.queries import view_queries
@@ -240,7 +241,7 @@ def test_capture_asset_is_lean_and_imports_without_pyarrow(parquet: Any) -> None
     asset = parquet.asset_dir(fn["Code"])
     files = {p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()}
     assert "stream_to_firehose.py" in files
-    assert "ddbtrail/capture.py" in files
+    assert "ddbtrail/capture/batch.py" in files
     assert not [f for f in files if "__pycache__" in f or f.startswith("ddbtrail/cli/")]
     # Lambda has boto3 and the Powertools layer, not pyarrow or duckdb: block them.
     code = ("import sys; sys.modules.update(pyarrow=None, duckdb=None, sqlglot=None); "

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ddbtrail import catalog, row
-from ddbtrail.exceptions import ConfigError
+from ddbtrail.catalog import glue as catalog
+from ddbtrail.core import row
+from ddbtrail.core.exceptions import ConfigError
 from infra import constants as C
 from infra.config import KEYS, DeployConfig, load_config, read_redaction_policy
 

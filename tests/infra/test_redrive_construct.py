@@ -83,7 +83,8 @@ def test_scheduled_lambda_scoped_iam_and_alarms(tmp_path: Path) -> None:
     assert trimmed["Namespace"] == "ddbtrail" and trimmed["AlarmActions"] == [TOPIC_ARN]
 
     asset = tmp_path / "cdk.out" / ".staging" / "redrive"
-    assert (asset / "redrive.py").is_file() and (asset / "ddbtrail" / "redrive.py").is_file()
+    assert (asset / "redrive.py").is_file()
+    assert (asset / "ddbtrail" / "capture" / "redrive.py").is_file()
     assert not (asset / "ddbtrail" / "cli").exists()
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from ddbtrail import codec
 from ddbtrail.cli import main
-from ddbtrail.flatten import flatten_record, row_bytes
-from ddbtrail.row import partition_path
+from ddbtrail.core import codec
+from ddbtrail.core.flatten import flatten_record, row_bytes
+from ddbtrail.core.row import partition_path
 
 BIG = "110111111111111110000000000000000000000"
 T0 = 1714557600  # 2024-05-01T10:00:00Z, seconds as DynamoDB Streams give them

@@ -13,11 +13,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from ddbtrail import lookups
 from ddbtrail.cli import main
-from ddbtrail.compact import compact, compact_partition, plan
-from ddbtrail.lake import Lake
-from ddbtrail.row import arrow_schema
+from ddbtrail.core.row import arrow_schema
+from ddbtrail.lake.compact import compact, compact_partition, plan
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
 
 TABLE = "Orders"
 TODAY = "2025-03-10"
@@ -268,7 +268,7 @@ def test_crash_before_deleting_leaves_duplicates_never_gaps(tmp_path: Path) -> N
 
 
 def test_jsonl_partition_compacts_to_gzip_jsonl(tmp_path: Path) -> None:
-    from ddbtrail.flatten import row_bytes
+    from ddbtrail.core.flatten import row_bytes
 
     lake = Lake.open(str(tmp_path / "lake"))
     rows = [_row(f"e{i}", i % 3, 100 - i, "2025-03-01") | {"table_name": TABLE,

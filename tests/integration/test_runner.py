@@ -15,11 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.exceptions import DeliveryFailed, LakeError
-from ddbtrail.flatten import flatten_record
-from ddbtrail.lake import Lake
-from ddbtrail.runner import (
+from ddbtrail.capture.runner import (
     CheckpointStore,
     RunnerSettings,
     Shard,
@@ -27,7 +23,11 @@ from ddbtrail.runner import (
     lineage_order,
     ready_shards,
 )
-from ddbtrail.runner.pipeline import capture_processor
+from ddbtrail.capture.runner.pipeline import capture_processor
+from ddbtrail.core.exceptions import DeliveryFailed, LakeError
+from ddbtrail.core.flatten import flatten_record
+from ddbtrail.delivery.local import LocalDeliveryStream
+from ddbtrail.lake.files import Lake
 
 pytestmark = pytest.mark.integration
 
@@ -336,7 +336,7 @@ def test_trimmed_checkpoint_warns_naming_the_shard_and_continues_from_trim_horiz
         lake: Lake) -> None:
     fake = FakeStreams({"s1": (None, [500, 501, 502], False)})
     store = CheckpointStore(lake, "test")
-    from ddbtrail.runner import Checkpoint
+    from ddbtrail.capture.runner import Checkpoint
 
     store.save(Checkpoint(ARN, "s1", "100"))  # older than anything left in the shard
     fake.fail_iterator = lambda kw: (client_error("TrimmedDataAccessException",
@@ -493,7 +493,7 @@ def test_failed_flush_writes_no_checkpoint_and_a_restart_loses_nothing(tmp_path:
 
 
 def test_checkpoint_of_another_stream_is_ignored(lake: Lake) -> None:
-    from ddbtrail.runner import Checkpoint
+    from ddbtrail.capture.runner import Checkpoint
 
     store = CheckpointStore(lake, "test")
     store.save(Checkpoint("arn:other", "s1", "2"))
@@ -514,7 +514,7 @@ def test_corrupt_checkpoint_is_one_clear_error(lake: Lake) -> None:
 
 
 def test_json_client_builds_the_same_lambda_events_as_boto3(moto_server: Any, lake: Lake) -> None:
-    from ddbtrail.runner.jsonclient import JsonStreamsClient
+    from ddbtrail.capture.runner.jsonclient import JsonStreamsClient
 
     table = f"json-{uuid.uuid4().hex[:8]}"
     ddb, arn = make_table(moto_server, table)
@@ -539,9 +539,9 @@ def test_json_client_builds_the_same_lambda_events_as_boto3(moto_server: Any, la
 
 
 def test_json_client_raises_service_error_codes(moto_server: Any) -> None:
-    from ddbtrail.exceptions import StreamNotEnabled
-    from ddbtrail.runner import describe_shards
-    from ddbtrail.runner.jsonclient import JsonStreamsClient
+    from ddbtrail.capture.runner import describe_shards
+    from ddbtrail.capture.runner.jsonclient import JsonStreamsClient
+    from ddbtrail.core.exceptions import StreamNotEnabled
 
     client = JsonStreamsClient.like(moto_server.client("dynamodbstreams"))
     missing = "arn:aws:dynamodb:us-east-1:123456789012:table/nope-x/stream/2024-01-01T00:00:00"

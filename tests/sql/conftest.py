@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ddbtrail.lake import Lake
-from ddbtrail.queries import parse_timestamp
-from ddbtrail.row import COLUMN_NAMES, arrow_schema, partition_path
+from ddbtrail.core.row import COLUMN_NAMES, arrow_schema, partition_path
+from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.lake.files import Lake
 
 CASES = Path(__file__).parent / "cases"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ddbtrail.backfill import snapshot_row
-from ddbtrail.flatten import flatten_record, row_json
-from ddbtrail.lake import Lake
-from ddbtrail.lookups import item_as_of, item_history
+from ddbtrail.capture.backfill import snapshot_row
+from ddbtrail.core.flatten import flatten_record, row_json
+from ddbtrail.lake.files import Lake
+from ddbtrail.query.lookups import item_as_of, item_history
 
 T0 = 1_714_564_800  # 2024-05-01T12:00:00Z, in seconds
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from ddbtrail import lookups, queries
-from ddbtrail.duck import connect
-from ddbtrail.exceptions import LakeError
-from ddbtrail.lake import Lake
+from ddbtrail.core.exceptions import LakeError
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
+from ddbtrail.query import saved as queries
+from ddbtrail.query.duck import connect
 
 DAYS = [f"2024-03-{d:02d}" for d in range(1, 11)]
 OTHER_TABLES = ["Carts", "Users"]

@@ -12,9 +12,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from ddbtrail import queries
-from ddbtrail.duck import connect
-from ddbtrail.lake import Lake
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import saved as queries
+from ddbtrail.query.duck import connect
 
 CASES = Path(__file__).parent / "cases"
 ALL = queries.catalogue()

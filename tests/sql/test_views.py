@@ -18,11 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 
-from ddbtrail import duck, queries
-from ddbtrail.lake import Lake
-from ddbtrail.row import arrow_schema, partition_path
-from ddbtrail.schema_infer import SchemaBuilder, infer_schema
-from ddbtrail.views import (
+from ddbtrail.catalog.schema_infer import SchemaBuilder, infer_schema
+from ddbtrail.catalog.views import (
     apply_duckdb,
     apply_duckdb_catalog,
     json_path,
@@ -31,6 +28,10 @@ from ddbtrail.views import (
     to_duckdb,
     write_views,
 )
+from ddbtrail.core.row import arrow_schema, partition_path
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import duck
+from ddbtrail.query import saved as queries
 from tests.cli import run_cli
 from tests.unit.test_schema_infer import DAY_S, T0, change, drift_rows
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ddbtrail.backfill import snapshot_event_id, snapshot_row
-from ddbtrail.codec import decode_item, hints_under
-from ddbtrail.flatten import flatten_record
-from ddbtrail.row import COLUMN_NAMES
+from ddbtrail.capture.backfill import snapshot_event_id, snapshot_row
+from ddbtrail.core.codec import decode_item, hints_under
+from ddbtrail.core.flatten import flatten_record
+from ddbtrail.core.row import COLUMN_NAMES
 
 ITEM = {"pk": {"S": "a"}, "sk": {"N": "1"}, "b": {"B": b"\x00\xff"},
         "n": {"N": "110111111111111110000000000000000000000"}, "ss": {"SS": ["x"]}}

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.core.exceptions import ConfigError, MalformedEvent
 from ddbtrail.delivery.firehose import (
     MAX_BATCH_BYTES,
     MAX_RECORD_BYTES,
     EncodedRow,
-    RetryPolicy,
     billed_units,
     chunk_batches,
     pack,
 )
-from ddbtrail.exceptions import ConfigError, MalformedEvent
 from tests.stubs import StubFirehose
 
 SETTINGS = CaptureSettings(delivery_stream="changes", retry=RetryPolicy(max_attempts=4))

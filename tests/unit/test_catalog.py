@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ddbtrail import catalog, row
-from ddbtrail.exceptions import ConfigError
+from ddbtrail.catalog import glue as catalog
+from ddbtrail.core import row
+from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.resources import glue_dir
 
 LOCATION = "s3://lake-bucket/prefix/"
@@ -71,7 +72,7 @@ def test_glue_files_are_what_the_code_generates() -> None:
     assert set(files) == {"database.json", "changes.parquet.json", "changes.jsonl.json"}
     for name, text in files.items():
         assert (glue_dir() / name).read_text(encoding="utf-8") == text, (
-            f"glue/{name} is stale: run python -m ddbtrail.catalog --write glue/")
+            f"glue/{name} is stale: run python -m ddbtrail.catalog.glue --write glue/")
 
 
 def test_generator_writes_and_checks(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ddbtrail import codec
-from ddbtrail.exceptions import InvalidValue
+from ddbtrail.core import codec
+from ddbtrail.core.exceptions import InvalidValue
 from tests.strategies import dynamo_numbers, items
 
 

@@ -9,17 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ddbtrail.copy import (
-    TokenBucket,
-    batch_get,
-    copy_items,
-    parse_key,
-    parse_message,
-    parse_rate,
-    read_keys_file,
-    send_messages,
-)
-from ddbtrail.exceptions import DeliveryFailed, InvalidValue, UsageError
+from ddbtrail.capture.copy import batch_get, copy_items, parse_message, send_messages
+from ddbtrail.capture.keys import parse_key, read_keys_file
+from ddbtrail.core.backoff import TokenBucket, parse_rate
+from ddbtrail.core.exceptions import DeliveryFailed, InvalidValue, UsageError
 
 SCHEMA = {"pk": "S", "sk": "N"}
 

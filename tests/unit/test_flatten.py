@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ddbtrail import codec
-from ddbtrail.exceptions import MalformedEvent, MalformedRecord
-from ddbtrail.flatten import event_records, flatten_record, flatten_records, row_bytes
-from ddbtrail.row import COLUMN_NAMES, COLUMNS
+from ddbtrail.core import codec
+from ddbtrail.core.exceptions import MalformedEvent, MalformedRecord
+from ddbtrail.core.flatten import event_records, flatten_record, flatten_records, row_bytes
+from ddbtrail.core.row import COLUMN_NAMES, COLUMNS
 
 NOW = 1_800_000_000_123  # ingested_at for every row here
 

@@ -11,13 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from ddbtrail.capture import CaptureSettings, capture_batch
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core.exceptions import DeliveryFailed, LakeError
+from ddbtrail.core.flatten import row_bytes
+from ddbtrail.core.row import arrow_schema
 from ddbtrail.delivery.firehose import MAX_RECORD_BYTES
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.exceptions import DeliveryFailed, LakeError
-from ddbtrail.flatten import row_bytes
-from ddbtrail.lake import Lake
-from ddbtrail.row import arrow_schema
+from ddbtrail.lake.files import Lake
 
 STREAM = "s1"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ddbtrail import queries
-from ddbtrail.exceptions import QueryError
+from ddbtrail.core.exceptions import QueryError
+from ddbtrail.query import saved as queries
 
 HEADER = """-- name: sample
 -- kind: query

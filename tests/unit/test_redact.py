@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ddbtrail.capture import CaptureSettings, capture_batch
-from ddbtrail.exceptions import ConfigError
-from ddbtrail.redact import RedactionPolicy, load_key, policy_from_env
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core.exceptions import ConfigError
+from ddbtrail.core.redact import RedactionPolicy, load_key, policy_from_env
 from tests.stubs import StubFirehose
 from tests.unit.test_capture_delivery import FakeS3
 

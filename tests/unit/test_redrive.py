@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ddbtrail.capture import CaptureSettings
-from ddbtrail.delivery.firehose import RetryPolicy
-from ddbtrail.exceptions import ConfigError, DataTrimmed, DeliveryFailed, MalformedEvent
-from ddbtrail.redrive import (
+from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.capture.redrive import (
     FailedRange,
     RedriveSettings,
     on_failure_sender,
@@ -24,6 +22,8 @@ from ddbtrail.redrive import (
     read_range,
     redrive,
 )
+from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.core.exceptions import ConfigError, DataTrimmed, DeliveryFailed, MalformedEvent
 from tests.stubs import StubFirehose
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"

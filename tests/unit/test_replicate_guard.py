@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from ddbtrail.exceptions import ConfigError, MalformedRecord
-from ddbtrail.replicate import (
+from ddbtrail.capture.replicate import (
     DELETED_ATTRIBUTE,
     ReplicateSettings,
     plan_write,
     replicate_batch,
     target_client,
 )
+from ddbtrail.core.exceptions import ConfigError, MalformedRecord
 
 RAW = b"\x00\xff\x10binary\x80"
 B64 = base64.b64encode(RAW).decode()

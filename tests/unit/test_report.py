@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ddbtrail import report
 from ddbtrail.cli import main
-from ddbtrail.queries import parse_timestamp
+from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.query import report
 from tests.browser.report_lake import HOSTILE_KEYS, write_lake
 
 
@@ -34,7 +34,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 def test_collect_counts_each_change_once(lake_dir: str) -> None:
-    from ddbtrail.lake import Lake
+    from ddbtrail.lake.files import Lake
 
     data = report.collect(Lake.open(lake_dir))
     # 9 inserts, 7 updates, 2 deletes; the redelivered TTL delete counts once.
@@ -50,7 +50,7 @@ def test_collect_counts_each_change_once(lake_dir: str) -> None:
 
 
 def test_table_and_since_filters(lake_dir: str) -> None:
-    from ddbtrail.lake import Lake
+    from ddbtrail.lake.files import Lake
 
     lake = Lake.open(lake_dir)
     users = report.collect(lake, table="users")

@@ -10,9 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ddbtrail.exceptions import InvalidValue, UsageError
-from ddbtrail.flatten import flatten_record
-from ddbtrail.schema_infer import (
+from ddbtrail.catalog.schema_infer import (
     SchemaBuilder,
     TableSchema,
     column_names,
@@ -20,6 +18,8 @@ from ddbtrail.schema_infer import (
     parse_since,
     sanitize_identifier,
 )
+from ddbtrail.core.exceptions import InvalidValue, UsageError
+from ddbtrail.core.flatten import flatten_record
 
 DAY_S = 86_400
 T0 = 1_714_557_600  # 2024-05-01T10:00:00Z, seconds

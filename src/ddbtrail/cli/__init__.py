@@ -20,7 +20,7 @@ from ddbtrail.cli import restore as _restore  # noqa: F401  (registers the comma
 from ddbtrail.cli import schema as _schema  # noqa: F401  (registers the command)
 from ddbtrail.cli import views as _views  # noqa: F401  (registers the command)
 from ddbtrail.cli._app import app, err_console
-from ddbtrail.exceptions import DdbtrailError
+from ddbtrail.core.exceptions import DdbtrailError
 
 
 def main(argv: list[str] | None = None) -> None:

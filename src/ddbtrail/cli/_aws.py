@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ddbtrail.exceptions import DdbtrailError
+from ddbtrail.core.exceptions import DdbtrailError
 
 if TYPE_CHECKING:
     import boto3

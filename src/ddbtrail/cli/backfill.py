@@ -9,11 +9,11 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ddbtrail.backfill import backfill
+from ddbtrail.capture.backfill import backfill
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.lake import Lake
+from ddbtrail.lake.files import Lake
 
 
 @app.command("backfill")

@@ -18,14 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.live import Live
 from rich.text import Text
 
+from ddbtrail.capture.runner.esm import RunnerSettings, RunStats
+from ddbtrail.capture.runner.pipeline import build_capture
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import aws_client, aws_failure
+from ddbtrail.core.exceptions import DdbtrailError, LakeError, UsageError
+from ddbtrail.core.redact import RedactionPolicy, load_key
 from ddbtrail.delivery.local import FORMATS
-from ddbtrail.exceptions import DdbtrailError, LakeError, UsageError
-from ddbtrail.lake import Lake
-from ddbtrail.redact import RedactionPolicy, load_key
-from ddbtrail.runner.esm import RunnerSettings, RunStats
-from ddbtrail.runner.pipeline import build_capture
+from ddbtrail.lake.files import Lake
 
 _EXTRAS = ("event_id", "error", "first_failure", "failed_entries", "reason", "bytes")
 

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.compact import compact_partition, failed, plan
-from ddbtrail.lake import Lake
+from ddbtrail.lake.compact import compact_partition, failed, plan
+from ddbtrail.lake.files import Lake
 
 
 def _mb(n: int | None) -> str:

@@ -8,16 +8,12 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ddbtrail.capture.copy import DEFAULT_MAX_MESSAGE_BYTES, copy_items
+from ddbtrail.capture.keys import key_schema, read_keys_file
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
-from ddbtrail.copy import (
-    DEFAULT_MAX_MESSAGE_BYTES,
-    copy_items,
-    key_schema,
-    parse_rate,
-    read_keys_file,
-)
-from ddbtrail.exceptions import InvalidValue, UsageError
+from ddbtrail.core.backoff import parse_rate
+from ddbtrail.core.exceptions import InvalidValue, UsageError
 
 
 @app.command("copy")

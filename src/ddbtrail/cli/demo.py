@@ -8,9 +8,9 @@ import typer
 
 from ddbtrail.cli._app import app, console
 from ddbtrail.cli.capture import cli_logging
+from ddbtrail.core.exceptions import UsageError
 from ddbtrail.delivery.local import FORMATS
-from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake
+from ddbtrail.lake.files import Lake
 
 
 @app.command("demo")
@@ -31,7 +31,7 @@ def demo_command(
     through the stream runner and the local delivery stream into the lake; the tour then
     reads them back with the same saved queries Athena runs.
     """
-    from ddbtrail.demo import run_demo
+    from ddbtrail.local.demo import run_demo
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from ddbtrail.cli._app import app, err_console
-from ddbtrail.exceptions import MalformedEvent, UsageError
-from ddbtrail.flatten import event_records, flatten_records, row_json
+from ddbtrail.core.exceptions import MalformedEvent, UsageError
+from ddbtrail.core.flatten import event_records, flatten_records, row_json
 
 
 @app.command()

@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail import lookups
 from ddbtrail.cli._app import app
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.exceptions import QueryError, UsageError
-from ddbtrail.lake import Lake
-from ddbtrail.queries import parse_timestamp
+from ddbtrail.core.exceptions import QueryError, UsageError
+from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
 LakeOption = Annotated[str | None, typer.Option(

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail import queries as q
 from ddbtrail.cli._app import app
 from ddbtrail.cli._aws import aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import saved as q
 
 
 @app.command("queries")

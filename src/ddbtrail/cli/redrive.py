@@ -7,15 +7,15 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ddbtrail.capture import CaptureSettings
+from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.capture.redrive import RangeOutcome, RedriveReport, redrive
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import aws_client, aws_failure
 from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
-from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake
-from ddbtrail.redact import policy_from_env
-from ddbtrail.redrive import RangeOutcome, RedriveReport, redrive
+from ddbtrail.lake.files import Lake
 
 COLUMNS = ("status", "shard", "start", "end", "batch_size", "records", "rows",
            "message_age", "message_id")

@@ -7,15 +7,15 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ddbtrail.capture.replicate import ReplicateSettings, replicate_batch, target_client
+from ddbtrail.capture.runner.checkpoint import CheckpointStore
+from ddbtrail.capture.runner.esm import RunnerSettings, StreamRunner
+from ddbtrail.capture.runner.pipeline import table_stream
 from ddbtrail.cli._app import app, console
 from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.cli.capture import cli_logging, graceful_stop
-from ddbtrail.exceptions import DdbtrailError
-from ddbtrail.lake import Lake
-from ddbtrail.replicate import ReplicateSettings, replicate_batch, target_client
-from ddbtrail.runner.checkpoint import CheckpointStore
-from ddbtrail.runner.esm import RunnerSettings, StreamRunner
-from ddbtrail.runner.pipeline import table_stream
+from ddbtrail.core.exceptions import DdbtrailError
+from ddbtrail.lake.files import Lake
 
 
 def replicate_processor(target: Any, settings: ReplicateSettings) -> Any:

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail import report as rep
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.exceptions import QueryError, UsageError
-from ddbtrail.lake import Lake
-from ddbtrail.queries import parse_timestamp
+from ddbtrail.core.exceptions import QueryError, UsageError
+from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import report as rep
 
 
 @app.command("report")

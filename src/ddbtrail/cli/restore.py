@@ -11,10 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
-from ddbtrail.flatten import iso_ms
-from ddbtrail.lake import Lake
-from ddbtrail.lookups import resolve_item_key
-from ddbtrail.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import Lake
+from ddbtrail.query.lookups import resolve_item_key
+from ddbtrail.query.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
 
 
 @app.command("restore")

@@ -11,11 +11,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ddbtrail.catalog.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.exceptions import UsageError
-from ddbtrail.flatten import iso_ms
-from ddbtrail.lake import Lake
-from ddbtrail.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import Lake
 
 
 class SchemaOutput(enum.StrEnum):

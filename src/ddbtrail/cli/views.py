@@ -6,13 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.catalog import DATABASE_NAME
-from ddbtrail.cli._app import app, err_console
-from ddbtrail.cli._aws import aws_session
-from ddbtrail.cli.schema import BucketOption, EndpointOption, LakeOption, RegionOption, learn
-from ddbtrail.exceptions import UsageError
-from ddbtrail.lake import Lake
-from ddbtrail.views import (
+from ddbtrail.catalog.glue import DATABASE_NAME
+from ddbtrail.catalog.views import (
     BINARY_MODES,
     apply_athena,
     apply_duckdb_catalog,
@@ -20,6 +15,11 @@ from ddbtrail.views import (
     render_views,
     write_views,
 )
+from ddbtrail.cli._app import app, err_console
+from ddbtrail.cli._aws import aws_session
+from ddbtrail.cli.schema import BucketOption, EndpointOption, LakeOption, RegionOption, learn
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.lake.files import Lake
 
 DEFAULT_OUT = "views"
 

@@ -23,6 +23,8 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ddbtrail.core.backoff import RetryPolicy
+
 logger = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES: Final = 1_000 * 1024
@@ -116,18 +118,6 @@ def chunk_batches(records: Sequence[FirehoseRecord]) -> list[list[FirehoseRecord
     if current:
         batches.append(current)
     return batches
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and by a deadline."""
-
-    max_attempts: int = 8
-    base_delay: float = 0.1
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """The local delivery stream: a stand-in for Amazon Data Firehose that writes the lake.
 
-It has boto3's ``put_record_batch`` contract, so ``ddbtrail.capture`` talks to it exactly
+It has boto3's ``put_record_batch`` contract, so ``ddbtrail.capture.batch`` talks to it exactly
 as it talks to Firehose, and it enforces Firehose's limits the way Firehose does:
 
 * more than 500 records, or a record over 1,000 KiB, is a ``ValidationException`` for the
@@ -40,10 +40,10 @@ from typing import Any, Final, Literal
 
 from botocore.exceptions import ClientError
 
+from ddbtrail.core.exceptions import ConfigError, DeliveryFailed, LakeError
+from ddbtrail.core.row import DATA_COLUMNS, arrow_schema
 from ddbtrail.delivery.firehose import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES
-from ddbtrail.exceptions import ConfigError, DeliveryFailed, LakeError
-from ddbtrail.lake import Lake
-from ddbtrail.row import DATA_COLUMNS, arrow_schema
+from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
 

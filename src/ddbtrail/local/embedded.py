@@ -29,7 +29,7 @@ class EmbeddedAWS:
         try:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:  # pragma: no cover - depends on the install
-            from ddbtrail.exceptions import ConfigError
+            from ddbtrail.core.exceptions import ConfigError
 
             raise ConfigError(
                 "the embedded backend needs moto: pip install 'ddbtrail[local]'"

@@ -1,0 +1,258 @@
+"""One batch of stream records -> rows delivered to Firehose, or reported as failures.
+
+This is the code path of the capture Lambda and of the local stream runner alike.
+The contract is at-least-once: every record's row is delivered, spilled, quarantined,
+or named in ``batchItemFailures`` so that Lambda retries from it. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.core.exceptions import MalformedRecord
+from ddbtrail.core.flatten import Row, event_records, flatten_records, record_identity, row_bytes
+from ddbtrail.core.redact import RedactionPolicy, policy_from_env
+from ddbtrail.core.row import partition_path
+from ddbtrail.core.settings import env_bool, env_int, env_required
+from ddbtrail.delivery.firehose import (
+    MAX_RECORD_BYTES,
+    MAX_ROWS_PER_RECORD,
+    DeliveryReport,
+    EncodedRow,
+    deliver,
+    pack,
+)
+
+logger = logging.getLogger(__name__)
+
+def _prefix(raw: str) -> str:
+    raw = raw.strip("/")
+    return raw + "/" if raw else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """How the capture path delivers. Explicit values win over the environment."""
+
+    delivery_stream: str
+    table_name: str | None = None
+    spill_bucket: str | None = None
+    spill_prefix: str = "spill/"
+    quarantine_prefix: str = "quarantine/"
+    pack_rows: bool = True
+    max_rows_per_record: int = MAX_ROWS_PER_RECORD
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    redaction: RedactionPolicy | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **clients: Any) -> CaptureSettings:
+        """Read DELIVERY_STREAM_NAME (required), TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX,
+        QUARANTINE_PREFIX, PACK_ROWS, MAX_ROWS_PER_RECORD, MAX_ATTEMPTS, and
+        REDACTION_POLICY with its key (see ``ddbtrail.core.redact.load_key``; ``clients`` may
+        pass ``secretsmanager=`` or ``ssm=``).
+        Raises ConfigError naming the variable that is missing or wrong."""
+        env = os.environ if env is None else env
+        stream = env_required(env, "DELIVERY_STREAM_NAME")
+        return cls(
+            delivery_stream=stream,
+            table_name=env.get("TABLE_NAME") or None,
+            spill_bucket=env.get("SPILL_BUCKET") or None,
+            spill_prefix=_prefix(env.get("SPILL_PREFIX", "spill/")),
+            quarantine_prefix=_prefix(env.get("QUARANTINE_PREFIX", "quarantine/")),
+            pack_rows=env_bool(env, "PACK_ROWS", True),
+            max_rows_per_record=env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
+                                        1, MAX_ROWS_PER_RECORD),
+            retry=RetryPolicy(max_attempts=env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
+            redaction=policy_from_env(env, **clients),
+        )
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    """What one batch did. ``response()`` is the Lambda return value."""
+
+    records: int = 0
+    rows: int = 0
+    spilled: int = 0
+    quarantined: int = 0
+    malformed: list[MalformedRecord] = field(default_factory=list)
+    undeliverable: list[str] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    first_failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.first_failure is not None
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """Partial batch response: Lambda retries from the first undelivered record."""
+        if self.first_failure is None:
+            return {"batchItemFailures": []}
+        return {"batchItemFailures": [{"itemIdentifier": self.first_failure}]}
+
+    def metrics(self) -> dict[str, int]:
+        """Counts to publish, by metric name."""
+        d = self.delivery
+        return {
+            "Records": self.records,
+            "Rows": self.rows,
+            "FirehoseRecords": d.records_sent,
+            "FirehoseCalls": d.calls,
+            "FirehoseBilledUnits": d.billed_units,
+            "RetriedEntries": d.retried_entries,
+            "SpilledRows": self.spilled,
+            "QuarantinedRecords": self.quarantined,
+            "MalformedRecords": len(self.malformed),
+            "FailedBatches": int(self.failed),
+        }
+
+
+def capture_batch(
+    event: object,
+    *,
+    firehose: Any,
+    settings: CaptureSettings,
+    s3: Any = None,
+    now_ms: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    remaining_seconds: Callable[[], float] | None = None,
+) -> CaptureResult:
+    """Flatten, pack and deliver one event's records.
+
+    ``firehose`` has boto3's ``put_record_batch``; ``s3`` has ``put_object`` and is used
+    only for spill and quarantine. Raises MalformedEvent if ``event`` has no Records
+    list; every per-record problem is isolated and reported in the result instead.
+    """
+    records = event_records(event)
+    ingested = now_ms if now_ms is not None else int(time.time() * 1000)
+    result = CaptureResult(records=len(records))
+    encoded: list[EncodedRow] = []
+    undeliverable: set[int] = set()
+    seqs: list[str | None] = []
+
+    for item in flatten_records(records, ingested_at_ms=ingested,
+                                table_name=settings.table_name, policy=settings.redaction):
+        seqs.append(item.sequence_number)
+        if item.error is not None:
+            result.malformed.append(item.error)
+            logger.error("malformed record", extra={"event_id": item.event_id,
+                                                    "error": _error_text(item.error, settings)})
+            if _quarantine(records[item.index], item.error, s3, settings, ingested, item.index):
+                result.quarantined += 1
+            else:
+                undeliverable.add(item.index)
+            continue
+        row = item.row
+        assert row is not None
+        data = row_bytes(row)
+        if len(data) > MAX_RECORD_BYTES:
+            data_or_none = _spill(row, data, s3, settings)
+            if data_or_none is None:
+                undeliverable.add(item.index)
+                result.undeliverable.append(row["event_id"])
+                continue
+            data = data_or_none
+            result.spilled += 1
+        result.rows += 1
+        encoded.append(EncodedRow(data, item.index, (row["table_name"], row["dt"])))
+
+    firehose_records = pack(encoded, enabled=settings.pack_rows,
+                            max_rows=settings.max_rows_per_record)
+    result.delivery = deliver(firehose_records, client=firehose,
+                              stream_name=settings.delivery_stream, retry=settings.retry,
+                              sleep=sleep, deadline=remaining_seconds)
+    failed = undeliverable | result.delivery.failed_sources
+    if failed:
+        first = min(failed)
+        # An empty identifier makes Lambda retry the whole batch: still no loss.
+        result.first_failure = seqs[first] or ""
+        logger.error("batch not fully delivered; Lambda will retry from the first failure",
+                     extra={"first_failure": result.first_failure, "failed_records": len(failed),
+                            "error": result.delivery.last_error})
+    return result
+
+
+def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes | None:
+    """Put an oversize row in S3 and return the pointer row's bytes; None if impossible."""
+    if s3 is None or settings.spill_bucket is None:
+        logger.error("row exceeds Firehose's 1,000 KiB record limit and no SPILL_BUCKET is set",
+                     extra={"event_id": row["event_id"], "bytes": len(data)})
+        return None
+    key = (f"{settings.spill_prefix}{partition_path(row['table_name'], row['dt'])}"
+           f"{row['event_id']}.json")
+    try:
+        s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=data,
+                      ContentType="application/json")
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the record for Lambda to retry
+        logger.error("spill to S3 failed", extra={"event_id": row["event_id"], "error": str(exc)})
+        return None
+    pointer = dict(row, old_image=None, new_image=None, type_hints=None,
+                   spill_uri=f"s3://{settings.spill_bucket}/{key}")
+    small = row_bytes(pointer)
+    if len(small) > MAX_RECORD_BYTES:
+        logger.error("pointer row still exceeds the record limit",
+                     extra={"event_id": row["event_id"], "bytes": len(small)})
+        return None
+    return small
+
+
+def _withhold_values(record: object) -> object:
+    """A malformed record cannot be redacted reliably, so under a redaction policy its
+    keys and images are withheld from the quarantine copy; the position stays."""
+    if not isinstance(record, Mapping):
+        return "<withheld: redaction policy active>"
+    ddb = record.get("dynamodb")
+    kept = {k: v for k, v in record.items() if k not in ("dynamodb", "kinesis")}
+    if isinstance(ddb, Mapping):
+        kept["dynamodb"] = {k: v for k, v in ddb.items()
+                            if k in ("SequenceNumber", "ApproximateCreationDateTime",
+                                     "StreamViewType", "SizeBytes")}
+    kept["withheld"] = "keys and images (redaction policy active)"
+    return kept
+
+
+def _error_text(error: MalformedRecord, settings: CaptureSettings) -> str:
+    """The error as logged and quarantined. A codec error quotes the value at fault; under a
+    redaction policy only its JSON pointer is kept."""
+    if settings.redaction is None or not error.reason.startswith("/"):
+        return str(error)
+    where = error.reason.split(":", 1)[0]
+    return (f"record {error.event_id or '<no eventID>'}: {where}: invalid value "
+            "(details withheld: redaction policy active)")
+
+
+def _quarantine(record: object, error: MalformedRecord, s3: Any, settings: CaptureSettings,
+                now_ms: int, index: int) -> bool:
+    """Keep a malformed record in S3 so it cannot block its shard. False if not kept."""
+    if s3 is None or settings.spill_bucket is None:
+        return False
+    day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
+    # Records without an eventID are told apart by their place in the batch.
+    name = error.event_id or f"no-event-id-{now_ms}-{index}"
+    key = f"{settings.quarantine_prefix}dt={day}/{name}.json"
+    if settings.redaction is not None:
+        record = _withhold_values(record)
+    text = _error_text(error, settings)
+    try:
+        body = json.dumps({"error": text, "record": record}, default=str).encode()
+    except (RecursionError, ValueError):
+        # Too deeply nested to serialise: keep the error and the record's position.
+        event_id, seq = record_identity(record)
+        body = json.dumps({"error": text,
+                           "record": {"eventID": event_id, "SequenceNumber": seq},
+                           "withheld": "the record is nested too deeply to store"}).encode()
+    try:
+        s3.put_object(Bucket=settings.spill_bucket, Key=key, Body=body,
+                      ContentType="application/json")
+    except Exception as exc:  # noqa: BLE001 - keep the record in the batch failures instead
+        logger.error("quarantine to S3 failed", extra={"event_id": error.event_id,
+                                                       "error": str(exc)})
+        return False
+    return True

@@ -1,0 +1,173 @@
+"""Glue definitions of the ``changes`` table, derived from the one row schema.
+
+``table_input`` is the Glue ``TableInput`` (boto3 ``glue.create_table`` and CDK's
+``CfnTable.TableInputProperty`` take the same shape). The table's format, Parquet or JSON
+Lines read by the OpenX JSON SerDe, is chosen at deploy time; queries always read a table
+named ``changes``. Partition projection on ``table_name`` (enum) and ``dt`` (date) maps
+straight onto the delivery prefix, so no crawler and no MSCK REPAIR are needed.
+
+Generate the reference files in ``glue/`` with ``python -m ddbtrail.catalog.glue --write glue/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from ddbtrail.core.exceptions import ConfigError
+from ddbtrail.core.row import PARTITION_TEMPLATE, SCHEMA_VERSION, glue_columns
+
+TABLE_NAME: Final = "changes"
+DATABASE_NAME: Final = "ddbtrail"
+FORMATS: Final = ("parquet", "jsonl")
+DEFAULT_DT_RANGE: Final = "NOW-5YEARS,NOW+1DAY"
+DT_FORMAT: Final = "yyyy-MM-dd"
+
+_PARQUET_SERDE: Final = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+_OPENX_SERDE: Final = "org.openx.data.jsonserde.JsonSerDe"
+_STORAGE: Final[dict[str, dict[str, str]]] = {
+    "parquet": {
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "classification": "parquet",
+    },
+    "jsonl": {
+        # TextInputFormat reads .gz objects too (Firehose JSON delivery may gzip).
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "classification": "json",
+    },
+}
+# DynamoDB table names; an enum projection is a comma list, so commas must never appear.
+_DDB_TABLE: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
+# Placeholders for the reference files in glue/; deployments pass real values.
+EXAMPLE_LOCATION: Final = "s3://LAKE-BUCKET/lake/"
+EXAMPLE_TABLES: Final = ("Orders",)
+
+
+def location_template(location: str) -> str:
+    """``<location>/table_name=${table_name}/dt=${dt}/``: the delivery prefix, for Glue."""
+    return location.rstrip("/") + "/" + PARTITION_TEMPLATE.format(
+        table_name="${table_name}", dt="${dt}")
+
+
+def projection_parameters(table_names: Sequence[str], *,
+                          dt_range: str = DEFAULT_DT_RANGE) -> dict[str, str]:
+    """The ``projection.*`` table parameters (storage template excluded)."""
+    if isinstance(table_names, str):
+        raise ConfigError("table_names must be a list of table names, not one string")
+    names = list(dict.fromkeys(table_names))
+    if not names:
+        raise ConfigError("table_names: the enum projection needs at least one table name")
+    for name in names:
+        # CDK tokens (unresolved values) pass through; they resolve to a table name.
+        if not _DDB_TABLE.match(name) and "${Token[" not in name:
+            raise ConfigError(f"table_names: {name!r} is not a DynamoDB table name")
+    return {
+        "projection.enabled": "true",
+        "projection.table_name.type": "enum",
+        "projection.table_name.values": ",".join(names),
+        "projection.dt.type": "date",
+        "projection.dt.format": DT_FORMAT,
+        "projection.dt.range": dt_range,
+        "projection.dt.interval": "1",
+        "projection.dt.interval.unit": "DAYS",
+    }
+
+
+def table_input(fmt: str, location: str, table_names: Sequence[str], *,
+                name: str = TABLE_NAME, dt_range: str = DEFAULT_DT_RANGE,
+                description: str | None = None) -> dict[str, Any]:
+    """Glue ``TableInput`` of the change table.
+
+    ``fmt`` is ``parquet`` or ``jsonl``; ``location`` is the lake's S3 URI (bucket and
+    prefix, e.g. ``s3://bucket/lake/``; CDK tokens are fine); ``table_names`` are the
+    captured DynamoDB tables (the ``table_name`` enum). Columns come from
+    ``row.glue_columns()`` in schema order. Raises ConfigError on a bad format or names.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if not isinstance(location, str) or not location:
+        raise ConfigError("location: expected an s3:// URI")
+    if not location.startswith("s3://") and "${Token[" not in location:
+        raise ConfigError(f"location {location!r}: expected an s3:// URI")
+    storage = _STORAGE[fmt]
+    serde: dict[str, Any]
+    if fmt == "parquet":
+        serde = {"SerializationLibrary": _PARQUET_SERDE,
+                 "Parameters": {"serialization.format": "1"}}
+    else:
+        # No ignore.malformed.json: a bad row must fail the query, never vanish from it.
+        serde = {"SerializationLibrary": _OPENX_SERDE,
+                 "Parameters": {"case.insensitive": "true", "dots.in.keys": "false"}}
+    parameters = {
+        "EXTERNAL": "TRUE",
+        "classification": storage["classification"],
+        "ddbtrail.schema_version": str(SCHEMA_VERSION),
+        **projection_parameters(table_names, dt_range=dt_range),
+        "storage.location.template": location_template(location),
+    }
+    return {
+        "Name": name,
+        "Description": description or (
+            f"ddbtrail change rows (schema v{SCHEMA_VERSION}, {fmt}): one row per item "
+            "change, partitioned by table_name and dt"),
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": parameters,
+        "PartitionKeys": glue_columns(partitions=True),
+        "StorageDescriptor": {
+            "Columns": glue_columns(),
+            "Location": location.rstrip("/") + "/",
+            "InputFormat": storage["InputFormat"],
+            "OutputFormat": storage["OutputFormat"],
+            "Compressed": False,
+            "SerdeInfo": serde,
+            "StoredAsSubDirectories": False,
+        },
+    }
+
+
+def database_input(name: str = DATABASE_NAME, *, description: str | None = None) -> dict[str, Any]:
+    """Glue ``DatabaseInput`` of the ddbtrail database."""
+    return {"Name": name,
+            "Description": description or "ddbtrail: DynamoDB item-level change lake"}
+
+
+def reference_files() -> dict[str, str]:
+    """File name -> JSON text of the reference definitions kept in ``glue/``."""
+    out = {"database.json": database_input()}
+    for fmt in FORMATS:
+        out[f"{TABLE_NAME}.{fmt}.json"] = table_input(fmt, EXAMPLE_LOCATION, EXAMPLE_TABLES)
+    return {name: json.dumps(body, indent=2) + "\n" for name, body in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ddbtrail.catalog.glue --write glue/`` (or ``--check glue/``)."""
+    parser = argparse.ArgumentParser(prog="python -m ddbtrail.catalog.glue",
+                                     description="Write or check the glue/ reference files.")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", metavar="DIR", help="write the files into DIR")
+    group.add_argument("--check", metavar="DIR", help="exit 1 if DIR's files are stale")
+    args = parser.parse_args(argv)
+    folder = Path(args.write or args.check)
+    stale = []
+    for name, text in reference_files().items():
+        path = folder / name
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(str(path))
+    if stale:
+        sys.stderr.write("stale: " + ", ".join(stale) + " (run --write)\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

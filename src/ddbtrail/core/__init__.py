@@ -1,0 +1,4 @@
+"""The pure core: the row schema, the DynamoDB value codec, flattening, redaction, time and backoff.
+
+Nothing here performs I/O or imports a layer above it; every other layer builds on it.
+"""

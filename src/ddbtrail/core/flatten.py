@@ -1,0 +1,309 @@
+"""Stream record -> change row (schema v1). Pure: no I/O, no clock.
+
+Accepts DynamoDB Streams records as Lambda delivers them, and Kinesis Data Streams for
+DynamoDB records (``kinesis.data`` holding the change as base64 JSON, timestamps in ms).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ddbtrail.core import codec
+from ddbtrail.core.exceptions import InvalidValue, MalformedEvent, MalformedRecord
+from ddbtrail.core.redact import RedactionPolicy, Redactor
+from ddbtrail.core.row import COLUMN_NAMES, SCHEMA_VERSION
+from ddbtrail.core.timefmt import iso_ms
+
+Row = dict[str, Any]
+
+STREAM_ACTIONS: Final = frozenset({"INSERT", "MODIFY", "REMOVE"})
+_TABLE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,255}\Z")
+_ARN_TABLE: Final = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/([^/]+)")
+# A number above this is milliseconds; DynamoDB Streams give seconds.
+_MS_THRESHOLD: Final = 100_000_000_000
+# Event times must fit iso_ms and a dt partition: 1970-01-01 up to the end of 9999.
+_MAX_MS: Final = 253_402_300_800_000
+
+
+def table_from_arn(arn: object) -> str | None:
+    """The table name in a stream ARN, or None when the ARN names no valid table."""
+    if not isinstance(arn, str):
+        return None
+    match = _ARN_TABLE.match(arn)
+    if match and _TABLE_NAME.match(match.group(1)):
+        return match.group(1)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A stream record, unwrapped to its DynamoDB section (Kinesis or Streams form)."""
+
+    event_id: str
+    sequence_number: str
+    action: str
+    ddb: Mapping[str, Any]
+    table_name: str
+    event_source: str
+    region: str | None
+    user_identity: Mapping[str, Any] | None
+    timestamp_ms: int | None
+
+
+def record_identity(record: object) -> tuple[str | None, str | None]:
+    """(eventID, SequenceNumber) of a record, as far as they can be read. Never raises."""
+    if not isinstance(record, Mapping):
+        return None, None
+    event_id = record.get("eventID")
+    ddb = record.get("dynamodb")
+    seq = ddb.get("SequenceNumber") if isinstance(ddb, Mapping) else None
+    kin = record.get("kinesis")
+    if seq is None and isinstance(kin, Mapping):
+        seq = kin.get("sequenceNumber")
+    return (event_id if isinstance(event_id, str) else None,
+            seq if isinstance(seq, str) else None)
+
+
+def unwrap(record: object, *, table_name: str | None = None) -> Change:
+    """Read the parts of a record every row needs; MalformedRecord names what is wrong.
+
+    ``table_name`` overrides the table read from the record (for events whose ARN names
+    no table, such as sample events with placeholders).
+    """
+    event_id, seq = record_identity(record)
+    if not isinstance(record, Mapping):
+        raise MalformedRecord(None, f"a record must be a JSON object, got {type(record).__name__}")
+    if event_id is None:
+        raise MalformedRecord(None, "no eventID")
+    source = record.get("eventSource", "aws:dynamodb")
+    region = record.get("awsRegion")
+    ms_precision = False
+    if "kinesis" in record:
+        record = _kinesis_payload(record, event_id)
+        ms_precision = True
+        source = "aws:kinesis"
+        event_id = str(record.get("eventID") or event_id)
+        region = record.get("awsRegion", region)
+    ddb = record.get("dynamodb")
+    if not isinstance(ddb, Mapping):
+        raise MalformedRecord(event_id, "no 'dynamodb' section")
+    if seq is None:
+        seq = ddb.get("SequenceNumber")
+    if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
+        raise MalformedRecord(event_id, f"SequenceNumber {seq!r} is not a decimal string")
+    action = record.get("eventName")
+    if not isinstance(action, str) or action not in STREAM_ACTIONS:
+        raise MalformedRecord(event_id, f"eventName {action!r} is not INSERT, MODIFY or REMOVE")
+    name = table_name or record.get("tableName") or table_from_arn(record.get("eventSourceARN"))
+    if not isinstance(name, str) or not _TABLE_NAME.match(name):
+        raise MalformedRecord(
+            event_id,
+            f"cannot tell the table: eventSourceARN {record.get('eventSourceARN')!r} names "
+            "none (set TABLE_NAME, or --table)",
+        )
+    identity = record.get("userIdentity")
+    return Change(
+        event_id=event_id,
+        sequence_number=seq,
+        action=action,
+        ddb=ddb,
+        table_name=name,
+        event_source=str(source),
+        region=region if isinstance(region, str) else None,
+        user_identity=identity if isinstance(identity, Mapping) else None,
+        timestamp_ms=_timestamp_ms(ddb, event_id, ms_precision),
+    )
+
+
+def _kinesis_payload(record: Mapping[str, Any], event_id: str) -> Mapping[str, Any]:
+    data = record["kinesis"].get("data") if isinstance(record["kinesis"], Mapping) else None
+    try:
+        payload = json.loads(base64.b64decode(data or "", validate=True))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise MalformedRecord(event_id, f"kinesis.data is not base64 JSON: {exc}") from None
+    if not isinstance(payload, Mapping):
+        raise MalformedRecord(event_id, "kinesis.data does not hold a JSON object")
+    return payload
+
+
+def _timestamp_ms(ddb: Mapping[str, Any], event_id: str, ms_precision: bool) -> int | None:
+    raw = ddb.get("ApproximateCreationDateTime")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) \
+            or (isinstance(raw, float) and not math.isfinite(raw)):
+        raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a number")
+    if ms_precision or ddb.get("ApproximateCreationDateTimePrecision") == "MILLISECOND" \
+            or raw >= _MS_THRESHOLD:
+        ms = int(raw)
+    else:
+        ms = round(raw * 1000)
+    if not 0 <= ms < _MAX_MS:
+        raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a time "
+                                        "between 1970 and 9999")
+    return ms
+
+
+def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None = None) -> Row:
+    """The schema-v1 row of a change. Raises MalformedRecord naming the record.
+
+    A record with no ApproximateCreationDateTime takes its event time from
+    ``ingested_at_ms``, the closest time known. ``redactor`` is applied to the keys and
+    both images before anything is encoded.
+    """
+    ddb = change.ddb
+    hints: codec.Hints = {}
+    try:
+        keys = ddb.get("Keys")
+        if not isinstance(keys, Mapping) or not keys:
+            raise InvalidValue("no Keys")
+        old = ddb.get("OldImage")
+        new = ddb.get("NewImage")
+        if redactor is not None:
+            codec.item_key(keys)  # a key DynamoDB could not hold stays an error when HMAC'd
+            keys = redactor.item(keys, is_key=True)
+            old = redactor.item(old)
+            new = redactor.item(new)
+        keys_text, key_hints = codec.encode_item(keys, "/keys")
+        hints.update(key_hints)
+        item_key = codec.item_key(keys)
+        old_text = new_text = None
+        if old is not None:
+            old_text, old_hints = codec.encode_item(old, "/old_image")
+            hints.update(old_hints)
+        if new is not None:
+            new_text, new_hints = codec.encode_item(new, "/new_image")
+            hints.update(new_hints)
+    except InvalidValue as exc:
+        raise MalformedRecord(change.event_id, str(exc)) from exc
+    except RecursionError as exc:
+        raise MalformedRecord(change.event_id, "attribute values nested too deep to read "
+                                               "(DynamoDB allows 32 levels)") from exc
+
+    action = change.action
+    if action == "INSERT" and new is not None:
+        changed: list[str] | None = sorted(new)
+    elif action == "REMOVE" and old is not None:
+        changed = sorted(old)
+    elif old is not None and new is not None:
+        changed = codec.changed_attributes(old, new)
+    else:
+        changed = None
+
+    view = ddb.get("StreamViewType")
+    if not isinstance(view, str):
+        view = _infer_view(old is not None, new is not None, action)
+    ts = change.timestamp_ms if change.timestamp_ms is not None else ingested_at_ms
+    event_time = iso_ms(ts)
+    identity = change.user_identity or {}
+    principal = identity.get("principalId")
+    size = ddb.get("SizeBytes")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": change.event_id,
+        "sequence_number": change.sequence_number,
+        "action": action,
+        "item_key": item_key,
+        "keys": keys_text,
+        "old_image": old_text,
+        "new_image": new_text,
+        "type_hints": codec.hints_json(hints),
+        "changed_attributes": changed,
+        "timestamp": ts,
+        "event_time": event_time,
+        "ingested_at": iso_ms(ingested_at_ms),
+        "stream_view_type": view,
+        "size_bytes": size if isinstance(size, int) and not isinstance(size, bool) else None,
+        "ttl_delete": (action == "REMOVE" and identity.get("type") == "Service"
+                       and principal == "dynamodb.amazonaws.com"),
+        "user_identity": principal if isinstance(principal, str) else None,
+        "event_source": change.event_source,
+        "aws_region": change.region,
+        "spill_uri": None,
+        "snapshot_id": None,
+        "table_name": change.table_name,
+        "dt": event_time[:10],
+    }
+
+
+def _infer_view(has_old: bool, has_new: bool, action: str) -> str | None:
+    """Kinesis records carry no StreamViewType; say what the images show."""
+    if has_old and has_new:
+        return "NEW_AND_OLD_IMAGES"
+    if not has_old and not has_new:
+        return "KEYS_ONLY"
+    if action == "MODIFY":
+        return "NEW_IMAGE" if has_new else "OLD_IMAGE"
+    return None
+
+
+def flatten_record(record: object, *, ingested_at_ms: int, table_name: str | None = None,
+                   policy: RedactionPolicy | None = None) -> Row:
+    """One stream record -> one row. Raises MalformedRecord naming the record."""
+    change = unwrap(record, table_name=table_name)
+    redactor = policy.redactor(change.table_name) if policy is not None else None
+    return build_row(change, ingested_at_ms=ingested_at_ms, redactor=redactor)
+
+
+def event_records(event: object) -> list[Any]:
+    """The ``Records`` list of a Lambda event; MalformedEvent if there is none."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("Records"), list):
+        if isinstance(event, Mapping) and "DDBStreamBatchInfo" in event:
+            raise MalformedEvent(
+                "this is an on-failure destination record (DDBStreamBatchInfo): it holds the "
+                "shard and sequence range of a failed batch, not the changes; "
+                "use 'ddbtrail redrive' to re-read them"
+            )
+        raise MalformedEvent("not a DynamoDB Streams event: expected {\"Records\": [...]}")
+    return list(event["Records"])
+
+
+@dataclass(frozen=True, slots=True)
+class Flattened:
+    """Outcome for one record of a batch: a row, or the error that names it."""
+
+    index: int
+    event_id: str | None
+    sequence_number: str | None
+    row: Row | None = None
+    error: MalformedRecord | None = None
+
+
+def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
+                    table_name: str | None = None,
+                    policy: RedactionPolicy | None = None) -> Iterator[Flattened]:
+    """Flatten a batch, isolating each bad record instead of failing the batch."""
+    for index, record in enumerate(records):
+        event_id, seq = record_identity(record)
+        try:
+            row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name,
+                                 policy=policy)
+        except MalformedRecord as exc:
+            yield Flattened(index, event_id, seq, error=exc)
+        else:
+            yield Flattened(index, row["event_id"], row["sequence_number"], row=row)
+
+
+_ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def row_json(row: Row) -> str:
+    """A row as one compact JSON object, columns in schema order, no newline."""
+    return _ROW_JSON.encode({name: row.get(name) for name in COLUMN_NAMES})
+
+
+def row_bytes(row: Row) -> bytes:
+    """A row as UTF-8 JSON plus the newline every delivered row ends with."""
+    try:
+        return (row_json(row) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates in a string (legal in the event JSON, not in UTF-8): escape them.
+        ordered = {name: row.get(name) for name in COLUMN_NAMES}
+        return (json.dumps(ordered, ensure_ascii=True, separators=(",", ":")) + "\n").encode()

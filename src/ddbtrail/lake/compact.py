@@ -1,0 +1,347 @@
+"""Compaction: rewrite closed partitions into a few Parquet files sorted by item_key.
+
+Why: Firehose leaves one small file per buffer flush (at least 96 a day per partition), in
+arrival order, so a lookup of one item has to read every file. A compacted partition is
+sorted by (item_key, sequence_number) and cut into small row groups whose min/max
+statistics on ``item_key`` let DuckDB and Athena skip every row group but the item's own.
+docs/benchmarks.md has the measurements behind the defaults.
+
+Safety (argued in docs/benchmarks.md, proved in tests/integration/test_compact.py):
+
+1. List the partition's files (the *old* set) and read them all.
+2. Drop duplicate event_ids (at-least-once delivery), sort, write the new files. Each is
+   written whole (local: temp file + rename; S3: one PUT), then read back to check its
+   row count. Readers now see old + new: every event twice, once after dedup by event_id,
+   which every ddbtrail reader does anyway.
+3. Delete exactly the old set. Files that arrived after step 1 are not in it and stay.
+
+A crash anywhere leaves extra copies, never a gap; the next run folds them in. A reader
+that listed the old set and then finds a file gone must list again: the new files were in
+place before any old file was deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt_mod
+import gzip
+import io
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.row import arrow_schema
+from ddbtrail.lake.files import DataFile, Lake
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+COMPACTED_PREFIX: Final = "compacted-"
+# compacted-<UTC yyyymmddThhmmss>-<run id>-<part>.<suffix>
+_COMPACTED_NAME: Final = re.compile(r"compacted-(\d{8}T\d{6}-[0-9a-f]{8})-\d{3}\.")
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class CompactOptions:
+    """Layout of compacted files.
+
+    ``row_group_rows``: rows per Parquet row group, or None to size them per partition
+    (``auto_row_group_rows``). ``file_rows``: rows per output file (a bigger partition
+    becomes several files, each a contiguous key range).
+    """
+
+    row_group_rows: int | None = None
+    file_rows: int = 2_000_000
+    # Statistics only where a predicate can use them; footers stay small.
+    stats_columns: tuple[str, ...] = ("item_key", "sequence_number", "timestamp", "action")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlan:
+    """One partition to compact and the files it has now (the old set)."""
+
+    table_name: str
+    dt: str
+    files: tuple[DataFile, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def format(self) -> str:
+        """parquet or jsonl; LakeError if the partition mixes them."""
+        formats = {f.format for f in self.files}
+        if len(formats) != 1:
+            raise LakeError(f"partition table_name={self.table_name}/dt={self.dt} mixes "
+                            f"formats {sorted(formats)}; compact it by hand")
+        return formats.pop()
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    """What compacting one partition did (or, with dry_run, would do)."""
+
+    table_name: str
+    dt: str
+    files_before: int
+    bytes_before: int
+    rows_before: int | None = None
+    rows_after: int | None = None
+    files_after: int | None = None
+    bytes_after: int | None = None
+    new_files: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def duplicates(self) -> int | None:
+        if self.rows_before is None or self.rows_after is None:
+            return None
+        return self.rows_before - self.rows_after
+
+
+def today_utc() -> str:
+    """Today's date (UTC) as YYYY-MM-DD: the first partition that is still open."""
+    return dt_mod.datetime.now(dt_mod.UTC).strftime("%Y-%m-%d")
+
+
+def check_before(before: str | None, *, today: str | None = None) -> str:
+    """The ``--before`` date, defaulting to today (UTC). UsageError if malformed or future."""
+    today = today or today_utc()
+    if before is None:
+        return today
+    if not _DATE.match(before):
+        raise UsageError(f"--before {before!r}: expected a date YYYY-MM-DD")
+    try:
+        dt_mod.date.fromisoformat(before)
+    except ValueError as exc:
+        raise UsageError(f"--before {before!r}: not a calendar date") from exc
+    if before > today:
+        raise UsageError(f"--before {before}: after today ({today}, UTC); partitions from "
+                         "today on are still being written")
+    return before
+
+
+def is_compacted(files: Sequence[DataFile]) -> bool:
+    """True when the files are exactly the output of one compaction run."""
+    runs = {m.group(1) if (m := _COMPACTED_NAME.match(f.path.rsplit("/", 1)[-1])) else None
+            for f in files}
+    return len(runs) == 1 and None not in runs
+
+
+def plan(lake: Lake, *, table: str | None = None, before: str | None = None,
+         today: str | None = None) -> list[PartitionPlan]:
+    """Closed partitions (dt < ``before``, default today UTC) that need compacting.
+
+    A partition needs it unless its files are exactly one compaction run's output.
+    Sorted by table, then dt.
+    """
+    cutoff = check_before(before, today=today)
+    by_partition: dict[tuple[str, str], list[DataFile]] = {}
+    for f in lake.data_files(table):
+        if f.dt < cutoff:
+            by_partition.setdefault((f.table_name, f.dt), []).append(f)
+    return [PartitionPlan(t, d, tuple(files)) for (t, d), files in sorted(by_partition.items())
+            if not is_compacted(files)]
+
+
+def _read_parquet(lake: Lake, files: Sequence[DataFile]) -> pa.Table:
+    import pyarrow.dataset as ds
+
+    schema = arrow_schema(include_partitions=False)
+    # A file written before a column existed reads that column as nulls.
+    dataset = ds.dataset([f.path for f in files], schema=schema, format="parquet",
+                         filesystem=lake.fs)
+    return dataset.to_table()
+
+
+def _gunzip(raw: bytes) -> bytes:
+    # pyarrow's input streams may already have decompressed a .gz file (by its suffix).
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def _read_jsonl(lake: Lake, files: Sequence[DataFile]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    full = arrow_schema(include_partitions=True)
+    data = arrow_schema(include_partitions=False)
+    parts = []
+    for f in files:
+        raw = lake.read_bytes(f.path)
+        if raw is None:
+            raise LakeError(f"{f.path} disappeared while compacting; run again")
+        raw = _gunzip(raw)
+        if not raw.strip():
+            continue
+        try:
+            parts.append(pajson.read_json(
+                io.BytesIO(raw),
+                parse_options=pajson.ParseOptions(explicit_schema=full,
+                                                  unexpected_field_behavior="ignore"),
+            ).select(data.names))
+        except pa.ArrowInvalid as exc:
+            raise LakeError(f"{f.path}: not JSON Lines rows ({exc})") from exc
+    return pa.concat_tables(parts) if parts else data.empty_table()
+
+
+def dedup_and_sort(table: pa.Table) -> pa.Table:
+    """One row per event_id (the earliest ingested), ordered by item_key, then
+    sequence_number compared as a number (shorter first, then by digits)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    order = pc.sort_indices(table, sort_keys=[("event_id", "ascending"),
+                                              ("ingested_at", "ascending")])
+    ids = pc.take(table.column("event_id"), order)
+    keep = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    first = pa.concat_arrays([pa.array([True]), keep.combine_chunks()])
+    unique = table.take(pc.filter(order, first))
+    seq = unique.column("sequence_number")
+    keyed = unique.append_column("__seq_len", pc.utf8_length(seq))
+    final = pc.sort_indices(keyed, sort_keys=[("item_key", "ascending"),
+                                              ("__seq_len", "ascending"),
+                                              ("sequence_number", "ascending")])
+    return unique.take(final)
+
+
+# Bytes of footer metadata per column chunk (measured with pyarrow 25, no statistics).
+_FOOTER_BYTES_PER_CHUNK: Final = 80
+# CPU per footer byte (thrift) / CPU per data byte (snappy + decode), measured roughly.
+_FOOTER_CPU_WEIGHT: Final = 5
+# Columns that repeat within a sorted file (or have few values) keep dictionary encoding;
+# unique ones (ids, times, images) skip it: a dictionary page there is pure overhead.
+_DICTIONARY_COLUMNS: Final = (
+    "schema_version", "action", "item_key", "keys", "type_hints", "changed_attributes",
+    "stream_view_type", "ttl_delete", "user_identity", "event_source", "aws_region",
+    "spill_uri", "snapshot_id",
+)
+
+
+def auto_row_group_rows(rows: int, row_bytes: float, columns: int) -> int:
+    """Rows per row group that make a one-key lookup cheapest in one file.
+
+    A lookup parses the whole footer (about ``columns * 80`` bytes per row group) and
+    decodes the key's row group (``rows_per_group * row_bytes``). Parsing a footer byte
+    costs about 5x the CPU of decoding a data byte (docs/benchmarks.md), so the total is
+    least at sqrt(rows * 5 * footer_per_group / row_bytes). For 330k rows of ~0.9 KB that
+    is ~1,900 rows: ~250 KB of footer, ~0.8 MB per row group. Clamped to 128..131,072.
+    """
+    per_group_footer = columns * _FOOTER_BYTES_PER_CHUNK
+    best = (max(rows, 1) * _FOOTER_CPU_WEIGHT * per_group_footer / max(row_bytes, 1.0)) ** 0.5
+    return int(min(max(best, 128), 131_072))
+
+
+def _parquet_bytes(table: pa.Table, options: CompactOptions) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(include_partitions=False)
+    schema = schema.with_metadata({**(schema.metadata or {}),
+                                   b"ddbtrail.compacted": b"1",
+                                   b"ddbtrail.sorted_by": b"item_key,sequence_number"})
+    sorting = [pq.SortingColumn(schema.get_field_index("item_key"))]
+    group_rows = options.row_group_rows or auto_row_group_rows(
+        table.num_rows, table.nbytes / max(table.num_rows, 1), len(schema))
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, schema, compression="snappy",
+                          write_statistics=list(options.stats_columns),
+                          use_dictionary=list(_DICTIONARY_COLUMNS),
+                          sorting_columns=sorting) as writer:
+        writer.write_table(table.cast(schema), row_group_size=group_rows)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _jsonl_gz_bytes(table: pa.Table) -> bytes:
+    from ddbtrail.core.flatten import row_bytes
+
+    rows = table.to_pylist()
+    return gzip.compress(b"".join(row_bytes(r) for r in rows), mtime=0)
+
+
+def _check_written(lake: Lake, path: str, expected_rows: int, fmt: str) -> int:
+    """Size of a file just written, after checking it holds ``expected_rows`` rows."""
+    import pyarrow.parquet as pq
+
+    size = lake.fs.get_file_info(path).size or 0
+    if fmt == "parquet":
+        with lake.fs.open_input_file(path) as f:
+            rows = pq.ParquetFile(f).metadata.num_rows
+    else:
+        rows = _gunzip(lake.read_bytes(path) or b"").count(b"\n")
+    if rows != expected_rows:
+        raise LakeError(f"{path}: wrote {expected_rows} rows but it reads back {rows}")
+    return size
+
+
+def compact_partition(lake: Lake, part: PartitionPlan, *,
+                      options: CompactOptions | None = None, dry_run: bool = False,
+                      now: dt_mod.datetime | None = None,
+                      on_written: Callable[[PartitionResult], None] | None = None,
+                      ) -> PartitionResult:
+    """Compact one partition (module docstring: the protocol). Never raises on the
+    partition's data: the error goes in ``PartitionResult.error``, the old files stay.
+
+    ``on_written`` runs between steps 2 and 3 (new files in place, old not yet deleted).
+    """
+    options = options or CompactOptions()
+    result = PartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
+    if dry_run:
+        return result
+    try:
+        fmt = part.format
+        table = _read_parquet(lake, part.files) if fmt == "parquet" else _read_jsonl(
+            lake, part.files)
+        result.rows_before = table.num_rows
+        table = dedup_and_sort(table)
+        result.rows_after = table.num_rows
+        when = (now or dt_mod.datetime.now(dt_mod.UTC)).strftime("%Y%m%dT%H%M%S")
+        run = f"{when}-{uuid.uuid4().hex[:8]}"
+        suffix = ".parquet" if fmt == "parquet" else ".jsonl.gz"
+        folder = lake.partition(part.table_name, part.dt).rstrip("/")
+        written = 0
+        for i, start in enumerate(range(0, max(table.num_rows, 1), options.file_rows)):
+            chunk = table.slice(start, options.file_rows)
+            data = _parquet_bytes(chunk, options) if fmt == "parquet" else _jsonl_gz_bytes(
+                chunk)
+            path = f"{folder}/{COMPACTED_PREFIX}{run}-{i:03d}{suffix}"
+            lake.write_atomic(path, data)
+            result.new_files.append(path)
+            written += _check_written(lake, path, chunk.num_rows, fmt)
+        result.files_after = len(result.new_files)
+        result.bytes_after = written
+    except (LakeError, OSError, ValueError) as exc:
+        # Old files are untouched; new ones (if any) only duplicate them.
+        result.error = str(exc)
+        return result
+    if on_written is not None:
+        on_written(result)
+    new = set(result.new_files)
+    for f in part.files:
+        if f.path in new:
+            continue
+        try:
+            lake.fs.delete_file(f.path)
+        except FileNotFoundError:
+            continue  # another compactor removed it; its rows are in our new files too
+        except OSError as exc:
+            result.error = f"kept {f.path} (cannot delete: {exc}); the next run removes it"
+    return result
+
+
+def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
+            dry_run: bool = False, options: CompactOptions | None = None,
+            today: str | None = None) -> list[PartitionResult]:
+    """Compact every closed partition that needs it; one result per partition, in order."""
+    return [compact_partition(lake, p, options=options, dry_run=dry_run)
+            for p in plan(lake, table=table, before=before, today=today)]
+
+
+def failed(results: Iterable[PartitionResult]) -> list[PartitionResult]:
+    """Results that carry an error."""
+    return [r for r in results if r.error is not None]

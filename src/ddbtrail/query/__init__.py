@@ -1,0 +1,1 @@
+"""Query: the one DuckDB connection, the saved Athena queries, lookups, restore and the report."""

@@ -1,0 +1,245 @@
+"""Item lookups over the lake: history and as-of, served by the saved Athena queries.
+
+These run ``athena_queries/item_history.sql``, ``item_as_of.sql`` and ``table_as_of.sql``
+on DuckDB, so the CLI and Athena answer from the same SQL. Keys are the canonical
+``item_key`` strings of ``codec.item_key``; build one from ``--key ATTR=VALUE`` options
+with ``parse_key_options`` and ``build_item_key``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from ddbtrail.core import codec
+from ddbtrail.core.exceptions import (
+    DdbtrailError,
+    InvalidValue,
+    LakeError,
+    TableNotFound,
+    UsageError,
+)
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import Lake
+from ddbtrail.query.duck import connect
+from ddbtrail.query.saved import load, run_duckdb
+
+KEY_TYPES: Final = frozenset({"S", "N", "B"})
+
+
+def _run(lake: Lake, name: str, values: Mapping[str, str], *,
+         dt_to: str | None = None) -> list[dict[str, Any]]:
+    con = connect(lake, table_name=values["table_name"], dt_to=dt_to)
+    try:
+        return list(run_duckdb(load(name), values, con).to_pylist())
+    finally:
+        con.close()
+
+
+def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, Any]]:
+    """Every change of one item, oldest first (sequence number order), deduplicated.
+
+    Rows have the columns of ``item_history.sql``. Raises LakeError if the lake is
+    unreadable.
+    """
+    return _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
+
+
+def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int) -> dict[str, Any] | None:
+    """One item as it was at ``at_ms`` (epoch ms, changes at or before it count).
+
+    None when the item did not exist then (never written, or deleted). The row has the
+    columns of ``item_as_of.sql``: ``item`` is the plain image text, ``type_hints`` the
+    row's hints (the item's under ``/new_image``); ``typed_item`` rebuilds it.
+    """
+    at = iso_ms(at_ms)
+    found = _run(lake, "item_as_of", {"table_name": table_name, "item_key": item_key, "at": at},
+                 dt_to=at[:10])
+    return found[0] if found else None
+
+
+def table_as_of(lake: Lake, table_name: str, at_ms: int) -> list[dict[str, Any]]:
+    """Every live item of a table at ``at_ms`` (epoch ms), ordered by item_key.
+
+    Items deleted at or before the instant are absent. Rows as in ``item_as_of``.
+    """
+    at = iso_ms(at_ms)
+    return _run(lake, "table_as_of", {"table_name": table_name, "at": at}, dt_to=at[:10])
+
+
+def typed_item(row: Mapping[str, Any], image: str = "item") -> codec.TypedItem | None:
+    """The exact typed DynamoDB item of an as-of row (or of ``old_image``/``new_image``).
+
+    None when the row carries no such image (KEYS_ONLY streams).
+    """
+    text = row.get(image)
+    if text is None:
+        return None
+    root = "/old_image" if image == "old_image" else "/new_image"
+    hints = codec.hints_under(json.loads(row["type_hints"]), root) if row.get("type_hints") \
+        else {}
+    return codec.decode_item(text, hints)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def parse_key_options(options: Sequence[str]) -> dict[str, str]:
+    """``["pk=a", "sk=b"]`` -> ``{"pk": "a", "sk": "b"}``. Raises UsageError naming the bad one."""
+    values: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--key {option!r}: expected ATTR=VALUE, e.g. --key Id=101")
+        if name in values:
+            raise UsageError(f"--key {name}: given twice")
+        values[name] = value
+    if not values:
+        raise UsageError("--key: give the item's key, e.g. --key Id=101")
+    return values
+
+
+def build_item_key(values: Mapping[str, str], types: Mapping[str, str], *,
+                   table_name: str = "") -> str:
+    """Canonical item_key from ``--key`` values and the table's key types (name -> S|N|B).
+
+    Raises UsageError when the names are not exactly the key attributes or a value does
+    not fit its type.
+    """
+    where = f"table {table_name}" if table_name else "the table"
+    if set(values) != set(types):
+        raise UsageError(f"--key: {where} is keyed by {', '.join(sorted(types))}; "
+                         f"got {', '.join(sorted(values))}")
+    try:
+        return codec.item_key_from_plain(values, types)
+    except InvalidValue as exc:
+        raise UsageError(f"--key: {exc}") from exc
+
+
+def key_types_from_description(description: Mapping[str, Any]) -> dict[str, str]:
+    """Key attribute -> S|N|B from a DescribeTable ``Table`` description."""
+    definitions = {d["AttributeName"]: d["AttributeType"]
+                   for d in description.get("AttributeDefinitions", [])}
+    return {k["AttributeName"]: definitions.get(k["AttributeName"], "S")
+            for k in description.get("KeySchema", [])}
+
+
+def key_types_from_table(table_name: str, client: Any = None, *,
+                         endpoint_url: str | None = None,
+                         region: str | None = None) -> dict[str, str]:
+    """Key types from DynamoDB's DescribeTable. Raises TableNotFound if there is no table."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        table = client.describe_table(TableName=table_name)["Table"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise TableNotFound(f"table {table_name}: not found in DynamoDB") from exc
+        raise TableNotFound(f"table {table_name}: DescribeTable failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise TableNotFound(f"table {table_name}: DescribeTable failed: {exc}") from exc
+    return key_types_from_description(table)
+
+
+def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
+    """Key types inferred from the lake's rows of a table.
+
+    Plain JSON keys show a number as a number and a string as a string; binary keys
+    carry a ``/keys/<name>`` type hint. Raises LakeError when the lake holds no rows of
+    the table.
+    """
+    con = connect(lake, table_name=table_name)
+    try:
+        found = con.execute(
+            "SELECT keys, type_hints FROM changes WHERE table_name = ? LIMIT 1",
+            [table_name]).fetchall()
+    except Exception as exc:  # duckdb and pyarrow read errors alike
+        raise LakeError(f"lake {lake.uri}: cannot read table {table_name}: {exc}") from exc
+    finally:
+        con.close()
+    if not found:
+        raise LakeError(f"lake {lake.uri}: no changes of table {table_name} "
+                        "(check --table and --lake)")
+    keys_text, hints_text = found[0]
+    hints = json.loads(hints_text) if hints_text else {}
+    types: dict[str, str] = {}
+    for name, value in codec.parse_plain(keys_text).items():
+        if hints.get("/keys/" + codec.pointer_token(name)) == "B":
+            types[name] = "B"
+        elif isinstance(value, codec.JsonNumber):
+            types[name] = "N"
+        else:
+            types[name] = "S"
+    return types
+
+
+def resolve_item_key(lake: Lake, table_name: str, options: Sequence[str], *,
+                     client: Any = None, endpoint_url: str | None = None,
+                     region: str | None = None) -> str:
+    """item_key from ``--key`` options (raises UsageError on bad ones).
+
+    Key types come from DescribeTable when a client or an endpoint/region is given and
+    the table is reachable; otherwise (or for a table since deleted) from the lake.
+    """
+    values = parse_key_options(options)
+    types = None
+    if client is not None or endpoint_url or region:
+        try:
+            types = key_types_from_table(table_name, client, endpoint_url=endpoint_url,
+                                         region=region)
+        except DdbtrailError:
+            types = None
+    if types is None:
+        types = key_types_from_lake(lake, table_name)
+    return build_item_key(values, types, table_name=table_name)
+
+
+
+# --------------------------------------------------------------------------- display
+
+_VALUE_WIDTH: Final = 40
+
+
+def plain_text(value: Any) -> str:
+    """Compact plain JSON of a value parsed by ``codec.parse_plain`` (numbers keep digits)."""
+    if isinstance(value, codec.JsonNumber):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + plain_text(v)
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(plain_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _VALUE_WIDTH else text[:_VALUE_WIDTH - 1] + "…"
+
+
+def describe_change(row: Mapping[str, Any]) -> str:
+    """One line saying what a history row changed, e.g. ``status: "NEW" -> "PAID"``."""
+    action = row.get("action")
+    if action == "REMOVE":
+        return "deleted by TTL" if row.get("ttl_delete") else "deleted"
+    old = codec.parse_plain(row["old_image"]) if row.get("old_image") else None
+    new = codec.parse_plain(row["new_image"]) if row.get("new_image") else None
+    changed = row.get("changed_attributes") or []
+    if action in ("INSERT", "SNAPSHOT") or old is None or new is None:
+        verb = {"INSERT": "created", "SNAPSHOT": "snapshot"}.get(str(action), "changed")
+        return f"{verb}: {', '.join(changed)}" if changed else str(verb)
+    parts = []
+    for name in changed:
+        if name not in new:
+            parts.append(f"{name} removed")
+        elif name not in old:
+            parts.append(f"{name} = {_short(plain_text(new[name]))}")
+        else:
+            parts.append(f"{name}: {_short(plain_text(old[name]))} -> "
+                         f"{_short(plain_text(new[name]))}")
+    return "; ".join(parts) or "no attribute changed"

@@ -1,0 +1,349 @@
+"""The saved Athena queries: load, list, bind parameters, run on DuckDB or on Athena.
+
+Each ``athena_queries/<name>.sql`` is Athena (Trino) SQL with ``?`` execution parameters
+and a header comment::
+
+    -- name: item_history
+    -- kind: query                 (query | view | audit)
+    -- question: What happened to one item? ...
+    -- parameters:
+    --   table_name  string     DynamoDB table name          (one line per ?, in order)
+    --   at          timestamp  ... [default: ...]           (a name may repeat: same value)
+    -- output:
+    --   sequence_number  ...
+
+Locally the SQL is transpiled by sqlglot (athena -> duckdb): each ``?`` becomes a named
+DuckDB parameter, so a value given once fills every ``?`` of its name and DuckDB binds
+it. On Athena the values go as execution parameters through awswrangler.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import TokenType, exp
+from sqlglot.errors import SqlglotError
+
+from ddbtrail.core.exceptions import LakeError, QueryError
+from ddbtrail.core.timefmt import iso_ms, parse_timestamp
+from ddbtrail.query.duck import connect
+from ddbtrail.resources import queries_dir
+
+if TYPE_CHECKING:
+    from ddbtrail.lake.files import Lake
+
+PARAM_TYPES: Final = ("string", "timestamp", "integer")
+KINDS: Final = ("query", "view", "audit")
+ENGINES: Final = ("duckdb", "athena")
+_NAME: Final = re.compile(r"[a-z][a-z0-9_]*\Z")
+_PARAM_LINE: Final = re.compile(r"(\w+)\s+(\w+)\s*(.*)\Z")
+_DEFAULT: Final = re.compile(r"\[default:\s*([^\]]*)\]")
+# Placeholder names get a prefix so that a parameter named like a keyword (from) parses.
+_PREFIX: Final = "p_"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One ``?`` of a query, in order."""
+
+    name: str
+    type: str
+    description: str
+    default: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A saved query: its header and its Athena SQL."""
+
+    name: str
+    kind: str
+    question: str
+    params: tuple[Param, ...]  # one per ``?``, in the order they occur
+    outputs: tuple[tuple[str, str], ...]
+    sql: str
+    path: Path
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """Distinct parameters, first occurrence first: what a user supplies."""
+        seen: dict[str, Param] = {}
+        for p in self.params:
+            seen.setdefault(p.name, p)
+        return tuple(seen.values())
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_query(text: str, path: Path) -> Query:
+    """Parse a .sql file's header and check it against the SQL. Raises QueryError."""
+    fields: dict[str, str] = {}
+    params: list[Param] = []
+    outputs: list[tuple[str, str]] = []
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        body = line[2:]
+        key, sep, value = body.strip().partition(":")
+        if sep and not body.startswith("  ") and key in ("name", "kind", "question",
+                                                         "parameters", "output", "note"):
+            section = key
+            if key in ("parameters", "output"):
+                continue
+            if key == "note" and "note" in fields:
+                fields["note"] += " " + value.strip()
+            else:
+                fields[key] = value.strip()
+            continue
+        item = body.strip()
+        if section == "parameters" and item:
+            m = _PARAM_LINE.match(item)
+            if not m or m.group(2) not in PARAM_TYPES:
+                raise QueryError(f"{path.name}: bad parameter line {item!r} "
+                                 f"(expected: name {'|'.join(PARAM_TYPES)} description)")
+            d = _DEFAULT.search(m.group(3))
+            params.append(Param(m.group(1), m.group(2), m.group(3),
+                                d.group(1).strip() if d else None))
+        elif section == "output" and item:
+            col, _, desc = item.partition(" ")
+            outputs.append((col, desc.strip()))
+        elif section in ("question", "note") and item:
+            fields[section] += " " + item
+    name = fields.get("name", "")
+    if name != path.stem or not _NAME.match(name):
+        raise QueryError(f"{path.name}: header 'name: {name}' must equal the file name")
+    kind = fields.get("kind", "query")
+    if kind not in KINDS:
+        raise QueryError(f"{path.name}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not fields.get("question"):
+        raise QueryError(f"{path.name}: the header has no 'question:'")
+    sql = text.strip().rstrip(";")
+    count = len(_placeholder_spans(sql, path.name))
+    if count != len(params):
+        raise QueryError(f"{path.name}: the SQL has {count} '?' but the header lists "
+                         f"{len(params)} parameters")
+    return Query(name, kind, fields["question"], tuple(params), tuple(outputs), sql, path)
+
+
+def _placeholder_spans(sql: str, where: str) -> list[tuple[int, int]]:
+    """Character spans of the ``?`` placeholders, in text order (not in strings/comments)."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("athena").tokenize(sql)
+    except SqlglotError as exc:
+        raise QueryError(f"{where}: cannot tokenize: {exc}") from exc
+    return [(t.start, t.end + 1) for t in tokens if t.token_type == TokenType.PLACEHOLDER]
+
+
+def catalogue(folder: Path | None = None) -> list[Query]:
+    """Every saved query (and view), sorted by name. Raises QueryError on a bad file."""
+    folder = folder or queries_dir()
+    return [_load_path(p) for p in sorted(folder.glob("*.sql"))]
+
+
+def load(name: str, folder: Path | None = None) -> Query:
+    """One saved query by name. Raises QueryError naming the known ones if absent."""
+    folder = folder or queries_dir()
+    path = folder / f"{name}.sql"
+    if not _NAME.match(name) or not path.is_file():
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.sql")))
+        raise QueryError(f"unknown query {name!r}; known: {known}")
+    return _load_path(path)
+
+
+@cache
+def _load_cached(path: Path, mtime_ns: int) -> Query:
+    return parse_query(path.read_text(encoding="utf-8"), path)
+
+
+def _load_path(path: Path) -> Query:
+    return _load_cached(path, path.stat().st_mtime_ns)
+
+
+# --------------------------------------------------------------------------- binding
+
+
+def bind(query: Query, values: Mapping[str, str]) -> dict[str, str | int]:
+    """Validate user values (strings) by parameter type; fill defaults.
+
+    Timestamps become ISO-8601 UTC with milliseconds, integers become int. Raises
+    QueryError naming the unknown, missing or bad parameter.
+    """
+    known = {p.name: p for p in query.parameters}
+    for name in values:
+        if name not in known:
+            raise QueryError(f"query {query.name}: unknown parameter {name!r}; it takes "
+                             f"{', '.join(known) or 'none'}")
+    bound: dict[str, str | int] = {}
+    for name, param in known.items():
+        raw = values.get(name, param.default)
+        if raw is None:
+            raise QueryError(f"query {query.name}: missing parameter {name!r} "
+                             f"({param.type}: {param.description})")
+        what = f"query {query.name}: parameter {name}"
+        if param.type == "timestamp":
+            bound[name] = iso_ms(parse_timestamp(raw, what=what))
+        elif param.type == "integer":
+            try:
+                bound[name] = int(raw)
+            except ValueError as exc:
+                raise QueryError(f"{what}: {raw!r} is not an integer") from exc
+        else:
+            bound[name] = raw
+    return bound
+
+
+def positional(query: Query, bound: Mapping[str, str | int]) -> list[str | int]:
+    """The values in ``?`` order (a repeated name repeats its value)."""
+    return [bound[p.name] for p in query.params]
+
+
+def athena_literal(value: str | int) -> str:
+    """An Athena execution parameter: SQL literal text (strings quoted, quotes doubled)."""
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- transpile
+
+# Rewrites for what sqlglot's athena -> duckdb translation gets wrong; each takes and
+# returns an expression tree. Empty while sqlglot covers every saved query.
+Rewrite = Callable[[exp.Expr], exp.Expr]
+REWRITES: list[Rewrite] = []
+
+
+def to_duckdb(query: Query) -> str:
+    """The query as DuckDB SQL; each ``?`` becomes ``$p_<parameter name>``."""
+    return _to_duckdb(query.sql, tuple(p.name for p in query.params), query.name)
+
+
+@cache
+def _to_duckdb(sql: str, names: tuple[str, ...], where: str) -> str:
+    # Name the placeholders in the text first: sqlglot's tree walk does not visit them
+    # in text order (a LIMIT ? comes first).
+    pieces, last = [], 0
+    for (start, end), name in zip(_placeholder_spans(sql, where), names, strict=True):
+        pieces += [sql[last:start], f":{_PREFIX}{name}"]
+        last = end
+    pieces.append(sql[last:])
+    return transpile("".join(pieces), where)
+
+
+def transpile(sql: str, where: str, extra_rewrites: Sequence[Rewrite] = ()) -> str:
+    """Athena SQL as DuckDB SQL: parse as Athena, apply REWRITES then ``extra_rewrites``
+    (each rewrite once), generate DuckDB. The result is for DuckDB to run, never to be
+    parsed again by sqlglot. Raises QueryError naming ``where`` when it cannot translate.
+    """
+    rewrites = list(REWRITES)
+    rewrites += [r for r in extra_rewrites if r not in rewrites]
+    try:
+        tree: exp.Expr = sqlglot.parse_one(sql, read="athena")
+        for rewrite in rewrites:
+            tree = rewrite(tree)
+        return tree.sql(dialect="duckdb")
+    except SqlglotError as exc:
+        raise QueryError(f"{where}: cannot translate to DuckDB: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_duckdb(query: Query, values: Mapping[str, str],
+               con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Run on a connection with a ``changes`` view (see ``ddbtrail.query.duck.connect``).
+
+    Raises QueryError for bad parameters, LakeError when a lake file cannot be read.
+    """
+    bound = bind(query, values)
+    sql = to_duckdb(query)
+    try:
+        params = {_PREFIX + k: v for k, v in bound.items()}
+        return con.sql(sql, params=params).to_arrow_table()
+    except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as exc:
+        raise LakeError(f"query {query.name}: cannot read the lake: "
+                        f"{_first_line(exc)}") from exc
+    except duckdb.Error as exc:
+        raise QueryError(f"query {query.name} failed on DuckDB: {_first_line(exc)}") from exc
+
+
+def run_local(query: Query, values: Mapping[str, str], lake: Lake) -> pa.Table:
+    """Run on DuckDB over ``lake``, listing only the table a ``table_name`` value names."""
+    table = values.get("table_name")
+    if table is None or table == "*" or not any(p.name == "table_name" for p in query.params):
+        table = None
+    con = connect(lake, table_name=table)
+    try:
+        return run_duckdb(query, values, con)
+    finally:
+        con.close()
+
+
+def run_athena(query: Query, values: Mapping[str, str], *, database: str,
+               workgroup: str | None = None, s3_output: str | None = None,
+               boto3_session: Any = None, endpoint_url: str | None = None) -> pa.Table:
+    """Run the saved SQL on Athena through awswrangler, values as execution parameters.
+
+    awswrangler starts the query and waits for it; values are sent as SQL literals in
+    ``?`` order. ``endpoint_url`` overrides the Athena and S3 endpoints.
+    """
+    try:
+        import awswrangler as wr
+    except ImportError as exc:
+        raise QueryError("the athena engine needs awswrangler: pip install "
+                         "'ddbtrail[athena]'") from exc
+    bound = bind(query, values)
+    params = [athena_literal(v) for v in positional(query, bound)]
+    if endpoint_url:
+        wr.config.athena_endpoint_url = endpoint_url
+        wr.config.s3_endpoint_url = endpoint_url
+    try:
+        frame = wr.athena.read_sql_query(
+            query.sql, database=database, workgroup=workgroup or "primary", s3_output=s3_output,
+            params=params or None, paramstyle="qmark", ctas_approach=False,
+            boto3_session=boto3_session)
+    except Exception as exc:  # awswrangler raises botocore and its own errors alike
+        raise QueryError(f"query {query.name} failed on Athena: {_first_line(exc)}") from exc
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A result as a list of dicts, in result order."""
+    return list(table.to_pylist())
+
+
+def run(name: str, values: Mapping[str, str] | None = None, *, engine: str = "duckdb",
+        lake: Lake | None = None, database: str = "ddbtrail", workgroup: str | None = None,
+        s3_output: str | None = None, boto3_session: Any = None,
+        endpoint_url: str | None = None) -> pa.Table:
+    """Load and run a saved query by name on ``engine`` (duckdb over ``lake``, or athena)."""
+    query = load(name)
+    values = dict(values or {})
+    if engine == "duckdb":
+        if lake is None:
+            raise QueryError("the duckdb engine needs a lake")
+        return run_local(query, values, lake)
+    if engine == "athena":
+        return run_athena(query, values, database=database, workgroup=workgroup,
+                          s3_output=s3_output, boto3_session=boto3_session,
+                          endpoint_url=endpoint_url)
+    raise QueryError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
