@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from ddbtrail.cli._tour import pretty_plain, run_tour
 from ddbtrail.core import codec
 from ddbtrail.lake.files import Lake
-from ddbtrail.local.demo import STAR_KEY, TABLE, pretty_plain, run_demo
+from ddbtrail.local.demo import STAR_KEY, TABLE, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +54,7 @@ def test_demo_captures_every_change_and_prints_the_tour(tmp_path: Path) -> None:
     before = DynamoDBStreamsHandler.get_records
     lake = Lake.open(str(tmp_path / "lake"))
     console = Console(record=True, width=200)
-    result = run_demo(lake, changes=400, console=console, report=str(tmp_path / "r.html"))
+    result = run_tour(lake, changes=400, console=console, report=str(tmp_path / "r.html"))
     out = console.export_text()
     assert DynamoDBStreamsHandler.get_records is before  # moto is left as it was
 

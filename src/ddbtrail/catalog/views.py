@@ -30,9 +30,9 @@ from ddbtrail.catalog.schema_infer import (
     column_type,
     sanitize_identifier,
 )
-from ddbtrail.core.exceptions import ConfigError, LakeError, QueryError, UsageError
-from ddbtrail.core.row import COLUMN_NAMES, duckdb_columns
+from ddbtrail.core.exceptions import ConfigError, QueryError, UsageError
 from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.query.duck import quote_identifier, sql_string
 
 if TYPE_CHECKING:
     import boto3
@@ -117,16 +117,6 @@ def view_name(table: str, kind: ViewKind) -> str:
 
 
 # --------------------------------------------------------------------------- SQL pieces
-
-
-def sql_string(text: str) -> str:
-    """A SQL string literal (single quotes doubled); valid in Athena and DuckDB."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_identifier(name: str) -> str:
-    """A double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def json_path(attribute: str) -> str:
@@ -376,60 +366,16 @@ def default_catalog_path(lake: Lake) -> str:
     return lake.state_path(CATALOG_FILE)
 
 
-def changes_view_sql(lake: Lake) -> str:
-    """DuckDB ``CREATE OR REPLACE VIEW changes`` over a local lake's files, for a catalog file.
-
-    Unlike ``ddbtrail.query.duck.connect`` (in-memory, Arrow datasets) the view is stored in the
-    file, so any DuckDB client (a BI tool) reads the lake through it. Globs cover every
-    partition, so new files show up by themselves; only formats present now are included.
-    Partition values stay strings, as in Athena.
-    """
-    if not lake.is_local:
-        raise UsageError(f"lake {lake.uri}: a DuckDB catalog file can only point at a local "
-                         "lake (for S3, query through Athena)")
-    files = lake.data_files()
-    formats = {f.format for f in files}
-    if not formats:
-        raise LakeError(f"lake {lake.uri}: no data files yet, nothing for views to read")
-    cols = ", ".join(quote_identifier(c) for c in COLUMN_NAMES)
-    root = lake.root.rstrip("/")
-    parts = []
-    if "parquet" in formats:
-        glob = sql_string(f"{root}/table_name=*/dt=*/*.parquet")
-        parts.append(f"SELECT {cols} FROM read_parquet({glob}, hive_partitioning = true, "
-                     "hive_types_autocast = false, union_by_name = true)")
-    if "jsonl" in formats:
-        data_cols = duckdb_columns(include_partitions=False)
-        spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}"
-                               for k, v in data_cols.items()) + "}"
-        glob = sql_string(f"{root}/table_name=*/dt=*/*.jsonl*")
-        parts.append(f"SELECT {cols} FROM read_json({glob}, format = 'newline_delimited', "
-                     f"columns = {spec}, hive_partitioning = true, "
-                     "hive_types_autocast = false)")
-    return "CREATE OR REPLACE VIEW changes AS\n" + "\nUNION ALL\n".join(parts)
-
-
 def apply_duckdb_catalog(view_set: ViewSet, lake: Lake, path: str | Path) -> list[str]:
     """Create ``changes`` and the views in the DuckDB database file ``path`` (created).
 
     Returns the names created. Raises QueryError when DuckDB rejects a statement, and
     UsageError when the file cannot be opened (a BI tool holding it open for writing).
     """
-    import duckdb
+    from ddbtrail.query.duck import open_catalog
 
-    target = Path(path)
+    con = open_catalog(lake, path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(target))
-    except (OSError, duckdb.Error) as exc:
-        raise UsageError(f"--duckdb {path}: cannot open ({exc})") from exc
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        try:
-            con.execute(changes_view_sql(lake))
-        except duckdb.Error as exc:
-            raise QueryError(f"DuckDB rejected the changes view over {lake.uri} ({exc})") \
-                from exc
         return [TABLE_NAME, *apply_duckdb(view_set, con)]
     finally:
         con.close()

@@ -31,11 +31,11 @@ def demo_command(
     through the stream runner and the local delivery stream into the lake; the tour then
     reads them back with the same saved queries Athena runs.
     """
-    from ddbtrail.local.demo import run_demo
+    from ddbtrail.cli._tour import run_tour
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
     the_lake = Lake.open(lake)
     with cli_logging():
-        run_demo(the_lake, changes=changes, fmt=fmt, seed=seed, console=console,
+        run_tour(the_lake, changes=changes, fmt=fmt, seed=seed, console=console,
                  report=report or None)

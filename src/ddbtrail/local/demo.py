@@ -4,7 +4,9 @@ Starts the embedded backend (moto), creates ``demo_orders`` (composite key
 customer_id S + order_id N) with a NEW_AND_OLD_IMAGES stream, makes N realistic changes
 (inserts, full-item updates, user deletes, TTL deletes, re-inserts; every attribute type
 including B, SS, NS, BS, nested M/L and 38-digit numbers), captures them with the stream
-runner into the lake, and prints a tour from the lake via ``ddbtrail.query.lookups``.
+runner into the lake, and reads back what the tour shows via ``ddbtrail.query.lookups``.
+This module is the workload, the moto hooks and the orchestration; the Rich tour that
+presents it lives in ``ddbtrail.cli._tour`` (no presentation below the CLI).
 
 TTL deletes: moto has no TTL sweeper, so the demo plays it. It deletes expired carts
 (``expires_at`` in the past) and then stamps those REMOVE records in moto's stream with the
@@ -19,7 +21,6 @@ two moto hot spots are replaced by equivalent code (``fast_moto``).
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -29,16 +30,12 @@ from typing import Any, Final
 
 from botocore.config import Config
 from botocore.credentials import Credentials
-from rich.console import Console
-from rich.syntax import Syntax
-from rich.table import Table
 
 from ddbtrail.capture.runner.esm import RunnerSettings, RunStats
 from ddbtrail.capture.runner.jsonclient import JsonStreamsClient
 from ddbtrail.capture.runner.pipeline import build_capture, checkpoint_name
-from ddbtrail.core.codec import JsonNumber, item_key, parse_plain
+from ddbtrail.core.codec import item_key
 from ddbtrail.core.exceptions import ConfigError, LakeError, UsageError
-from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
 from ddbtrail.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 
@@ -382,7 +379,7 @@ def fast_moto() -> Iterator[None]:
 
 @dataclass(slots=True)
 class DemoResult:
-    """What the demo did; the tour is printed from the lake, not from these numbers."""
+    """What the demo did, and what the tour reads back from the lake (not these numbers)."""
 
     lake: Lake
     table: str
@@ -396,8 +393,31 @@ class DemoResult:
     ended_ms: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     star_key: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
     as_of_ms: int = 0
+    state: dict[str, Any] | None = None
     report: str | None = None
+
+
+class DemoSteps:
+    """What the demo tells as it goes; each method does nothing here (a quiet run).
+
+    The CLI's tour overrides them to print; keeping the wording out of this layer keeps
+    presentation in ``ddbtrail.cli``.
+    """
+
+    def replaced(self, lake_uri: str, table: str) -> None:
+        """An earlier run's data of ``table`` was removed from the lake."""
+
+    def started(self, endpoint_url: str, table: str) -> None:
+        """Embedded AWS is up and ``table`` exists with its stream."""
+
+    def wrote(self, workload: WorkloadStats, seconds: float) -> None:
+        """The workload made its changes."""
+
+    def captured(self, stats: RunStats, files: list[str], fmt: str, seconds: float,
+                 lake_uri: str, checkpoints: str) -> None:
+        """The runner captured the stream into the lake."""
 
 
 def create_table(ddb: Any, table: str) -> str:
@@ -436,31 +456,29 @@ def clear_previous(lake: Lake, table: str) -> bool:
 
 
 def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet",
-             seed: int = 7, console: Console | None = None, report: str | None = None,
+             seed: int = 7, steps: DemoSteps | None = None,
              clock: Callable[[], float] = time.perf_counter) -> DemoResult:
-    """Run the demo end to end and print the tour on ``console`` (None: no output).
+    """Run the demo end to end and read back what the tour shows (``read_back``).
 
-    ``report``: also write the HTML report (``ddbtrail report``) to this path.
+    ``steps`` hears about each stage (None: nothing is told).
     Raises UsageError for a bad ``changes``, LakeError if the lake cannot be written.
     """
     if not 1 <= changes <= MAX_CHANGES:
         raise UsageError(f"--changes {changes}: must be 1..{MAX_CHANGES:,}")
-    say = console.print if console is not None else (lambda *a, **k: None)
+    steps = steps or DemoSteps()
     if clear_previous(lake, TABLE):
-        say(f"[dim]replaced the previous demo data of {TABLE} in {lake.uri}[/dim]")
+        steps.replaced(lake.uri, TABLE)
     with EmbeddedAWS() as aws, fast_moto():
         # The demo's own writes are well-formed: skip botocore's slow parameter validation.
         ddb = aws.client("dynamodb", config=Config(parameter_validation=False))
         create_table(ddb, TABLE)
-        say(f"embedded AWS (moto) at {aws.endpoint_url}; table [bold]{TABLE}[/bold] "
-            "(customer_id S, order_id N) with a NEW_AND_OLD_IMAGES stream")
+        steps.started(aws.endpoint_url, TABLE)
         started_ms = int(time.time() * 1000)
         t0 = clock()
         workload = Workload(ddb, TABLE, changes, seed=seed,
                             mark_ttl=moto_ttl_marker(aws.region, TABLE)).run()
         t1 = clock()
-        say(f"made {workload.changes:,} changes ({workload.calls:,} BatchWriteItem calls) "
-            f"in {t1 - t0:.1f} s")
+        steps.wrote(workload, t1 - t0)
         streams = JsonStreamsClient(aws.endpoint_url, aws.region,
                                     credentials=Credentials(**_FAKE))
         run = build_capture(TABLE, lake, ddb=ddb, streams=streams,
@@ -470,22 +488,24 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
         stats = run.run(once=True)
         t2 = clock()
     files = list(run.delivery.stats.files)
-    say(f"captured {stats.records:,} stream records into {lake.uri} "
-        f"({len(files)} {fmt} file{'s' if len(files) != 1 else ''}) in {t2 - t1:.1f} s; "
-        f"checkpoints in {lake.state_path('checkpoints', checkpoint_name(TABLE))}")
+    steps.captured(stats, files, fmt, t2 - t1, lake.uri,
+                   lake.state_path("checkpoints", checkpoint_name(TABLE)))
     result = DemoResult(lake, TABLE, workload, stats, files, t1 - t0, t2 - t1,
                         started_ms=started_ms, ended_ms=int(time.time() * 1000) + 1)
-    tour(result, console)
-    if report:
-        from ddbtrail.query.report import write_report
-
-        result.report = str(write_report(lake, report, table=TABLE))
-        say(f"\nHTML report: [bold]{result.report}[/bold] (opens offline)")
+    read_back(result)
     result.tour_seconds = clock() - t2
     return result
 
 
-# --------------------------------------------------------------------------- tour
+def write_demo_report(result: DemoResult, path: str) -> str:
+    """Write the HTML report (``ddbtrail report``) of the demo table; returns its path."""
+    from ddbtrail.query.report import write_report
+
+    result.report = str(write_report(result.lake, path, table=result.table))
+    return result.report
+
+
+# --------------------------------------------------------------------------- read back
 
 
 def action_counts(lake: Lake, table: str) -> dict[str, int]:
@@ -507,91 +527,17 @@ def action_counts(lake: Lake, table: str) -> dict[str, int]:
         order.index(k) if k in order else 99, k))}
 
 
-def pretty_plain(text: str, indent: str = "  ") -> str:
-    """Plain JSON text re-indented with every number written exactly as stored.
-
-    (Parsing into floats to pretty-print would turn 1.5E-129 into 1.5e-129 and round
-    38-digit numbers.)
-    """
-
-    def render(value: Any, depth: int) -> str:
-        pad, inner = indent * depth, indent * (depth + 1)
-        if isinstance(value, JsonNumber):
-            return str(value)
-        if isinstance(value, dict):
-            if not value:
-                return "{}"
-            body = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: "
-                              f"{render(v, depth + 1)}" for k, v in value.items())
-            return "{\n" + body + "\n" + pad + "}"
-        if isinstance(value, list):
-            if not value:
-                return "[]"
-            body = ",\n".join(inner + render(v, depth + 1) for v in value)
-            return "[\n" + body + "\n" + pad + "]"
-        return json.dumps(value, ensure_ascii=False)
-
-    return render(parse_plain(text), 0)
-
-
-def tour(result: DemoResult, console: Console | None) -> None:
-    """Print counts by action, the star item's history and its state at a past instant."""
+def read_back(result: DemoResult) -> None:
+    """Fill in counts by action, the star item's history and its state at a past instant."""
     from ddbtrail.query import lookups
 
     lake, table = result.lake, result.table
     result.counts = action_counts(lake, table)
     star = item_key(STAR_KEY)
     result.star_key = star
-    history = lookups.item_history(lake, table, star)
+    result.history = lookups.item_history(lake, table, star)
     # Just after the star's third change: shipped, before it was deleted and re-created.
+    history = result.history
     pick = history[min(2, len(history) - 1)] if history else None
     result.as_of_ms = int(pick["timestamp"]) if pick else 0
-    state = lookups.item_as_of(lake, table, star, result.as_of_ms) if pick else None
-    if console is None:
-        return
-    counts = Table(title="Changes by action", title_justify="left")
-    counts.add_column("action")
-    counts.add_column("changes", justify="right")
-    for kind, n in result.counts.items():
-        counts.add_row(kind, f"{n:,}")
-    counts.add_row("[bold]total[/bold]", f"[bold]{sum(result.counts.values()):,}[/bold]")
-    console.print()
-    console.print(counts)
-
-    key_opts = "--key customer_id=C0001 --key order_id=1"
-    hist = Table(title=f"History of customer_id=C0001, order_id=1 ({len(history)} changes, "
-                 "oldest first)", title_justify="left")
-    for col in ("event_time", "action", "status", "changed attributes"):
-        hist.add_column(col)
-    for row in history:
-        image = row.get("new_image") or row.get("old_image") or "{}"
-        status = json.loads(image).get("status", "")
-        names = row.get("changed_attributes") or []
-        changed = (f"(whole item: {len(names)} attributes)"
-                   if row["action"] in ("INSERT", "REMOVE") else ", ".join(names))
-        hist.add_row(str(row["event_time"]), str(row["action"]), str(status), changed)
-    console.print()
-    console.print(hist)
-
-    at = iso_ms(result.as_of_ms) if result.as_of_ms else ""
-    console.print()
-    console.print(f"[bold]As of {at}[/bold] (after its third change) the item was:")
-    if state is not None and state.get("item"):
-        console.print(Syntax(pretty_plain(state["item"]), "json", background_color="default",
-                             word_wrap=True))
-    else:
-        console.print("(absent)")
-    lake_opt = f"--lake {lake.uri}"
-    console.print()
-    console.print("[bold]Try next[/bold]")
-    for cmd in (
-        f"ddbtrail history {lake_opt} --table {table} {key_opts}",
-        f"ddbtrail as-of {lake_opt} --table {table} --at {at} {key_opts}",
-        f"ddbtrail as-of {lake_opt} --table {table} --at {iso_ms(int(time.time() * 1000))} "
-        "--output json",
-        f"ddbtrail query hot_items {lake_opt} --param table_name={table} "
-        f"--param from={iso_ms(result.started_ms)} --param to={iso_ms(result.ended_ms)}",
-        "ddbtrail queries",
-        f"ddbtrail report {lake_opt} --table {table} --out report.html",
-    ):
-        console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)
+    result.state = lookups.item_as_of(lake, table, star, result.as_of_ms) if pick else None

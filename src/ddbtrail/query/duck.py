@@ -1,4 +1,10 @@
-"""DuckDB over the lake: one connection with a ``changes`` view, as Athena sees the table.
+"""DuckDB over the lake: the one place that opens DuckDB and defines the ``changes`` view.
+
+Every DuckDB connection of the package comes from here: ``connect`` (in memory, the lake
+as Arrow datasets) or ``open_catalog`` (a database file whose stored ``changes`` view a
+BI tool can read). Both sessions run in UTC and ``changes`` has the columns of
+``ddbtrail.core.row``, as Athena sees the table.
+
 
 Files are read through pyarrow datasets (local or S3 via pyarrow.fs, no httpfs download),
 and DuckDB scans the Arrow datasets: filters on ``table_name``/``dt`` are pushed down to
@@ -9,6 +15,7 @@ omits the partition columns), JSON Lines and gzipped JSON Lines may be mixed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
@@ -16,8 +23,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.json as pj
 
-from ddbtrail.core.exceptions import LakeError
-from ddbtrail.core.row import COLUMN_NAMES, arrow_schema
+from ddbtrail.core.exceptions import LakeError, QueryError, UsageError
+from ddbtrail.core.row import COLUMN_NAMES, arrow_schema, duckdb_columns
 
 if TYPE_CHECKING:
     from ddbtrail.lake.files import DataFile, Lake
@@ -47,6 +54,29 @@ def _datasets(lake: Lake, files: list[DataFile]) -> list[Any]:
     return out
 
 
+def sql_string(text: str) -> str:
+    """A SQL string literal (single quotes doubled); valid in Athena and DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    # Times are UTC on every engine; Athena's session is UTC too.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _changes_view(sources: list[str]) -> str:
+    """``CREATE OR REPLACE VIEW changes``: the row's columns from each source, in order."""
+    columns = ", ".join(quote_identifier(c) for c in COLUMN_NAMES)
+    return f"CREATE OR REPLACE VIEW {VIEW} AS\n" + "\nUNION ALL\n".join(
+        f"SELECT {columns} FROM {source}" for source in sources)
+
+
 def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
             dt_to: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose ``changes`` view reads the lake.
@@ -59,13 +89,66 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set --lake or DDBTRAIL_LAKE)")
     files = lake.data_files(table_name, dt_from, dt_to)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    columns = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
-    parts = []
+    con = _session(duckdb.connect())
+    sources = []
     for i, dataset in enumerate(_datasets(lake, files)):
         name = f"_changes_{i}"
         con.register(name, dataset)
-        parts.append(f"SELECT {columns} FROM {name}")
-    con.execute(f"CREATE VIEW {VIEW} AS " + " UNION ALL ".join(parts))
+        sources.append(name)
+    con.execute(_changes_view(sources))
+    return con
+
+
+def stored_changes_sql(lake: Lake) -> str:
+    """DuckDB ``CREATE OR REPLACE VIEW changes`` over a local lake's files, for a catalog file.
+
+    Unlike ``connect`` (in-memory, Arrow datasets) the view is stored in the file, so any
+    DuckDB client (a BI tool) reads the lake through it. Globs cover every partition, so
+    new files show up by themselves; only formats present now are included. Partition
+    values stay strings, as in Athena.
+    """
+    if not lake.is_local:
+        raise UsageError(f"lake {lake.uri}: a DuckDB catalog file can only point at a local "
+                         "lake (for S3, query through Athena)")
+    formats = {f.format for f in lake.data_files()}
+    if not formats:
+        raise LakeError(f"lake {lake.uri}: no data files yet, nothing for views to read")
+    root = lake.root.rstrip("/")
+    sources = []
+    if "parquet" in formats:
+        glob = sql_string(f"{root}/table_name=*/dt=*/*.parquet")
+        sources.append(f"read_parquet({glob}, hive_partitioning = true, "
+                       "hive_types_autocast = false, union_by_name = true)")
+    if "jsonl" in formats:
+        data_cols = duckdb_columns(include_partitions=False)
+        spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}"
+                               for k, v in data_cols.items()) + "}"
+        glob = sql_string(f"{root}/table_name=*/dt=*/*.jsonl*")
+        sources.append(f"read_json({glob}, format = 'newline_delimited', "
+                       f"columns = {spec}, hive_partitioning = true, "
+                       "hive_types_autocast = false)")
+    return _changes_view(sources)
+
+
+def open_catalog(lake: Lake, path: str | Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB database file ``path`` (created), with ``changes`` stored over ``lake``.
+
+    Raises UsageError when the file cannot be opened (a BI tool holding it open for
+    writing) and QueryError when DuckDB rejects the view.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(target))
+    except (OSError, duckdb.Error) as exc:
+        raise UsageError(f"--duckdb {path}: cannot open ({exc})") from exc
+    try:
+        _session(con)
+        con.execute(stored_changes_sql(lake))
+    except duckdb.Error as exc:
+        con.close()
+        raise QueryError(f"DuckDB rejected the changes view over {lake.uri} ({exc})") from exc
+    except BaseException:
+        con.close()
+        raise
     return con

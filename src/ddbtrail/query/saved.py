@@ -35,7 +35,7 @@ from sqlglot.errors import SqlglotError
 
 from ddbtrail.core.exceptions import LakeError, QueryError
 from ddbtrail.core.timefmt import iso_ms, parse_timestamp
-from ddbtrail.query.duck import connect
+from ddbtrail.query.duck import connect, sql_string
 from ddbtrail.resources import queries_dir
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def athena_literal(value: str | int) -> str:
     """An Athena execution parameter: SQL literal text (strings quoted, quotes doubled)."""
     if isinstance(value, int):
         return str(value)
-    return "'" + value.replace("'", "''") + "'"
+    return sql_string(value)
 
 
 # --------------------------------------------------------------------------- transpile
