@@ -24,9 +24,9 @@ WITH ranked AS (
         sequence_number,
         action,
         row_number() OVER (
-            ORDER BY "timestamp" DESC, length(sequence_number) DESC, sequence_number DESC
+            ORDER BY change_order DESC
         ) AS recency
-    FROM changes
+    FROM changes_ordered
     WHERE table_name = ?
       AND item_key = ?
       AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)

@@ -22,7 +22,7 @@ WITH item_changes AS (
         *,
         -- At-least-once delivery may land one event twice: keep its first copy.
         row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy_number
-    FROM changes
+    FROM changes_ordered
     WHERE table_name = ?
       AND item_key = ?
 )
@@ -41,5 +41,5 @@ SELECT
     "timestamp"
 FROM item_changes
 WHERE copy_number = 1
--- Event second, then the sequence number as a number (length, then text): see docs/queries.md.
-ORDER BY "timestamp", length(sequence_number), sequence_number
+-- The one order of an item's changes: see view_changes_ordered.sql and docs/queries.md.
+ORDER BY change_order

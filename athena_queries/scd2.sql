@@ -16,7 +16,7 @@ WITH deduped AS (
     SELECT
         *,
         row_number() OVER (PARTITION BY table_name, event_id ORDER BY ingested_at) AS copy_number
-    FROM changes
+    FROM changes_ordered
     WHERE ? IN ('*', table_name)
 ),
 versions AS (
@@ -27,11 +27,12 @@ versions AS (
         event_time AS valid_from,
         lead(event_time) OVER (
             PARTITION BY table_name, item_key
-            ORDER BY "timestamp", length(sequence_number), sequence_number
+            ORDER BY change_order
         ) AS valid_to,
         new_image,
         type_hints,
-        sequence_number
+        sequence_number,
+        change_order
     FROM deduped
     WHERE copy_number = 1
 )
@@ -47,4 +48,4 @@ SELECT
 FROM versions
 -- A removal ends the version before it and starts none.
 WHERE action <> 'REMOVE'
-ORDER BY table_name, item_key, valid_from, length(sequence_number), sequence_number
+ORDER BY table_name, item_key, change_order

@@ -24,9 +24,9 @@ WITH ranked AS (
         action,
         row_number() OVER (
             PARTITION BY item_key
-            ORDER BY "timestamp" DESC, length(sequence_number) DESC, sequence_number DESC
+            ORDER BY change_order DESC
         ) AS recency
-    FROM changes
+    FROM changes_ordered
     WHERE table_name = ?
       AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
       AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')

@@ -26,9 +26,9 @@ FROM (
         *,
         row_number() OVER (
             PARTITION BY table_name, item_key
-            ORDER BY "timestamp" DESC, length(sequence_number) DESC, sequence_number DESC
+            ORDER BY change_order DESC
         ) AS recency
-    FROM changes
+    FROM changes_ordered
 ) AS ranked
 WHERE recency = 1
   AND action <> 'REMOVE'

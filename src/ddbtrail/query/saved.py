@@ -260,6 +260,42 @@ def transpile(sql: str, where: str, extra_rewrites: Sequence[Rewrite] = ()) -> s
         raise QueryError(f"{where}: cannot translate to DuckDB: {exc}") from exc
 
 
+# --------------------------------------------------------------------------- views
+
+
+def view_name(query: Query) -> str:
+    """The engine's name of a saved view: ``view_changes_ordered`` -> ``changes_ordered``."""
+    return query.name.removeprefix("view_")
+
+
+@cache
+def _tables_read(sql: str) -> frozenset[str]:
+    """Names of the tables and views a query reads (its own CTE names excluded)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="athena")
+    except SqlglotError:
+        return frozenset()
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return frozenset(t.name for t in tree.find_all(exp.Table) if t.name not in ctes)
+
+
+def install_views(query: Query, con: duckdb.DuckDBPyConnection) -> None:
+    """Create on ``con`` the saved views ``query`` selects from (``changes_ordered`` ...),
+    and theirs in turn, as DuckDB temporary views, so that the same SQL runs as on Athena
+    (where the maintenance state machine creates them). Raises QueryError."""
+    views = {view_name(q): q for q in catalogue(query.path.parent) if q.kind == "view"}
+    for name in sorted(_tables_read(query.sql) & views.keys()):
+        present = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+                              [name]).fetchone()
+        if present and present[0]:
+            continue
+        install_views(views[name], con)
+        try:
+            con.execute(f"CREATE TEMP VIEW {name} AS {to_duckdb(views[name])}")
+        except duckdb.Error as exc:
+            raise QueryError(f"view {name} failed on DuckDB: {_first_line(exc)}") from exc
+
+
 # --------------------------------------------------------------------------- running
 
 
@@ -271,6 +307,7 @@ def run_duckdb(query: Query, values: Mapping[str, str],
     """
     bound = bind(query, values)
     sql = to_duckdb(query)
+    install_views(query, con)
     try:
         params = {_PREFIX + k: v for k, v in bound.items()}
         return con.sql(sql, params=params).to_arrow_table()
