@@ -212,6 +212,32 @@ def test_malformed_record_is_quarantined_when_a_bucket_is_set() -> None:
     assert body["record"]["eventID"] == "e1"
 
 
+@pytest.mark.parametrize(("value", "reason"), [
+    ({"N": "1e130"}, "/new_image/bad: '1e130' is out of range"),
+    ({"N": "1" * 39}, "/new_image/bad: '" + "1" * 39 + "' has 39 significant digits"),
+    ({"N": " 12 "}, "/new_image/bad: ' 12 ' is not a number as DynamoDB writes it"),
+    ({"N": "+12"}, "/new_image/bad: '+12' is not a number as DynamoDB writes it"),
+    ({"N": "007"}, "/new_image/bad: '007' is not a number as DynamoDB writes it"),
+    ({"N": "7."}, "/new_image/bad: '7.' is not a number as DynamoDB writes it"),
+    ({"N": "1_000"}, "/new_image/bad: '1_000' is not a number as DynamoDB writes it"),
+    ({"SS": ["a", "a"]}, "/new_image/bad: SS holds 'a' twice"),
+    ({"S": "\udc80"}, "/new_image/bad: the S value holds a lone surrogate"),
+])
+def test_a_value_dynamodb_refuses_is_quarantined_never_rewritten(value: dict,
+                                                                 reason: str) -> None:
+    event = make_event(3)
+    event["Records"][1]["dynamodb"]["NewImage"]["bad"] = value
+    s3, stub = FakeS3(), StubFirehose()
+    result = run(event, stub, CaptureSettings(delivery_stream="s", spill_bucket="spill"), s3=s3)
+    assert result.response() == {"batchItemFailures": []}
+    assert delivered_ids(stub) == ["e0", "e2"]  # the batch goes on
+    assert result.quarantined == 1
+    [error] = result.malformed
+    assert str(error).startswith(f"record e1: {reason}")
+    body = json.loads(s3.objects[("spill", next(k for _, k in s3.objects))])
+    assert body["error"].startswith(f"record e1: {reason}")
+
+
 def test_quarantine_failure_falls_back_to_batch_failure() -> None:
     event = make_event(3)
     event["Records"][1]["dynamodb"]["NewImage"]["bad"] = {"QQ": "1"}

@@ -51,13 +51,52 @@ def test_known_hard_numbers_are_written_verbatim(number: str) -> None:
     assert text == '{"n":' + number + "}"
 
 
-@pytest.mark.parametrize(("given_text", "written"), [
-    ("+5", "5"), (".5", "0.5"), ("007", "7"), ("1e5", "1e5"),
+def test_an_exponent_spelling_is_kept_as_given() -> None:
+    assert codec.encode_item({"n": {"N": "1e5"}})[0] == '{"n":1e5}'
+
+
+# Values DynamoDB refuses (or never writes) are errors, never rewritten into other text.
+@pytest.mark.parametrize(("value", "message"), [
+    ({"N": " 12 "}, "/a: ' 12 ' is not a number as DynamoDB writes it"),
+    ({"N": "+12"}, "/a: '+12' is not a number as DynamoDB writes it"),
+    ({"N": "007"}, "/a: '007' is not a number as DynamoDB writes it"),
+    ({"N": "7."}, "/a: '7.' is not a number as DynamoDB writes it"),
+    ({"N": ".5"}, "/a: '.5' is not a number as DynamoDB writes it"),
+    ({"N": "1_000"}, "/a: '1_000' is not a number as DynamoDB writes it"),
+    ({"N": "1e130"}, "/a: '1e130' is out of range"),
+    ({"N": "1E+126"}, "/a: '1E+126' is out of range"),
+    ({"N": "-1E+126"}, "/a: '-1E+126' is out of range"),
+    ({"N": "9.9E-131"}, "/a: '9.9E-131' is out of range"),
+    ({"N": "1" * 39}, "has 39 significant digits; DynamoDB keeps at most 38"),
+    ({"N": "0." + "1" * 39}, "has 39 significant digits"),
+    ({"N": 10**39 + 1}, "has 40 significant digits"),
+    ({"SS": ["a", "b", "a"]}, "/a: SS holds 'a' twice"),
+    ({"NS": ["1", "2", "1.0"]}, "/a: NS holds '1.0' twice"),
+    ({"BS": ["AAE=", "AAI=", "AAE="]}, "/a: BS holds 'AAE=' twice"),
+    ({"S": "x\ud800y"}, "/a: the S value holds a lone surrogate"),
+    ({"SS": ["ok", "\udfff"]}, "/a: an SS member holds a lone surrogate"),
+    ({"M": {"\ud83d": {"S": "x"}}}, "/a/\ud83d: the attribute name holds a lone surrogate"),
+    ({"L": [{"N": "1E-131"}]}, "/a/0: '1E-131' is out of range"),
 ])
-def test_numbers_that_are_not_json_literals_are_normalised_without_changing_value(
-        given_text: str, written: str) -> None:
-    text, _ = codec.encode_item({"n": {"N": given_text}})
-    assert text == '{"n":' + written + "}"
+def test_values_dynamodb_refuses_are_invalid_and_named(value: dict, message: str) -> None:
+    with pytest.raises(InvalidValue) as info:
+        codec.encode_item({"a": value})
+    assert message in str(info.value)
+    # Neither fast path lets it through (they defer to the exact encoder, which names it).
+    with pytest.raises(codec._Slow):
+        codec._stdlib_text({"a": value}, "", {})
+    if codec.FAST_JSON:
+        with pytest.raises(codec._Slow):
+            codec._orjson_text(codec._plain_map({"a": value}, "", {}, codec.orjson.Fragment))
+
+
+@pytest.mark.parametrize("number", [
+    "1E-130", "-1E-130", "1E+125", "9.9999999999999999999999999999999999999E+125",
+    "0.00000000000000000000000000000000000000000000000001", "1" + "0" * 125,
+    "0E+999", "-0", "1.500", "100000000000000000000000000000000000000000",
+])
+def test_numbers_at_dynamodbs_limits_are_kept_verbatim(number: str) -> None:
+    assert codec.encode_item({"n": {"N": number}})[0] == '{"n":' + number + "}"
 
 
 def test_an_integer_json_number_is_accepted_exactly_and_a_float_is_refused() -> None:
@@ -154,3 +193,31 @@ def test_fast_path_equals_the_exact_encoder(item: dict, ascii_only: bool) -> Non
 def test_malformed_nesting_is_rejected_not_reinterpreted(bad: dict) -> None:
     with pytest.raises(InvalidValue):
         codec.encode_item(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items)
+def test_orjson_and_the_standard_library_write_identical_text_and_hints(item: dict) -> None:
+    if not codec.FAST_JSON:
+        pytest.skip("orjson is not installed")
+    fast_hints: dict = {}
+    fast = codec._orjson_text(codec._plain_map(item, "/r", fast_hints, codec.orjson.Fragment))
+    std_hints: dict = {}
+    try:
+        std = codec._stdlib_text(item, "/r", std_hints)
+    except codec._Slow:  # e.g. a name holding the number marker: the exact path writes it
+        exact = codec._Encoder(ascii_only=False)
+        exact.item(item, "/r")
+        std, std_hints = "".join(exact.out), exact.hints
+    assert std == fast
+    assert std_hints == fast_hints
+
+
+def test_a_string_that_looks_like_the_number_marker_is_written_exactly() -> None:
+    item = {"a": {"S": "\x00"}, "b": {"N": "1"}, "c": {"S": "\x001\x00"},
+            "d": {"S": '"\x00'}}
+    exact = codec._Encoder(ascii_only=False)
+    exact.item(item, "")
+    with pytest.raises(codec._Slow):  # the marker counts disagree: the exact path writes it
+        codec._stdlib_text(item, "", {})
+    assert codec.encode_item(item)[0] == "".join(exact.out)

@@ -150,6 +150,29 @@ def test_kinesis_data_streams_records_are_accepted() -> None:
     assert row["changed_attributes"] == ["n"]
 
 
+def test_kinesis_records_at_microsecond_precision_keep_their_microseconds(
+        load_event: Any) -> None:
+    """Microsecond precision is the default for Kinesis streaming destinations: the row's
+    timestamp stays epoch ms, event_time carries the microseconds."""
+    [record] = event_records(load_event("kinesis-microsecond.json"))
+    row = flatten_record(record, ingested_at_ms=NOW)
+    assert row["timestamp"] == 1720740233012  # 1720740233012995 us, in ms
+    assert row["event_time"] == "2024-07-11T23:23:53.012995Z"
+    assert row["dt"] == "2024-07-11"
+    assert row["event_source"] == "aws:kinesis" and row["table_name"] == "devices"
+    assert row["changed_attributes"] == ["humidity"]
+
+
+def test_an_unknown_timestamp_precision_is_named() -> None:
+    record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1720740233012995,
+        "ApproximateCreationDateTimePrecision": "NANOSECOND", "Keys": {"pk": {"S": "a"}},
+        "SequenceNumber": "1"}}
+    with pytest.raises(MalformedRecord, match="record e1: ApproximateCreationDateTimePrecision "
+                                              "'NANOSECOND' is not MILLISECOND or MICROSECOND"):
+        flatten_record(record, ingested_at_ms=NOW, table_name="t")
+
+
 def test_moto_millisecond_timestamps_are_kept() -> None:
     record = {"eventID": "e", "eventName": "INSERT",
               "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/x",

@@ -32,39 +32,94 @@ Hints = dict[str, str]
 HINTED_TYPES: Final = frozenset({"B", "SS", "NS", "BS"})
 ALL_TYPES: Final = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
-# Wide enough for any DynamoDB number, so normalize() never rounds.
-_EXACT: Final = Context(prec=200, Emax=999_999, Emin=-999_999)
-# A JSON number literal; anything else that Decimal accepts is normalised first.
-_JSON_NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
-
-
 class JsonNumber(str):
     """The exact text of a number read from plain JSON (so it is never a float)."""
 
     __slots__ = ()
 
 
+# --------------------------------------------------------------------------- JSON backend
+
+try:  # the fast path; without it the standard library writes identical bytes
+    import orjson
+except ImportError:  # pragma: no cover - the fallback is tested in a subprocess
+    orjson = None  # type: ignore[assignment]
+
+#: True when orjson is importable (the Lambda asset ships it for its architecture).
+FAST_JSON: Final = orjson is not None
+
+_STDLIB_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                       allow_nan=False)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text, non-ASCII kept as is: orjson, or the same bytes from json."""
+    if orjson is not None:
+        return orjson.dumps(value).decode()
+    return _STDLIB_JSON.encode(value)
+
+
 # --------------------------------------------------------------------------- numbers
+
+# DynamoDB's rules for N: up to 38 significant digits, magnitude from 1E-130 to
+# 9.9999999999999999999999999999999999999E+125, or zero. Streams spell numbers as JSON
+# number literals; any other spelling (" 12 ", "+12", "007", "7.", "1_000") did not come
+# from DynamoDB and is refused, never rewritten: the lake keeps the text it was given.
+MAX_DIGITS: Final = 38
+MIN_EXPONENT: Final = -130
+MAX_EXPONENT: Final = 125
+_JSON_NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# No exponent and at most 38 characters: at most 38 digits, magnitude 1E-36 to 1E+38, so
+# inside DynamoDB's range without any arithmetic. Almost every real number takes this test.
+_SHORT_PLAIN: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?").fullmatch
+_RANGE_TEXT: Final = ("DynamoDB's range is 1E-130 to 9.9999999999999999999999999999999999999E+125 "
+                      "in magnitude")
+
+
+def _number_problem(text: str) -> str | None:
+    """Why ``text`` is not an N value DynamoDB could have written, or None if it is."""
+    if len(text) <= MAX_DIGITS and _SHORT_PLAIN(text):
+        return None
+    if not _JSON_NUMBER.fullmatch(text):
+        try:
+            dec = Decimal(text)
+        except InvalidOperation:
+            return f"{text!r} is not a number"
+        if not dec.is_finite():
+            return f"{text!r} is not a finite number"
+        return f"{text!r} is not a number as DynamoDB writes it (a JSON number literal)"
+    dec = Decimal(text)
+    if dec.is_zero():
+        return None
+    # Decimal drops leading zeros; trailing zeros are not significant either.
+    significant = len(bytes(dec.as_tuple().digits).rstrip(b"\0"))
+    if significant > MAX_DIGITS:
+        return (f"{_short(text)} has {significant} significant digits; DynamoDB keeps at most "
+                f"{MAX_DIGITS}")
+    if not MIN_EXPONENT <= dec.adjusted() <= MAX_EXPONENT:
+        return f"{_short(text)} is out of range: {_RANGE_TEXT}"
+    return None
 
 
 def number_text(value: object, path: str = "") -> str:
-    """The JSON literal for a DynamoDB N value, keeping every digit.
+    """The JSON literal for a DynamoDB N value: the value's own text, every digit kept.
 
     Accepts the stream's string form, and an int (some hand-written events carry
-    ``"N": 10``). A float is refused: its digits may already be gone.
+    ``"N": 10``). Refuses a float (its digits may already be gone) and any number
+    DynamoDB would refuse or would never write (see ``MAX_DIGITS``); InvalidValue names
+    ``path``.
     """
     if isinstance(value, str):
-        if _JSON_NUMBER.match(value):
-            return value
-        try:
-            dec = Decimal(value)
-        except InvalidOperation:
-            raise InvalidValue(f"{path or 'value'}: {value!r} is not a number") from None
-        if not dec.is_finite():
-            raise InvalidValue(f"{path or 'value'}: {value!r} is not a finite number")
-        return str(dec)
+        problem = _number_problem(value)
+        if problem is not None:
+            raise InvalidValue(f"{path or 'value'}: {problem}")
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        text = str(value)
+        problem = _number_problem(text)
+        if problem is not None:
+            raise InvalidValue(f"{path or 'value'}: {problem}")
+        return text
     if isinstance(value, float):
         raise InvalidValue(
             f"{path or 'value'}: N value {value!r} is a JSON float, not a string; "
@@ -73,12 +128,19 @@ def number_text(value: object, path: str = "") -> str:
     raise InvalidValue(f"{path or 'value'}: N value must be a string, got {type(value).__name__}")
 
 
+# Wide enough for any DynamoDB number, so normalize() never rounds.
+_EXACT: Final = Context(prec=200, Emax=999_999, Emin=-999_999)
+
+
 def canonical_number(text: str) -> str:
     """One spelling per numeric value (``1.0``, ``1`` and ``1E0`` all give ``1``).
 
     Used for item keys, where DynamoDB treats equal numbers as the same key.
     """
-    dec = Decimal(number_text(text)).normalize(_EXACT)
+    text = number_text(text)
+    if text.isdigit():
+        return text  # a valid unsigned integer has no leading zero: already canonical
+    dec = Decimal(text).normalize(_EXACT)
     if dec.is_zero():
         return "0"
     if -40 <= dec.adjusted() <= 40:
@@ -113,6 +175,18 @@ def pointer_token(name: str) -> str:
     return name
 
 
+def _text(value: str, path: str, what: str) -> str:
+    """``value`` if it can be stored as UTF-8, as DynamoDB stores strings."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(f"{path}: {what} holds a lone surrogate "
+                               f"({value[exc.start]!r} at offset {exc.start}), which "
+                               "DynamoDB cannot store as UTF-8") from None
+    return value
+
+
 def _set_members(value: object, tag: str, path: str) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidValue(f"{path}: {tag} value must be a list")
@@ -121,8 +195,35 @@ def _set_members(value: object, tag: str, path: str) -> list[Any]:
     return value
 
 
+def _duplicate(members: list[Any], key: Callable[[Any], Any] | None = None) -> Any | None:
+    """The first member equal to an earlier one (by ``key``), or None."""
+    seen: set[Any] = set()
+    for m in members:
+        k = m if key is None else key(m)
+        if k in seen:
+            return m
+        seen.add(k)
+    return None
+
+
+def _check_unique(members: list[Any], tag: str, path: str,
+                  key: Callable[[Any], Any] | None = None) -> None:
+    dup = _duplicate(members, key)
+    if dup is not None:
+        raise InvalidValue(f"{path}: {tag} holds {_short(dup)} twice; the members of a "
+                           "DynamoDB set are unique")
+
+
+def _bytes_of(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
 class _Encoder:
-    """Writes plain JSON for typed values into a list of string parts."""
+    """The exact encoder: writes plain JSON for typed values into a list of string parts.
+
+    The reference for the fast path (which must give the same text and hints or defer to
+    this) and the source of every error message.
+    """
 
     __slots__ = ("ascii", "enc_str", "hints", "out")
 
@@ -144,6 +245,7 @@ class _Encoder:
         for name, value in item.items():
             if not isinstance(name, str):
                 raise InvalidValue(f"{path or '/'}: attribute name {name!r} is not a string")
+            _text(name, path + "/" + pointer_token(name), "the attribute name")
             if first:
                 first = False
             else:
@@ -162,7 +264,7 @@ class _Encoder:
         if tag == "S":
             if not isinstance(raw, str):
                 raise InvalidValue(f"{path}: S value must be a string")
-            out.append(self.enc_str(raw))
+            out.append(self.enc_str(_text(raw, path, "the S value")))
         elif tag == "N":
             out.append(number_text(raw, path))
         elif tag == "M":
@@ -192,15 +294,21 @@ class _Encoder:
             for m in members:
                 if not isinstance(m, str):
                     raise InvalidValue(f"{path}: SS members must be strings")
+                _text(m, path, "an SS member")
+            _check_unique(members, tag, path)
             out.append("[" + ",".join(map(self.enc_str, members)) + "]")
             self.hints[path] = "SS"
         elif tag == "NS":
             members = _set_members(raw, tag, path)
-            out.append("[" + ",".join(number_text(m, path) for m in members) + "]")
+            texts = [number_text(m, path) for m in members]
+            _check_unique(texts, tag, path, Decimal)
+            out.append("[" + ",".join(texts) + "]")
             self.hints[path] = "NS"
         elif tag == "BS":
             members = _set_members(raw, tag, path)
-            out.append("[" + ",".join('"' + binary_text(m, path) + '"' for m in members) + "]")
+            texts = [binary_text(m, path) for m in members]
+            _check_unique(texts, tag, path, _bytes_of)
+            out.append("[" + ",".join('"' + t + '"' for t in texts) + "]")
             self.hints[path] = "BS"
         else:
             raise InvalidValue(f"{path}: unknown type tag {tag!r}")
@@ -216,151 +324,179 @@ def encode_item(item: Mapping[str, Any], root: str = "", *,
     """A typed item -> (plain JSON text, type hints under ``root``).
 
     ``root`` prefixes every hint's pointer, e.g. ``/new_image``. B values may be base64
-    text (stream events) or bytes (boto3). Raises InvalidValue naming the bad path.
+    text (stream events) or bytes (boto3). Raises InvalidValue naming the bad path for
+    any value DynamoDB itself would refuse.
     """
-    try:
-        return _fast_encode(item, root, ascii_only)
-    except _Slow:
-        enc = _Encoder(ascii_only=ascii_only)
-        enc.item(item, root)
-        return "".join(enc.out), enc.hints
+    hints: Hints = {}
+    if not ascii_only:  # ASCII-only text is for rare callers: the exact encoder writes it
+        try:
+            if orjson is not None:
+                return _orjson_text(_plain_map(item, root, hints, orjson.Fragment)), hints
+            return _stdlib_text(item, root, hints), hints
+        except _Slow:
+            pass
+    enc = _Encoder(ascii_only=ascii_only)
+    enc.item(item, root)
+    return "".join(enc.out), enc.hints
 
 
-# The fast path: json.dumps (C) of the item with containers and sets unwrapped, then the
-# scalar wrappers removed by regex templates (C). It is exact because in typed JSON text a
-# map's values are always objects, so '{"S":"', '{"N":"' and '{"B":"' can only be
-# wrappers; counts checked against the walk prove every wrapper was converted. Anything
-# unusual (bad values, non-JSON number spellings, bytes) takes the exact slow path, which
-# also produces the error messages.
-_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
-_WRAPPERS: Final = re.compile(
-    r'\{"S":(' + _STRING + r')\}'
-    r'|\{"N":"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"\}'
-    r'|\{"B":("[A-Za-z0-9+/]*={0,2}")\}'
-)
-_NULL: Final = '{"NULL":true}'
-_TRUE: Final = '{"BOOL":true}'
-_FALSE: Final = '{"BOOL":false}'
-
-
-_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_ASCII_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+# The fast path: one walk turns typed values into plain Python values (numbers as raw
+# JSON fragments, hints collected on the way), then one C call writes the text. Anything
+# unusual raises _Slow and takes the exact encoder, which also writes the error message.
+# Both paths accept exactly the same values and write the same bytes.
 
 
 class _Slow(Exception):
     """The fast path does not apply; use the exact encoder."""
 
 
-class _Walk:
-    __slots__ = ("bools", "hints", "nulls", "wrappers")
+def _orjson_text(plain: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(plain).decode()
+    except TypeError:  # lone surrogates, too deep: let the exact encoder say where
+        raise _Slow from None
+
+
+# The standard library cannot write raw number text, so the walk marks each number as a
+# string "\0<digits>\0"; json writes that as "\u0000<digits>\u0000", and the markers are
+# removed with str.replace. Counts prove no user string held a marker.
+_MARK_OPEN: Final = '"\\u0000'
+_MARK_CLOSE: Final = '\\u0000"'
+
+
+class _Marker:
+    __slots__ = ("count",)
 
     def __init__(self) -> None:
-        self.wrappers = 0  # S, N and B wrappers left for the regex
-        self.nulls = 0
-        self.bools = 0
-        self.hints: Hints = {}
+        self.count = 0
 
-    def map(self, m: Any, path: str) -> dict[str, Any]:
-        if type(m) is not dict:
-            raise _Slow
-        out = {}
-        for k, v in m.items():
-            if type(v) is not dict:
-                raise _Slow
-            if len(v) == 1 and (type(v.get("S")) is str or type(v.get("N")) is str):
-                self.wrappers += 1  # {"S": str} / {"N": str}: the regex checks the spelling
-                out[k] = v
-            else:
-                out[k] = self.other(v, path, k)
-        return out
+    def __call__(self, text: str) -> str:
+        self.count += 1
+        return "\0" + text + "\0"
 
-    def list(self, items: Any, path: str) -> list[Any]:
-        if type(items) is not list:
-            raise _Slow
-        out = []
-        for i, v in enumerate(items):
-            if type(v) is not dict:
-                raise _Slow
-            if len(v) == 1 and (type(v.get("S")) is str or type(v.get("N")) is str):
-                self.wrappers += 1  # {"S": str} / {"N": str}: the regex checks the spelling
-                out.append(v)
-            else:
-                out.append(self.other(v, path, i))
-        return out
 
-    def other(self, v: dict[str, Any], parent: str, key: str | int) -> Any:
-        if len(v) != 1:
+def _stdlib_text(item: Any, root: str, hints: Hints) -> str:
+    mark = _Marker()
+    plain = _plain_map(item, root, hints, mark)
+    try:
+        text = _STDLIB_JSON.encode(plain)
+    except (TypeError, ValueError, RecursionError):
+        raise _Slow from None
+    if mark.count:
+        if text.count(_MARK_OPEN) != mark.count or text.count(_MARK_CLOSE) != mark.count:
             raise _Slow
-        ((tag, raw),) = v.items()
-        if tag == "M":
-            return self.map(raw, _child(parent, key))
-        if tag == "L":
-            return self.list(raw, _child(parent, key))
-        if tag == "BOOL" and type(raw) is bool:
-            self.bools += 1
-            return v
-        if tag == "NULL" and raw is True:
-            self.nulls += 1
-            return v
-        if tag == "B":
-            self.hints[_child(parent, key)] = "B"
-            self.wrappers += 1
-            return _b64_wrapper(raw)
-        if type(raw) is not list or not raw:
-            raise _Slow
-        if tag == "SS":
-            if not all(type(m) is str for m in raw):
-                raise _Slow
-            self.hints[_child(parent, key)] = "SS"
-            return list(raw)
-        if tag == "NS":
-            if not all(type(m) is str for m in raw):
-                raise _Slow
-            self.hints[_child(parent, key)] = "NS"
-            self.wrappers += len(raw)
-            return [{"N": m} for m in raw]
-        if tag == "BS":
-            self.hints[_child(parent, key)] = "BS"
-            self.wrappers += len(raw)
-            return [_b64_wrapper(m) for m in raw]
-        raise _Slow
+        text = text.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the exact encoder names it
+            raise _Slow from None
+    return text
 
 
 def _child(parent: str, key: str | int) -> str:
     return f"{parent}/{key}" if isinstance(key, int) else parent + "/" + pointer_token(key)
 
 
-def _b64_wrapper(raw: Any) -> dict[str, str]:
-    if type(raw) is not str:
+def _plain_map(m: Any, path: str, hints: Hints, frag: Callable[[str], Any]) -> dict[str, Any]:
+    if m.__class__ is not dict:
         raise _Slow
-    try:
-        base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Slow from None
-    return {"B": raw}
+    out: dict[str, Any] = {}
+    for k, v in m.items():
+        if v.__class__ is not dict or len(v) != 1 or k.__class__ is not str:
+            raise _Slow
+        if "S" in v:
+            s = v["S"]
+            if s.__class__ is not str:
+                raise _Slow
+            out[k] = s
+        elif "N" in v:
+            n = v["N"]
+            if n.__class__ is not str or (
+                    (len(n) > MAX_DIGITS or not _SHORT_PLAIN(n)) and _number_problem(n)):
+                raise _Slow
+            out[k] = frag(n)
+        else:
+            out[k] = _plain_other(v, path, k, hints, frag)
+    return out
 
 
-def _fast_encode(item: Mapping[str, Any], root: str, ascii_only: bool) -> tuple[str, Hints]:
-    walk = _Walk()
-    plain = walk.map(item, root)
-    try:
-        text = (_ASCII_JSON if ascii_only else _JSON).encode(plain)
-    except (TypeError, ValueError):
-        raise _Slow from None
-    if walk.nulls:
-        if text.count(_NULL) != walk.nulls:
-            raise _Slow
-        text = text.replace(_NULL, "null")
-    if walk.bools:
-        if text.count(_TRUE) + text.count(_FALSE) != walk.bools:
-            raise _Slow
-        text = text.replace(_TRUE, "true").replace(_FALSE, "false")
-    # split() keeps each wrapper's inner group and None for the other two; joining the
-    # non-empty parts unwraps them, in C (subn with group templates is Python-level on 3.11).
-    parts = _WRAPPERS.split(text)
-    if (len(parts) - 1) // 4 != walk.wrappers:
+def _plain_list(items: Any, path: str, hints: Hints, frag: Callable[[str], Any]) -> list[Any]:
+    if items.__class__ is not list:
         raise _Slow
-    return "".join(filter(None, parts)), walk.hints
+    out: list[Any] = []
+    for i, v in enumerate(items):
+        if v.__class__ is not dict or len(v) != 1:
+            raise _Slow
+        if "S" in v:
+            s = v["S"]
+            if s.__class__ is not str:
+                raise _Slow
+            out.append(s)
+        elif "N" in v:
+            n = v["N"]
+            if n.__class__ is not str or (
+                    (len(n) > MAX_DIGITS or not _SHORT_PLAIN(n)) and _number_problem(n)):
+                raise _Slow
+            out.append(frag(n))
+        else:
+            out.append(_plain_other(v, path, i, hints, frag))
+    return out
+
+
+def _plain_other(v: dict[str, Any], parent: str, key: str | int, hints: Hints,
+                 frag: Callable[[str], Any]) -> Any:
+    ((tag, raw),) = v.items()
+    if tag == "M":
+        return _plain_map(raw, _child(parent, key), hints, frag)
+    if tag == "L":
+        return _plain_list(raw, _child(parent, key), hints, frag)
+    if tag == "BOOL":
+        if raw.__class__ is not bool:
+            raise _Slow
+        return raw
+    if tag == "NULL":
+        if raw is not True:
+            raise _Slow
+        return None
+    if tag == "B":
+        hints[_child(parent, key)] = "B"
+        return _fast_binary(raw)
+    if raw.__class__ is not list or not raw:
+        raise _Slow
+    if tag == "SS":
+        for m in raw:
+            if m.__class__ is not str:
+                raise _Slow
+        if len(set(raw)) != len(raw):
+            raise _Slow
+        hints[_child(parent, key)] = "SS"
+        return raw
+    if tag == "NS":
+        for m in raw:
+            if m.__class__ is not str or _number_problem(m) is not None:
+                raise _Slow
+        if _duplicate(raw, Decimal) is not None:
+            raise _Slow
+        hints[_child(parent, key)] = "NS"
+        return [frag(m) for m in raw]
+    if tag == "BS":
+        texts = [_fast_binary(m) for m in raw]
+        try:
+            if _duplicate(texts, _bytes_of) is not None:
+                raise _Slow
+        except (binascii.Error, ValueError):
+            raise _Slow from None
+        hints[_child(parent, key)] = "BS"
+        return texts
+    raise _Slow
+
+
+def _fast_binary(raw: Any) -> str:
+    try:
+        return binary_text(raw)
+    except InvalidValue:
+        raise _Slow from None
 
 
 # --------------------------------------------------------------------------- decode
@@ -532,4 +668,4 @@ def hints_json(hints: Mapping[str, str]) -> str | None:
     """The ``type_hints`` column: compact JSON, or None when there are no hints."""
     if not hints:
         return None
-    return json.dumps(dict(sorted(hints.items())), separators=(",", ":"), ensure_ascii=False)
+    return dumps(dict(sorted(hints.items())))

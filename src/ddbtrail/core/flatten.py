@@ -55,6 +55,9 @@ class Change:
     region: str | None
     user_identity: Mapping[str, Any] | None
     timestamp_ms: int | None
+    # The microseconds within timestamp_ms's millisecond, when the source has them
+    # (Kinesis Data Streams at MICROSECOND precision, its default); else None.
+    extra_micros: int | None = None
 
 
 def record_identity(record: object) -> tuple[str | None, str | None]:
@@ -109,6 +112,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
             "none (set TABLE_NAME, or --table)",
         )
     identity = record.get("userIdentity")
+    ms, micros = _event_time(ddb, event_id, ms_precision)
     return Change(
         event_id=event_id,
         sequence_number=seq,
@@ -118,7 +122,8 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         event_source=str(source),
         region=region if isinstance(region, str) else None,
         user_identity=identity if isinstance(identity, Mapping) else None,
-        timestamp_ms=_timestamp_ms(ddb, event_id, ms_precision),
+        timestamp_ms=ms,
+        extra_micros=micros,
     )
 
 
@@ -133,22 +138,37 @@ def _kinesis_payload(record: Mapping[str, Any], event_id: str) -> Mapping[str, A
     return payload
 
 
-def _timestamp_ms(ddb: Mapping[str, Any], event_id: str, ms_precision: bool) -> int | None:
+def _event_time(ddb: Mapping[str, Any], event_id: str,
+                ms_precision: bool) -> tuple[int | None, int | None]:
+    """(epoch ms, microseconds past that ms or None) of ApproximateCreationDateTime.
+
+    Its unit follows ApproximateCreationDateTimePrecision (MILLISECOND or MICROSECOND,
+    Kinesis Data Streams for DynamoDB); without it, DynamoDB Streams give seconds and
+    Kinesis gives milliseconds.
+    """
     raw = ddb.get("ApproximateCreationDateTime")
     if raw is None:
-        return None
+        return None, None
     if isinstance(raw, bool) or not isinstance(raw, int | float) \
             or (isinstance(raw, float) and not math.isfinite(raw)):
         raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a number")
-    if ms_precision or ddb.get("ApproximateCreationDateTimePrecision") == "MILLISECOND" \
-            or raw >= _MS_THRESHOLD:
+    precision = ddb.get("ApproximateCreationDateTimePrecision")
+    micros = None
+    if precision == "MICROSECOND":
+        ms, micros = divmod(math.floor(raw), 1000)
+    elif precision is not None and precision != "MILLISECOND":
+        raise MalformedRecord(event_id, f"ApproximateCreationDateTimePrecision {precision!r} is "
+                                        "not MILLISECOND or MICROSECOND")
+    elif ms_precision or precision == "MILLISECOND" or raw >= _MS_THRESHOLD:
         ms = int(raw)
     else:
         ms = round(raw * 1000)
     if not 0 <= ms < _MAX_MS:
-        raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r} is not a time "
-                                        "between 1970 and 9999")
-    return ms
+        unit = {"MICROSECOND": " (microseconds)", "MILLISECOND": " (milliseconds)"}.get(
+            str(precision), "")
+        raise MalformedRecord(event_id, f"ApproximateCreationDateTime {raw!r}{unit} is not a "
+                                        "time between 1970 and 9999")
+    return ms, micros
 
 
 def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None = None) -> Row:
@@ -202,6 +222,8 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
         view = _infer_view(old is not None, new is not None, action)
     ts = change.timestamp_ms if change.timestamp_ms is not None else ingested_at_ms
     event_time = iso_ms(ts)
+    if change.extra_micros is not None:  # ...12.345Z -> ...12.345678Z
+        event_time = f"{event_time[:-1]}{change.extra_micros:03d}Z"
     identity = change.user_identity or {}
     principal = identity.get("principalId")
     size = ddb.get("SizeBytes")

@@ -58,7 +58,8 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("changed_attributes", "array<string>", True,
            "Top-level attributes added, removed or changed; null when one image is missing."),
     Column("timestamp", "bigint", False, "Event time, epoch milliseconds (UTC)."),
-    Column("event_time", "string", False, "Event time, ISO-8601 UTC with milliseconds."),
+    Column("event_time", "string", False, "Event time, ISO-8601 UTC with milliseconds "
+           "(microseconds when the source has them: Kinesis at MICROSECOND precision)."),
     Column("ingested_at", "string", False, "When ddbtrail made the row, ISO-8601 UTC."),
     Column("stream_view_type", "string", True, "KEYS_ONLY | NEW_IMAGE | OLD_IMAGE | "
            "NEW_AND_OLD_IMAGES."),
