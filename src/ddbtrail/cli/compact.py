@@ -1,20 +1,39 @@
-"""``ddbtrail compact``: rewrite closed partitions into a few key-sorted Parquet files."""
+"""``ddbtrail compact``: rewrite partitions into a few key-sorted Parquet files."""
 
 from __future__ import annotations
 
+import datetime as dt_mod
 from contextlib import nullcontext
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.lake.compact import compact_partition, failed, plan
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.lake.compact import (
+    compact_iceberg_partition,
+    compact_partition,
+    failed,
+    plan,
+    plan_iceberg,
+    today_utc,
+)
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.iceberg import open_if_present
 
 
 def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1_048_576:,.1f}"
+
+
+def _ago(what: str, value: float | None, unit: str) -> dt_mod.datetime | None:
+    if value is None:
+        return None
+    if value < 0:
+        raise UsageError(f"{what} {value}: must be 0 or more {unit}")
+    delta = dt_mod.timedelta(days=value) if unit == "days" else dt_mod.timedelta(hours=value)
+    return dt_mod.datetime.now(dt_mod.UTC) - delta
 
 
 @app.command("compact")
@@ -25,37 +44,65 @@ def compact_command(
         = None,
     table: Annotated[str | None, typer.Option(help="Only this table's partitions.")] = None,
     before: Annotated[str | None, typer.Option(
-        help="Only partitions with dt before this date, YYYY-MM-DD (default: today, UTC).")]
-        = None,
+        help="Only partitions with dt before this date, YYYY-MM-DD (default: today, UTC; "
+        "on an Iceberg lake up to tomorrow, to compact today's partition too).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List what would be compacted; change nothing.")] = False,
+    expire_snapshots: Annotated[float | None, typer.Option(
+        "--expire-snapshots", metavar="DAYS",
+        help="Iceberg: afterwards expire snapshots older than DAYS (never the current).")]
+        = None,
+    remove_orphans: Annotated[float | None, typer.Option(
+        "--remove-orphans", metavar="HOURS",
+        help="Iceberg: afterwards delete data files no snapshot references, older than "
+        "HOURS (younger ones may belong to a commit in flight).")] = None,
     endpoint_url: Annotated[str | None, typer.Option(
         "--endpoint-url", help="S3 endpoint URL, for an s3:// lake (e.g. moto).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of an s3:// lake.")] = None,
 ) -> None:
-    """Compact closed partitions: dedup by event_id, sort by item_key, small row groups.
+    """Compact partitions: dedup by event_id, sort by item_key, small row groups.
 
-    New files are written whole before any old file is deleted, so readers never miss a
-    change. Exits 1 if any partition failed (its old files are kept).
+    Hive layout: closed partitions; new files are written whole before any old file is
+    deleted, so readers never miss a change. Iceberg: one atomic commit per partition.
+    Exits 1 if any partition failed (its old files are kept).
     """
+    expire_at = _ago("--expire-snapshots", expire_snapshots, "days")
+    orphans_at = _ago("--remove-orphans", remove_orphans, "hours")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
-    parts = plan(the_lake, table=table, before=before)
-    out = Table(title=f"{'Would compact' if dry_run else 'Compacted'} {len(parts)} partition(s)")
+    ice = open_if_present(the_lake)
+    # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
+    ice_parts = plan_iceberg(ice, table=table, before=before) if ice else []
+    hive_parts = plan(the_lake, table=table,
+                      before=min(before, today_utc()) if before and ice else before)
+    if ice is None and (expire_at or orphans_at):
+        raise UsageError("--expire-snapshots and --remove-orphans need an Iceberg lake")
+    count = len(hive_parts) + len(ice_parts)
+    out = Table(title=f"{'Would compact' if dry_run else 'Compacted'} {count} partition(s)")
     for col in ("table", "dt", "files", "MB before", "rows", "duplicates", "files after",
                 "MB after"):
         out.add_column(col, justify="left" if col in ("table", "dt") else "right",
                        no_wrap=col in ("table", "dt"))
-    results = []
+    results: list[Any] = []
     with nullcontext() if dry_run else console.status("compacting"):
-        for part in parts:
-            r = compact_partition(the_lake, part, dry_run=dry_run)
-            results.append(r)
-            out.add_row(r.table_name, r.dt, str(r.files_before), _mb(r.bytes_before),
-                        "" if r.rows_before is None else f"{r.rows_before:,}",
-                        "" if r.duplicates is None else f"{r.duplicates:,}",
-                        "" if r.files_after is None else str(r.files_after),
-                        _mb(r.bytes_after))
+        for part in hive_parts:
+            results.append(compact_partition(the_lake, part, dry_run=dry_run))
+        for ipart in ice_parts:
+            assert ice is not None
+            results.append(compact_iceberg_partition(ice, ipart, dry_run=dry_run))
+    for r in results:
+        out.add_row(r.table_name, r.dt, str(r.files_before), _mb(r.bytes_before),
+                    "" if r.rows_before is None else f"{r.rows_before:,}",
+                    "" if r.duplicates is None else f"{r.duplicates:,}",
+                    "" if r.files_after is None else str(r.files_after),
+                    _mb(r.bytes_after))
     console.print(out)
+    if ice is not None and not dry_run:
+        if expire_at is not None:
+            n = ice.expire_snapshots(expire_at)
+            console.print(f"expired {n} snapshot(s) older than {expire_at:%Y-%m-%dT%H:%M:%SZ}")
+        if orphans_at is not None:
+            removed = ice.remove_orphans(orphans_at)
+            console.print(f"removed {len(removed)} orphan data file(s)")
     bad = failed(results)
     for r in bad:
         err_console.print(f"error: table_name={r.table_name}/dt={r.dt}: {r.error}",

@@ -141,3 +141,53 @@ def glue_columns(*, partitions: bool = False) -> list[dict[str, str]]:
         for c in COLUMNS
         if c.partition == partitions
     ]
+
+
+# Iceberg: field ids follow COLUMNS order (1..n); the list element of changed_attributes
+# takes the next id. Identity partitions on table_name and dt keep the Hive paths' values,
+# so the saved queries run unchanged on Athena.
+ICEBERG_NAMESPACE: Final = "ddbtrail"
+ICEBERG_TABLE: Final = "changes"
+ICEBERG_SORT: Final = ("item_key", "sequence_number")
+
+
+def iceberg_field_id(name: str) -> int:
+    """The Iceberg field id of a column of ``COLUMNS``."""
+    return COLUMN_NAMES.index(name) + 1
+
+
+def iceberg_type(glue_type: str, *, element_id: int) -> Any:
+    """The pyiceberg type of a Glue type used in ``COLUMNS``."""
+    from pyiceberg import types as it
+
+    simple: dict[str, Any] = {
+        "string": it.StringType(),
+        "bigint": it.LongType(),
+        "int": it.IntegerType(),
+        "boolean": it.BooleanType(),
+    }
+    if glue_type == "array<string>":
+        return it.ListType(element_id=element_id, element_type=it.StringType(),
+                           element_required=False)
+    try:
+        return simple[glue_type]
+    except KeyError:
+        raise ValueError(f"no Iceberg type for Glue type {glue_type!r}") from None
+
+
+def iceberg_schema() -> Any:
+    """The pyiceberg ``Schema`` of ``ddbtrail.changes`` (partition columns included:
+    Iceberg data files hold every column)."""
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import NestedField
+
+    next_id = len(COLUMNS) + 1
+    fields = []
+    for c in COLUMNS:
+        field_type = iceberg_type(c.glue_type, element_id=next_id)
+        if c.glue_type.startswith("array<"):
+            next_id += 1
+        fields.append(NestedField(field_id=iceberg_field_id(c.name), name=c.name,
+                                  field_type=field_type, required=not c.nullable,
+                                  doc=c.comment))
+    return Schema(*fields, schema_id=0, identifier_field_ids=[])

@@ -13,7 +13,10 @@ Accepted records are split on newlines into rows, each row is routed to its part
 when it reaches ``buffer_bytes``, when its oldest row is ``buffer_seconds`` old, or on
 ``flush()``: one object per partition per flush, JSON Lines or Parquet (Snappy, schema
 ``row.arrow_schema(include_partitions=False)``), named like Firehose's objects, under
-``<lake>/table_name=<t>/dt=<d>/`` via ``Lake.write_atomic``.
+``<lake>/table_name=<t>/dt=<d>/`` via ``Lake.write_atomic``. With ``fmt="iceberg"`` a flush
+is one append commit to the lake's Iceberg table ``ddbtrail.changes`` (``lake.iceberg``)
+holding every due partition's rows: a failed commit leaves its data files as orphans,
+never a half-visible batch, and the rows stay buffered.
 
 A failed write loses nothing: the rows stay buffered and ``flush()`` raises
 ``DeliveryFailed``. Callers that checkpoint a source (the stream runner) must call
@@ -47,8 +50,8 @@ from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["parquet", "jsonl"]
-FORMATS: Final = ("parquet", "jsonl")
+Format = Literal["parquet", "jsonl", "iceberg"]
+FORMATS: Final = ("parquet", "jsonl", "iceberg")
 # Firehose's BufferingHints defaults: 5 MiB or 300 s, whichever comes first.
 DEFAULT_BUFFER_BYTES: Final = 5 * 1024 * 1024
 DEFAULT_BUFFER_SECONDS: Final = 300.0
@@ -113,7 +116,7 @@ class LocalDeliveryStream:
         now: Callable[[], float] = time.time,
     ) -> None:
         if fmt not in FORMATS:
-            raise ConfigError(f"--format {fmt!r}: choose parquet or jsonl")
+            raise ConfigError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
         if buffer_bytes < 1 or buffer_seconds < 0:
             raise ConfigError("buffer_bytes must be >= 1 and buffer_seconds >= 0")
         self.lake = lake
@@ -274,6 +277,9 @@ class LocalDeliveryStream:
     def _write(self, parts: list[tuple[str, str]], *, raise_errors: bool) -> int:
         written = 0
         failures: list[str] = []
+        if self.fmt == "iceberg":
+            written = self._commit_iceberg(parts, failures)
+            parts = []
         for part in parts:
             buf = self._buffers.get(part)
             if buf is None or not buf.rows:
@@ -314,6 +320,44 @@ class LocalDeliveryStream:
             if raise_errors:
                 raise DeliveryFailed(message)
         return written
+
+    def _commit_iceberg(self, parts: list[tuple[str, str]], failures: list[str]) -> int:
+        """All due partitions in one Iceberg append: one commit per flush, so a reader (and
+        a checkpoint written after ``flush()`` returns) sees the whole batch or none of it."""
+        import pyarrow as pa
+
+        from ddbtrail.lake.iceberg import IcebergLake
+
+        schema = arrow_schema(include_partitions=True)
+        bufs = []
+        for part in parts:
+            buf = self._buffers.get(part)
+            if buf is None or not buf.rows:
+                self._buffers.pop(part, None)
+                continue
+            try:
+                parquet_bytes(buf.rows)
+            except (ValueError, TypeError):
+                self._reject_unconvertible(buf)
+            if not buf.rows:
+                del self._buffers[part]
+                continue
+            bufs.append((part, buf))
+        if not bufs:
+            return 0
+        rows = [{n: r.get(n) for n in schema.names} for _, buf in bufs for r in buf.rows]
+        try:
+            IcebergLake(self.lake).append(pa.Table.from_pylist(rows, schema=schema))
+        except (LakeError, OSError) as exc:
+            self.stats.failed_writes += 1
+            failures.append(f"Iceberg table ddbtrail.changes ({exc})")
+            return 0
+        for part, buf in bufs:
+            del self._buffers[part]
+            self.stats.rows_written += len(buf.rows)
+            self.stats.bytes_written += buf.size
+        self.stats.files_written += len(bufs)
+        return len(rows)
 
     def _object_path(self, part: tuple[str, str]) -> str:
         when = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(self._now()))

@@ -18,6 +18,11 @@ Safety (argued in docs/benchmarks.md, proved in tests/integration/test_compact.p
 A crash anywhere leaves extra copies, never a gap; the next run folds them in. A reader
 that listed the old set and then finds a file gone must list again: the new files were in
 place before any old file was deleted.
+
+An Iceberg lake (``lake.iceberg``) needs none of that: each partition's rewrite is one
+commit that removes the old files from the table and adds the new ones, so a reader sees
+one snapshot or the other. Old files stay on disk for readers of older snapshots until
+snapshots are expired and orphans removed.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ from typing import TYPE_CHECKING, Final
 from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import arrow_schema
 from ddbtrail.lake.files import DataFile, Lake
+from ddbtrail.lake.iceberg import (
+    IcebergLake,
+    IcebergPartitionResult,
+    PlannedFile,
+    partition_needs_compacting,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,8 +119,13 @@ def today_utc() -> str:
     return dt_mod.datetime.now(dt_mod.UTC).strftime("%Y-%m-%d")
 
 
-def check_before(before: str | None, *, today: str | None = None) -> str:
-    """The ``--before`` date, defaulting to today (UTC). UsageError if malformed or future."""
+def check_before(before: str | None, *, today: str | None = None,
+                 open_partitions: bool = False) -> str:
+    """The ``--before`` date, defaulting to today (UTC). UsageError if malformed or future.
+
+    ``open_partitions`` (Iceberg, whose commits make compacting a partition that is still
+    written safe) allows up to tomorrow, so today's partition is compacted too.
+    """
     today = today or today_utc()
     if before is None:
         return today
@@ -119,6 +135,11 @@ def check_before(before: str | None, *, today: str | None = None) -> str:
         dt_mod.date.fromisoformat(before)
     except ValueError as exc:
         raise UsageError(f"--before {before!r}: not a calendar date") from exc
+    if open_partitions:
+        tomorrow = (dt_mod.date.fromisoformat(today) + dt_mod.timedelta(days=1)).isoformat()
+        if before > tomorrow:
+            raise UsageError(f"--before {before}: after tomorrow ({tomorrow}, UTC)")
+        return before
     if before > today:
         raise UsageError(f"--before {before}: after today ({today}, UTC); partitions from "
                          "today on are still being written")
@@ -342,6 +363,56 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
             for p in plan(lake, table=table, before=before, today=today)]
 
 
-def failed(results: Iterable[PartitionResult]) -> list[PartitionResult]:
+def failed(results: Iterable[PartitionResult | IcebergPartitionResult],
+           ) -> list[PartitionResult | IcebergPartitionResult]:
     """Results that carry an error."""
     return [r for r in results if r.error is not None]
+
+
+# --------------------------------------------------------------------------- Iceberg
+
+
+@dataclass(frozen=True, slots=True)
+class IcebergPartitionPlan:
+    """One partition of the Iceberg table to compact, with its files now."""
+
+    table_name: str
+    dt: str
+    files: tuple[PlannedFile, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.file.size for f in self.files)
+
+
+def plan_iceberg(ice: IcebergLake, *, table: str | None = None, before: str | None = None,
+                 today: str | None = None) -> list[IcebergPartitionPlan]:
+    """Partitions of the Iceberg table (dt < ``before``, which may be tomorrow) whose files
+    are not all sorted by the table's sort order. Sorted by table, then dt."""
+    cutoff = check_before(before, today=today, open_partitions=True)
+    if not ice.exists():
+        return []
+    order = ice.sort_order_id()
+    return [IcebergPartitionPlan(t, d, tuple(files))
+            for (t, d), files in sorted(ice.partitions(table_name=table).items())
+            if d < cutoff and partition_needs_compacting(files, order)]
+
+
+def compact_iceberg_partition(
+        ice: IcebergLake, part: IcebergPartitionPlan, *, options: CompactOptions | None = None,
+        dry_run: bool = False,
+        before_commit: Callable[[IcebergPartitionResult], None] | None = None,
+) -> IcebergPartitionResult:
+    """Compact one Iceberg partition in one commit (``IcebergLake.compact_partition``),
+    with the Hive compaction's dedup, sort and sizing rules."""
+    options = options or CompactOptions()
+    if dry_run:
+        return IcebergPartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
+
+    def group_rows(table: pa.Table) -> int:
+        return options.row_group_rows or auto_row_group_rows(
+            table.num_rows, table.nbytes / max(table.num_rows, 1), table.num_columns)
+
+    return ice.compact_partition(part.table_name, part.dt, file_rows=options.file_rows,
+                                 row_group_rows=group_rows, sort=dedup_and_sort,
+                                 before_commit=before_commit)

@@ -34,7 +34,8 @@ VIEW: Final = "changes"
 _JSON_BLOCK_BYTES: Final = 16 << 20
 
 
-def _datasets(lake: Lake, files: list[DataFile]) -> list[Any]:
+def _datasets(lake: Lake, files: list[DataFile],
+              planned: list[str] | None = None) -> list[Any]:
     full = arrow_schema(include_partitions=True)
     data = arrow_schema(include_partitions=False)
     partitioning = ds.partitioning(
@@ -49,6 +50,9 @@ def _datasets(lake: Lake, files: list[DataFile]) -> list[Any]:
         if paths:
             out.append(ds.dataset(paths, schema=full, format=file_format, filesystem=lake.fs,
                                   partitioning=partitioning, partition_base_dir=lake.root))
+    if planned:
+        # Iceberg data files hold every column, partition columns included.
+        out.append(ds.dataset(planned, schema=full, format="parquet", filesystem=lake.fs))
     if not out:
         out.append(full.empty_table())
     return out
@@ -77,21 +81,39 @@ def _changes_view(sources: list[str]) -> str:
         f"SELECT {columns} FROM {source}" for source in sources)
 
 
+def iceberg_paths(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
+                  dt_to: str | None = None, item_key: str | None = None) -> list[str]:
+    """Data files of the lake's Iceberg table (if it has one) at its latest snapshot that
+    can hold matching rows: pyiceberg plans by partition values and ``item_key`` bounds."""
+    from ddbtrail.lake.iceberg import open_if_present
+
+    ice = open_if_present(lake)
+    if ice is None:
+        return []
+    return [p.file.path for p in ice.plan(table_name=table_name, dt_from=dt_from,
+                                          dt_to=dt_to, item_key=item_key)]
+
+
 def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
-            dt_to: str | None = None) -> duckdb.DuckDBPyConnection:
+            dt_to: str | None = None, item_key: str | None = None,
+            ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose ``changes`` view reads the lake.
 
     ``table_name``/``dt_from``/``dt_to`` (inclusive, YYYY-MM-DD) limit which partitions are
-    listed at all; queries still filter by themselves. TimeZone is UTC. Raises LakeError
+    listed at all; queries still filter by themselves. An Iceberg lake's table is read at
+    its latest snapshot, planned by pyiceberg (``item_key`` also prunes its files by their
+    key bounds); Hive-layout files beside it are read too. TimeZone is UTC. Raises LakeError
     when the lake does not exist or cannot be listed.
     """
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set --lake or DDBTRAIL_LAKE)")
     files = lake.data_files(table_name, dt_from, dt_to)
+    planned = iceberg_paths(lake, table_name=table_name, dt_from=dt_from, dt_to=dt_to,
+                            item_key=item_key)
     con = _session(duckdb.connect())
     sources = []
-    for i, dataset in enumerate(_datasets(lake, files)):
+    for i, dataset in enumerate(_datasets(lake, files, planned)):
         name = f"_changes_{i}"
         con.register(name, dataset)
         sources.append(name)
@@ -111,10 +133,16 @@ def stored_changes_sql(lake: Lake) -> str:
         raise UsageError(f"lake {lake.uri}: a DuckDB catalog file can only point at a local "
                          "lake (for S3, query through Athena)")
     formats = {f.format for f in lake.data_files()}
-    if not formats:
+    planned = iceberg_paths(lake)
+    if not formats and not planned:
         raise LakeError(f"lake {lake.uri}: no data files yet, nothing for views to read")
     root = lake.root.rstrip("/")
     sources = []
+    if planned:
+        # An Iceberg table's files are those of one snapshot, so the view names them: it
+        # reads the snapshot current when it was made (run `ddbtrail views` again later).
+        listing = "[" + ", ".join(sql_string(p) for p in planned) + "]"
+        sources.append(f"read_parquet({listing}, union_by_name = true)")
     if "parquet" in formats:
         glob = sql_string(f"{root}/table_name=*/dt=*/*.parquet")
         sources.append(f"read_parquet({glob}, hive_partitioning = true, "

@@ -30,7 +30,8 @@ KEY_TYPES: Final = frozenset({"S", "N", "B"})
 
 def _run(lake: Lake, name: str, values: Mapping[str, str], *,
          dt_to: str | None = None) -> list[dict[str, Any]]:
-    con = connect(lake, table_name=values["table_name"], dt_to=dt_to)
+    con = connect(lake, table_name=values["table_name"], dt_to=dt_to,
+                  item_key=values.get("item_key"))
     try:
         return list(run_duckdb(load(name), values, con).to_pylist())
     finally:
