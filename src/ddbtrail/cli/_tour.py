@@ -133,6 +133,8 @@ def print_tour(result: DemoResult, console: Console) -> None:
                              word_wrap=True))
     else:
         console.print("(absent)")
+    if result.snapshots:
+        _print_snapshots(result.snapshots, console)
     lake_opt = f"--lake {lake.uri}"
     console.print()
     console.print("[bold]Try next[/bold]")
@@ -145,5 +147,28 @@ def print_tour(result: DemoResult, console: Console) -> None:
         f"--param from={iso_ms(result.started_ms)} --param to={iso_ms(result.ended_ms)}",
         "ddbtrail queries",
         f"ddbtrail report {lake_opt} --table {table} --out report.html",
+        *([f"ddbtrail compact {lake_opt} --before {_tomorrow()}"] if result.snapshots else []),
     ):
         console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _tomorrow() -> str:
+    import datetime as dt_mod
+
+    return (dt_mod.datetime.now(dt_mod.UTC).date() + dt_mod.timedelta(days=1)).isoformat()
+
+
+def _print_snapshots(snapshots: list[dict[str, Any]], console: Console) -> None:
+    """The Iceberg table's snapshots: each commit of the lake itself, oldest first."""
+    shown = Table(title=f"Snapshots of the Iceberg table ddbtrail.changes ({len(snapshots)}, "
+                  "oldest first; * current)", title_justify="left")
+    for col in ("snapshot", "at (UTC)", "by", "files", "rows"):
+        shown.add_column(col, justify="right" if col in ("files", "rows") else "left",
+                         no_wrap=True)
+    for s in snapshots:
+        by = (s["by"] or s["operation"]).removeprefix("ddbtrail.").removesuffix("-table")
+        shown.add_row(f"{'*' if s['current'] else ' '}{s['snapshot_id']}",
+                      s["committed_at"][11:19], by,
+                      f"+{s['added_files']} -{s['deleted_files']}", f"{s['total_rows']:,}")
+    console.print()
+    console.print(shown)

@@ -20,7 +20,8 @@ def demo_command(
         help="Lake folder (default ./ddbtrail-lake or $DDBTRAIL_LAKE). The demo replaces "
         "its own table's data there.")] = None,
     changes: Annotated[int, typer.Option(help="How many changes to make.")] = 2000,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="parquet, jsonl or iceberg (one Iceberg table, ddbtrail.changes).")] = "parquet",
     report: Annotated[str, typer.Option(
         help="Also write the HTML report here; empty to skip.")] = "ddbtrail-demo-report.html",
     seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 7,
@@ -34,7 +35,7 @@ def demo_command(
     from ddbtrail.cli._tour import run_tour
 
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
+        raise UsageError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
     the_lake = Lake.open(lake)
     with cli_logging():
         run_tour(the_lake, changes=changes, fmt=fmt, seed=seed, console=console,

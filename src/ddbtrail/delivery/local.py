@@ -347,7 +347,7 @@ class LocalDeliveryStream:
             return 0
         rows = [{n: r.get(n) for n in schema.names} for _, buf in bufs for r in buf.rows]
         try:
-            IcebergLake(self.lake).append(pa.Table.from_pylist(rows, schema=schema))
+            added = IcebergLake(self.lake).append(pa.Table.from_pylist(rows, schema=schema))
         except (LakeError, OSError) as exc:
             self.stats.failed_writes += 1
             failures.append(f"Iceberg table ddbtrail.changes ({exc})")
@@ -356,7 +356,8 @@ class LocalDeliveryStream:
             del self._buffers[part]
             self.stats.rows_written += len(buf.rows)
             self.stats.bytes_written += buf.size
-        self.stats.files_written += len(bufs)
+        self.stats.files_written += len(added)
+        self.stats.files.extend(added)
         return len(rows)
 
     def _object_path(self, part: tuple[str, str]) -> str:

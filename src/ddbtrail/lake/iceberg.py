@@ -194,8 +194,8 @@ class IcebergLake:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, rows: pa.Table) -> int:
-        """Append rows (any partitions) in one commit; the new snapshot's id.
+    def append(self, rows: pa.Table) -> list[str]:
+        """Append rows (any partitions) in one commit; the data files it added.
 
         ``rows`` has ``row.arrow_schema()`` (partition columns included). Raises LakeError
         when the commit fails; files it wrote are then orphans, never visible.
@@ -204,11 +204,33 @@ class IcebergLake:
         try:
             table.append(rows.cast(arrow_schema(include_partitions=True)),
                          snapshot_properties={"ddbtrail.operation": "append"})
+            snapshot = table.current_snapshot()
+            if snapshot is None:
+                return []
+            return sorted(
+                file_path(self.lake, e.data_file.file_path)
+                for m in snapshot.manifests(table.io)
+                if m.added_snapshot_id == snapshot.snapshot_id
+                for e in m.fetch_manifest_entry(table.io, discard_deleted=True)
+                if e.snapshot_id == snapshot.snapshot_id)
         except Exception as exc:  # pyiceberg, SQLAlchemy and OS errors alike
             raise LakeError(f"lake {self.lake.uri}: Iceberg append of {rows.num_rows} rows "
                             f"failed ({type(exc).__name__}: {exc})") from exc
-        snapshot = table.current_snapshot()
-        return int(snapshot.snapshot_id) if snapshot else 0
+
+    def delete_source_table(self, table_name: str) -> bool:
+        """Drop every row of one DynamoDB table (whole partitions, so whole files: no
+        row-level deletes) in one commit; True if there were any."""
+        from pyiceberg.expressions import EqualTo
+
+        if not self.exists() or not self.plan(table_name=table_name):
+            return False
+        try:
+            self.table().delete(_pred(EqualTo, "table_name", table_name),
+                                snapshot_properties={"ddbtrail.operation": "delete-table"})
+        except Exception as exc:
+            raise LakeError(f"lake {self.lake.uri}: cannot delete table {table_name}'s rows "
+                            f"from {IDENTIFIER} ({type(exc).__name__}: {exc})") from exc
+        return True
 
     # ------------------------------------------------------------------ reading
 

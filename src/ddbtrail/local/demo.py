@@ -397,6 +397,8 @@ class DemoResult:
     as_of_ms: int = 0
     state: dict[str, Any] | None = None
     report: str | None = None
+    # An Iceberg lake's snapshots (the lake's own history), oldest first.
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DemoSteps:
@@ -452,6 +454,11 @@ def clear_previous(lake: Lake, table: str) -> bool:
         except OSError as exc:
             raise LakeError(f"lake {lake.uri}: cannot replace the previous demo data "
                             f"({exc})") from exc
+    from ddbtrail.lake.iceberg import open_if_present
+
+    ice = open_if_present(lake)
+    if ice is not None and ice.delete_source_table(table):
+        found = True
     return found
 
 
@@ -541,3 +548,7 @@ def read_back(result: DemoResult) -> None:
     pick = history[min(2, len(history) - 1)] if history else None
     result.as_of_ms = int(pick["timestamp"]) if pick else 0
     result.state = lookups.item_as_of(lake, table, star, result.as_of_ms) if pick else None
+    from ddbtrail.lake.iceberg import open_if_present
+
+    ice = open_if_present(lake)
+    result.snapshots = ice.snapshots() if ice is not None else []
