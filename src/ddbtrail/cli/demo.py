@@ -21,7 +21,8 @@ def demo_command(
         "its own table's data there.")] = None,
     changes: Annotated[int, typer.Option(help="How many changes to make.")] = 2000,
     fmt: Annotated[str, typer.Option(
-        "--format", help="parquet, jsonl or iceberg (one Iceberg table, ddbtrail.changes).")] = "parquet",
+        "--format", help="parquet, jsonl or iceberg (one Iceberg table, ddbtrail.changes).")
+    ] = "parquet",
     report: Annotated[str, typer.Option(
         help="Also write the HTML report here; empty to skip.")] = "ddbtrail-demo-report.html",
     seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 7,
