@@ -113,7 +113,7 @@ def capture_command(
         "--endpoint-url", help="AWS endpoint URL (DynamoDB, Streams and an s3:// lake).")]
         = None,
     region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl or iceberg.")] = "parquet",
     once: Annotated[bool, typer.Option(
         "--once", help="Drain every shard to its current end, flush, and exit.")] = False,
     batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 1000,
@@ -134,7 +134,7 @@ def capture_command(
     place. Without --once it runs until Ctrl-C, showing records/s and lag.
     """
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
+        raise UsageError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
     if checkpoint_interval <= 0:
         raise UsageError("--checkpoint-interval must be > 0")
     settings = RunnerSettings(batch_size=batch_size, max_retries=max_retries,

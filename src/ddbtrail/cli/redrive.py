@@ -46,7 +46,7 @@ def redrive_command(
     delivery_stream: Annotated[str | None, typer.Option(
         "--delivery-stream", help="Send to this Firehose delivery stream instead of the "
         "lake.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Lake file format: parquet or jsonl.")]
+    fmt: Annotated[str, typer.Option("--format", help="Lake file format: parquet, jsonl or iceberg.")]
         = "parquet",
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List the ranges and how many records each still holds; deliver "
@@ -71,7 +71,7 @@ def redrive_command(
     the shard, the range and the time lost; its message stays.
     """
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: choose parquet or jsonl")
+        raise UsageError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
     if max_messages is not None and max_messages < 1:
         raise UsageError("--max-messages must be at least 1")
     if not 0 <= visibility_timeout <= 43_200:
