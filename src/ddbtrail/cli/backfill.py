@@ -27,7 +27,7 @@ def backfill_command(
     max_rcu: Annotated[float | None, typer.Option(
         "--max-rcu", help="Read capacity units per second for all segments together.")]
         = None,
-    fmt: Annotated[str, typer.Option("--format", help="Lake file format: parquet, jsonl or iceberg.")]
+    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
         = "parquet",
     delivery_stream: Annotated[str | None, typer.Option(
         help="Send rows to this Firehose delivery stream instead of writing the lake "

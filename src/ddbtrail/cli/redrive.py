@@ -46,7 +46,7 @@ def redrive_command(
     delivery_stream: Annotated[str | None, typer.Option(
         "--delivery-stream", help="Send to this Firehose delivery stream instead of the "
         "lake.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Lake file format: parquet, jsonl or iceberg.")]
+    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
         = "parquet",
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List the ranges and how many records each still holds; deliver "
