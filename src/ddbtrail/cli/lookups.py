@@ -12,10 +12,16 @@ import typer
 
 from ddbtrail.cli._app import app
 from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.cli.who import (
+    CloudTrailOption,
+    ToleranceOption,
+    attributed_history,
+)
+from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
 from ddbtrail.core.exceptions import QueryError, UsageError
 from ddbtrail.core.timefmt import parse_timestamp
 from ddbtrail.lake.files import Lake
-from ddbtrail.query import lookups
+from ddbtrail.query import lookups, who
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
 LakeOption = Annotated[str | None, typer.Option(
@@ -34,20 +40,28 @@ def history(
     lake: LakeOption = None,
     endpoint_url: EndpointOption = None,
     region: RegionOption = None,
+    cloudtrail: CloudTrailOption = None,
+    tolerance: ToleranceOption = DEFAULT_TOLERANCE_S,
     output: OutputOption = Output.table,
 ) -> None:
     """Every change of one item, oldest first, with what changed.
 
     json/csv print the full rows of the item_history query (images included) plus
-    what_changed.
+    what_changed; with --cloudtrail also actor, actor_match (exact | ambiguous | none),
+    actor_candidates, source_ip, user_agent, cloudtrail_event, cloudtrail_event_id.
     """
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
     item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
                                         region=region)
-    rows = [{**r, "what_changed": lookups.describe_change(r)}
-            for r in lookups.item_history(the_lake, table, item_key)]
+    if cloudtrail:
+        rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
+                                  endpoint_url=endpoint_url, region=region)
+    else:
+        rows = [{**r, "what_changed": lookups.describe_change(r)}
+                for r in lookups.item_history(the_lake, table, item_key)]
     if output is Output.table:
-        shown = [{**r, "by": "TTL" if r["ttl_delete"] else r["user_identity"]} for r in rows]
+        shown = [{**r, "by": who.by_label(r) if cloudtrail else
+                  "TTL" if r["ttl_delete"] else r["user_identity"]} for r in rows]
         render(shown, output, title=f"{table} {item_key}",
                columns=["sequence_number", "event_time", "action", "what_changed", "by"])
     else:

@@ -1,0 +1,95 @@
+"""Who changed an item: one item's history, each change attributed from CloudTrail.
+
+The history comes from the saved ``item_history`` query; the write events from the
+CloudTrail log files of the days the history spans (``ddbtrail.lake.cloudtrail``); the
+matching is ``ddbtrail.core.attribution``'s, whose rule docs/cloudtrail.md explains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ddbtrail.core.attribution import (
+    AMBIGUOUS,
+    DEFAULT_TOLERANCE_S,
+    EXACT,
+    Change,
+    attribute,
+)
+from ddbtrail.lake.cloudtrail import TrailLogs
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups
+
+
+@dataclass(frozen=True)
+class AttributedHistory:
+    """History rows with the actor fields, and what reading CloudTrail found."""
+
+    rows: list[dict[str, Any]]
+    log_files: int
+    write_events: int
+    problems: list[str]
+
+
+def days_spanned(timestamps_ms: list[int], tolerance_s: int) -> list[str]:
+    """Day folders (YYYY-MM-DD) that can hold the events of changes at these times.
+
+    CloudTrail files land in the folder of their delivery, minutes after the event, so
+    the day after the last change is read too.
+    """
+    if not timestamps_ms:
+        return []
+    first = datetime.fromtimestamp(min(timestamps_ms) / 1000 - tolerance_s, UTC).date()
+    last = datetime.fromtimestamp(max(timestamps_ms) / 1000, UTC).date() + timedelta(days=1)
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def attribute_rows(rows: list[dict[str, Any]], trail: TrailLogs, table_name: str,
+                   key_types: Mapping[str, str], *,
+                   tolerance_s: int = DEFAULT_TOLERANCE_S) -> AttributedHistory:
+    """``rows`` (item_history rows of one table) with actor fields added, in order."""
+    days = days_spanned([int(r["timestamp"]) for r in rows], tolerance_s)
+    read = trail.read(days) if rows else None
+    events = read.events if read else []
+    changes = [Change(table_name, str(r.get("item_key") or r["_item_key"]), int(r["timestamp"]),
+                      str(r["action"]), bool(r["ttl_delete"])) for r in rows]
+    found = attribute(changes, events, {table_name: dict(key_types)}, tolerance_s=tolerance_s)
+    out = [{**{k: v for k, v in r.items() if k != "_item_key"}, **a.as_fields()}
+           for r, a in zip(rows, found, strict=True)]
+    return AttributedHistory(out, read.files if read else 0, len(events),
+                             read.problems if read else [])
+
+
+def item_history_with_actors(lake: Lake, table_name: str, item_key: str, trail: TrailLogs, *,
+                             tolerance_s: int = DEFAULT_TOLERANCE_S) -> AttributedHistory:
+    """Every change of one item, oldest first, each with ``actor``, ``actor_match``
+    (exact | ambiguous | none), ``actor_candidates``, ``source_ip``, ``user_agent``,
+    ``cloudtrail_event`` and ``cloudtrail_event_id``.
+
+    Raises LakeError when the lake or the CloudTrail location cannot be read.
+    """
+    rows = [{**r, "_item_key": item_key}
+            for r in lookups.item_history(lake, table_name, item_key)]
+    types = lookups.key_types_from_lake(lake, table_name) if rows else {}
+    return attribute_rows(rows, trail, table_name, types, tolerance_s=tolerance_s)
+
+
+def short_actor(actor: str) -> str:
+    """``arn:aws:sts::1:assumed-role/R/S`` -> ``assumed-role/R/S``; other names as they are."""
+    if actor.startswith("arn:") and actor.count(":") >= 5:
+        return actor.split(":", 5)[5]
+    return actor
+
+
+def by_label(row: Mapping[str, Any]) -> str:
+    """Short "by" text of an attributed row, for tables (json keeps the full ARN)."""
+    match = row.get("actor_match")
+    if match == EXACT:
+        return short_actor(str(row.get("actor")))
+    if match == AMBIGUOUS:
+        return "ambiguous: " + " | ".join(short_actor(a)
+                                          for a in row.get("actor_candidates") or [])
+    return ""
