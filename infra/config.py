@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
-from ddbtrail.catalog.glue import FORMATS
+from ddbtrail.catalog.glue import LAKE_FORMATS
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.redact import RedactionPolicy
 from infra import constants as C
@@ -105,10 +105,11 @@ class DeployConfig:
 
     @property
     def buffer_mb(self) -> int:
-        """Firehose SizeInMBs: 128 for Parquet (conversion needs >= 64), 64 for JSON Lines."""
+        """Firehose SizeInMBs: 128 for Parquet (conversion needs >= 64) and Iceberg (fewer,
+        larger data files per commit), 64 for JSON Lines."""
         if self.buffer_size_mb is not None:
             return self.buffer_size_mb
-        return C.FIREHOSE_MAX_BUFFER_MB if self.format == "parquet" else 64
+        return C.FIREHOSE_MAX_BUFFER_MB if self.format in ("parquet", "iceberg") else 64
 
 
 KEYS: Final = tuple(f.name for f in fields(DeployConfig))
@@ -302,7 +303,7 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
             auto = str(value).strip().lower() == "auto"
             out[key] = None if auto else _as_bool(key, value)
         elif key == "format":
-            out[key] = _as_choice(key, value, FORMATS)
+            out[key] = _as_choice(key, value, LAKE_FORMATS)
         elif key == "archive_class":
             out[key] = _as_choice(key, value, ARCHIVE_CLASSES, upper=True)
         elif key == "object_lock_mode":
@@ -353,6 +354,10 @@ def _check_together(cfg: DeployConfig) -> None:
     if cfg.format == "parquet" and cfg.buffer_mb < C.FIREHOSE_MIN_PARQUET_BUFFER_MB:
         raise ConfigError(f"buffer_size_mb={cfg.buffer_mb}: Parquet conversion needs at "
                           f"least {C.FIREHOSE_MIN_PARQUET_BUFFER_MB}")
+    if cfg.format == "iceberg" and cfg.packs_rows:
+        # AWS documents no record de-aggregation for the Iceberg destination.
+        raise ConfigError("pack_rows=true: Firehose's Iceberg destination takes one JSON row "
+                          "per record; use pack_rows=auto with format=iceberg")
     # S3 refuses a second transition sooner than 30 days after STANDARD_IA.
     if cfg.archive_days < cfg.ia_days + 30:
         raise ConfigError(f"archive_days={cfg.archive_days} must be at least ia_days + 30 "

@@ -62,15 +62,16 @@ class Alarms(Construct):
                       period=_FIVE_MIN),
             1)
         stream = {"DeliveryStreamName": delivery_stream_name}
+        to = "DeliveryToIceberg" if cfg.format == "iceberg" else "DeliveryToS3"
         # Success is reported per delivery attempt: a minimum below 1 means a failed one.
         self._alarm(
             "DeliveryFailures", "Firehose failed to deliver to S3 (it retries for 24 h)",
-            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.Success",
+            cw.Metric(namespace="AWS/Firehose", metric_name=f"{to}.Success",
                       dimensions_map=stream, statistic="Minimum", period=_FIVE_MIN),
             1, comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD, periods=2)
         self._alarm(
             "Freshness", "The oldest record in Firehose is older than the freshness threshold",
-            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.DataFreshness",
+            cw.Metric(namespace="AWS/Firehose", metric_name=f"{to}.DataFreshness",
                       dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
             cfg.freshness_alarm_seconds)
         self._alarm(
@@ -78,6 +79,13 @@ class Alarms(Construct):
             cw.Metric(namespace="AWS/Firehose", metric_name="PartitionCountExceeded",
                       dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
             1)
+        if cfg.format == "iceberg":
+            self._alarm(
+                "IcebergFailedRows",
+                "Rows Firehose could not write to the Iceberg table went to the error prefix",
+                cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToIceberg.FailedRowCount",
+                          dimensions_map=stream, statistic="Sum", period=_FIVE_MIN),
+                1)
         if cfg.format == "parquet":
             self._alarm(
                 "ConversionFailures",

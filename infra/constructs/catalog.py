@@ -12,7 +12,8 @@ from ddbtrail.catalog import glue as catalog
 
 
 class Catalog(Construct):
-    """Glue ``database`` and ``table`` (partition projection, so no crawler).
+    """Glue ``database`` and ``table`` (partition projection, so no crawler; with
+    ``fmt="iceberg"`` an Iceberg table, ``catalog.iceberg_table``).
 
     The TableInput is ``ddbtrail.catalog.glue.table_input`` verbatim: the same definition the
     CLI and glue/ use, so the deployed columns cannot drift from ``ddbtrail.core.row``.
@@ -23,7 +24,9 @@ class Catalog(Construct):
         super().__init__(scope, cid)
         self.database_name = database
         self.table_name = catalog.TABLE_NAME
-        self.table_input = catalog.table_input(fmt, location, list(table_names))
+        iceberg = catalog.iceberg_table(location) if fmt == "iceberg" else None
+        self.table_input = iceberg["TableInput"] if iceberg else catalog.table_input(
+            fmt, location, list(table_names))
         self.database = glue.CfnDatabase(
             self, "Database", catalog_id=Aws.ACCOUNT_ID,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
@@ -34,6 +37,9 @@ class Catalog(Construct):
             # and the Glue API spell it); the typed struct would only re-spell it.
             table_input=glue.CfnTable.TableInputProperty(name=self.table_name))
         self.table.add_property_override("TableInput", self.table_input)
+        if iceberg:
+            self.table.add_property_override("OpenTableFormatInput",
+                                             iceberg["OpenTableFormatInput"])
         self.table.node.add_dependency(self.database)
         self.database_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
                              f"database/{database}")

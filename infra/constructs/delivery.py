@@ -9,6 +9,7 @@
   de-aggregation strips is put back with AppendDelimiterToRecord.
 * Parquet: record format conversion (OpenX JSON SerDe) against the Glue table; Firehose
   requires UNCOMPRESSED output there (Snappy is inside Parquet) and a >= 64 MB buffer.
+* Iceberg: the IcebergDestinationConfiguration of ``infra/constructs/iceberg.py`` instead.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from constructs import Construct
 
 from infra import constants as C
 from infra.config import DeployConfig
+from infra.constructs import iceberg
 from infra.constructs.catalog import Catalog
 from infra.constructs.nag import acknowledge, arn_finding
 
@@ -81,6 +83,9 @@ class Delivery(Construct):
             iam.PolicyStatement(sid="Logs", actions=["logs:PutLogEvents"],
                                 resources=[log_stream_arn(self.log_group, log_stream)]),
         ])
+        if cfg.format == "iceberg":
+            policy.add_statements(*iceberg.delivery_statements(catalog, bucket))
+            iceberg.acknowledge_table_files(policy, bucket)
         if cfg.format == "parquet":
             policy.add_statements(iam.PolicyStatement(
                 sid="GlueSchema",
@@ -128,20 +133,25 @@ class Delivery(Construct):
         else:
             dest |= {"CompressionFormat": "GZIP", "FileExtension": ".jsonl.gz"}
 
-        self.stream = firehose.CfnDeliveryStream(
-            self, "Stream",
-            delivery_stream_type="DirectPut",
-            delivery_stream_encryption_configuration_input=(
-                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
-                    key_type="AWS_OWNED_CMK")),
-            extended_s3_destination_configuration=firehose.CfnDeliveryStream
-            .ExtendedS3DestinationConfigurationProperty(bucket_arn=bucket.bucket_arn,
-                                                        role_arn=self.role.role_arn),
-        )
-        # The exact CloudFormation shape, kept as data so tests can read it back 1:1.
-        self.stream.add_property_override("ExtendedS3DestinationConfiguration", dest)
+        if cfg.format == "iceberg":
+            self.stream = iceberg.delivery_stream(self, "Stream", iceberg.destination(
+                cfg, role=self.role, bucket=bucket, key=key, catalog=catalog,
+                logging=dest["CloudWatchLoggingOptions"]))
+        else:
+            self.stream = firehose.CfnDeliveryStream(
+                self, "Stream",
+                delivery_stream_type="DirectPut",
+                delivery_stream_encryption_configuration_input=(
+                    firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                        key_type="AWS_OWNED_CMK")),
+                extended_s3_destination_configuration=firehose.CfnDeliveryStream
+                .ExtendedS3DestinationConfigurationProperty(bucket_arn=bucket.bucket_arn,
+                                                            role_arn=self.role.role_arn),
+            )
+            # The exact CloudFormation shape, kept as data so tests can read it back 1:1.
+            self.stream.add_property_override("ExtendedS3DestinationConfiguration", dest)
         self.stream.node.add_dependency(policy)
-        if cfg.format == "parquet":
+        if cfg.format in ("parquet", "iceberg"):
             self.stream.node.add_dependency(catalog.table)
         self.stream_name = self.stream.ref
         self.stream_arn = self.stream.attr_arn

@@ -33,6 +33,7 @@ from infra.constructs.capture import (
 )
 from infra.constructs.catalog import Catalog
 from infra.constructs.delivery import Delivery
+from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
@@ -67,6 +68,11 @@ class DdbtrailStack(Stack):
                                location=self.lake.lake_uri, table_names=cfg.all_tables)
         self.delivery = Delivery(self, "Delivery", cfg=cfg, bucket=self.lake.bucket,
                                  key=self.lake.key, catalog=self.catalog)
+
+        if cfg.format == "iceberg":
+            self.iceberg = IcebergOptimizers(self, "Iceberg", bucket=self.lake.bucket,
+                                             key=self.lake.key, catalog=self.catalog,
+                                             lake_uri=self.lake.lake_uri)
 
         shared = Shared(cfg=cfg, code=shared_code(self),
                         powertools=powertools_layer(self, cfg.powertools_layer_version),

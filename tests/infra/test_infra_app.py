@@ -174,7 +174,7 @@ def test_bad_setting_is_one_error_line(tmp_path: Path, app_runner: Any) -> None:
     result = app_runner({"tables": "orders", "format": "orc"}, tmp_path / "cdk.out")
     assert result.returncode == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert lines == ["error: format='orc': expected one of parquet, jsonl"]
+    assert lines == ["error: format='orc': expected one of parquet, jsonl, iceberg"]
     assert "Traceback" not in result.stderr
 
 

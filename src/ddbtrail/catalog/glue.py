@@ -1,8 +1,10 @@
 """Glue definitions of the ``changes`` table, derived from the one row schema.
 
 ``table_input`` is the Glue ``TableInput`` (boto3 ``glue.create_table`` and CDK's
-``CfnTable.TableInputProperty`` take the same shape). The table's format, Parquet or JSON
-Lines read by the OpenX JSON SerDe, is chosen at deploy time; queries always read a table
+``CfnTable.TableInputProperty`` take the same shape); ``iceberg_table`` is the Apache
+Iceberg form (``TableInput`` plus ``OpenTableFormatInput``, as CloudFormation takes it).
+The table's format, Parquet, JSON Lines read by the OpenX JSON SerDe, or Iceberg, is
+chosen at deploy time; queries always read a table
 named ``changes``. Partition projection on ``table_name`` (enum) and ``dt`` (date) maps
 straight onto the delivery prefix, so no crawler and no MSCK REPAIR are needed.
 
@@ -20,11 +22,26 @@ from pathlib import Path
 from typing import Any, Final
 
 from ddbtrail.core.exceptions import ConfigError
-from ddbtrail.core.row import PARTITION_TEMPLATE, SCHEMA_VERSION, glue_columns
+from ddbtrail.core.row import (
+    COLUMNS,
+    ICEBERG_NAMESPACE,
+    ICEBERG_SORT,
+    ICEBERG_TABLE,
+    PARTITION_COLUMNS,
+    PARTITION_TEMPLATE,
+    SCHEMA_VERSION,
+    glue_columns,
+    iceberg_field_id,
+)
 
 TABLE_NAME: Final = "changes"
 DATABASE_NAME: Final = "ddbtrail"
-FORMATS: Final = ("parquet", "jsonl")
+FORMATS: Final = ("parquet", "jsonl")  # Hive tables (table_input)
+# Every lake format a deployment can choose; iceberg is ``iceberg_table``.
+LAKE_FORMATS: Final = (*FORMATS, "iceberg")
+# The Iceberg table's folder under the lake prefix: <namespace>/<table>, as the local
+# SQL catalog lays it out under a lake folder.
+ICEBERG_SUBDIR: Final = f"{ICEBERG_NAMESPACE}/{ICEBERG_TABLE}/"
 DEFAULT_DT_RANGE: Final = "NOW-5YEARS,NOW+1DAY"
 DT_FORMAT: Final = "yyyy-MM-dd"
 
@@ -132,6 +149,85 @@ def table_input(fmt: str, location: str, table_names: Sequence[str], *,
     }
 
 
+_ICEBERG_PRIMITIVES: Final = {"string": "string", "bigint": "long", "int": "int",
+                               "boolean": "boolean"}
+# Partition field ids start at 1000, as in Iceberg's reference implementation and pyiceberg.
+ICEBERG_PARTITION_FIELD_ID: Final = 1000
+
+
+def iceberg_fields() -> list[dict[str, Any]]:
+    """Glue ``IcebergStructField`` entries of the row schema (the ids of ``row.iceberg_schema``).
+
+    A nested type is Iceberg's JSON type document, as text; primitives are their names.
+    """
+    next_id = len(COLUMNS) + 1
+    out = []
+    for c in COLUMNS:
+        if c.glue_type == "array<string>":
+            kind: str = json.dumps({"type": "list", "element-id": next_id, "element": "string",
+                                    "element-required": False}, separators=(",", ":"))
+            next_id += 1
+        else:
+            kind = _ICEBERG_PRIMITIVES[c.glue_type]
+        out.append({"Id": iceberg_field_id(c.name), "Name": c.name, "Type": kind,
+                    "Required": not c.nullable, "Doc": c.comment})
+    return out
+
+
+def iceberg_location(location: str) -> str:
+    """The Iceberg table's S3 location under the lake's URI."""
+    return location.rstrip("/") + "/" + ICEBERG_SUBDIR
+
+
+def iceberg_table(location: str, *, name: str = TABLE_NAME,
+                  properties: dict[str, str] | None = None,
+                  description: str | None = None) -> dict[str, Any]:
+    """``{"TableInput", "OpenTableFormatInput"}`` of the Glue Iceberg table (format v2).
+
+    Identity partitions on ``table_name`` and ``dt`` (so the saved queries' filters prune
+    as on the Hive table), write order ``item_key``, ``sequence_number`` (what Glue's
+    ``sort`` compaction uses), table properties as the local table's. ``location`` is the
+    lake's S3 URI; the table lives in ``ICEBERG_SUBDIR`` under it.
+    """
+    from ddbtrail.lake.iceberg import TABLE_PROPERTIES
+
+    if not isinstance(location, str) or not (
+            location.startswith("s3://") or "${Token[" in location):
+        raise ConfigError(f"location {location!r}: expected an s3:// URI")
+    where = iceberg_location(location)
+    props = {k: v for k, v in TABLE_PROPERTIES.items() if k != "format-version"}
+    return {
+        "TableInput": {
+            "Name": name,
+            "Description": description or (
+                f"ddbtrail change rows (schema v{SCHEMA_VERSION}, Apache Iceberg): one row "
+                "per item change, partitioned by table_name and dt"),
+            "TableType": "EXTERNAL_TABLE",
+            "StorageDescriptor": {
+                "Columns": glue_columns() + glue_columns(partitions=True),
+                "Location": where,
+            },
+        },
+        "OpenTableFormatInput": {"IcebergInput": {
+            "MetadataOperation": "CREATE",
+            "Version": "2",
+            "IcebergTableInput": {
+                "Location": where,
+                "Schema": {"SchemaId": 0, "Type": "struct", "Fields": iceberg_fields()},
+                "PartitionSpec": {"SpecId": 0, "Fields": [
+                    {"SourceId": iceberg_field_id(c.name),
+                     "FieldId": ICEBERG_PARTITION_FIELD_ID + i,
+                     "Name": c.name, "Transform": "identity"}
+                    for i, c in enumerate(PARTITION_COLUMNS)]},
+                "WriteOrder": {"OrderId": 1, "Fields": [
+                    {"SourceId": iceberg_field_id(c), "Transform": "identity",
+                     "Direction": "asc", "NullOrder": "nulls-first"} for c in ICEBERG_SORT]},
+                "Properties": {**props, **(properties or {})},
+            },
+        }},
+    }
+
+
 def database_input(name: str = DATABASE_NAME, *, description: str | None = None) -> dict[str, Any]:
     """Glue ``DatabaseInput`` of the ddbtrail database."""
     return {"Name": name,
@@ -143,6 +239,7 @@ def reference_files() -> dict[str, str]:
     out = {"database.json": database_input()}
     for fmt in FORMATS:
         out[f"{TABLE_NAME}.{fmt}.json"] = table_input(fmt, EXAMPLE_LOCATION, EXAMPLE_TABLES)
+    out[f"{TABLE_NAME}.iceberg.json"] = iceberg_table(EXAMPLE_LOCATION)
     return {name: json.dumps(body, indent=2) + "\n" for name, body in out.items()}
 
 
