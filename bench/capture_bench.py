@@ -1,12 +1,22 @@
-"""Capture path vs the naive design, on the same 10,000-record event (issue 2, bench a).
+"""Capture path vs the naive design, side by side in one run (issue 16).
 
-Naive design (as in the seed articles): boto3's TypeDeserializer + json.dumps, one
-put_record per change. ddbtrail: capture_batch (lossless codec, packing, PutRecordBatch).
-Both send through a real boto3 Firehose client whose HTTP send is answered locally
-(a botocore before-send hook) and which counts calls, bytes and billed 5 KB units: the
-figures are the compute Lambda bills, SDK work included, without network time (which
-would only widen the gap: 10,000 round trips against 4). Runs are interleaved so both
-designs see the same machine load.
+Designs, all on the same events:
+
+* **naive, batched** (the headline baseline): boto3's TypeDeserializer + ``json.dumps``
+  per change, then PutRecordBatch of 500: the obvious design with the obvious batching.
+* **naive, one put_record per change**, as in the seed articles.
+* **ddbtrail** ``capture_batch``: lossless codec, validation, packing, PutRecordBatch.
+
+Each runs two ways: *SDK included* (a real boto3 Firehose client whose HTTP send is
+answered locally by a botocore before-send hook, so request building, validation,
+serialisation and signing count, as in Lambda, without network time) and *own compute*
+(a free client that accepts every record, so only the design's own work counts).
+
+Two event sizes: the 10,000-record event, and the largest batch of the same records
+whose event JSON fits Lambda's 6 MB invocation payload (what a real invocation gets).
+Every design is warmed once before timing; runs are interleaved so all designs see the
+same machine load; figures are medians of process CPU time, in ms per 10,000 records.
+Peak memory (tracemalloc) is measured in a separate, untimed run of each design.
 
     python -m bench.capture_bench [--records N] [--runs N]
 """
@@ -15,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
+import tracemalloc
 from typing import Any
 
 import boto3
@@ -116,9 +128,14 @@ def make_event(n: int, seed: int = 7) -> dict[str, Any]:
     return {"Records": records}
 
 
-def naive(event: dict[str, Any], firehose: CountingFirehose) -> None:
-    """The seed articles' design: deserialize, dump, one put_record per change."""
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's invocation payload limit, 6 MB
+BATCH = 500  # PutRecordBatch's most records per call
+
+
+def naive_rows(event: dict[str, Any]) -> list[bytes]:
+    """The seed articles' row: deserialize each image, dump it as JSON."""
     deser = TypeDeserializer()
+    out = []
     for record in event["Records"]:
         ddb = record["dynamodb"]
         row = {
@@ -129,62 +146,188 @@ def naive(event: dict[str, Any], firehose: CountingFirehose) -> None:
             "old_image": {k: deser.deserialize(v) for k, v in ddb.get("OldImage", {}).items()},
             "timestamp": ddb["ApproximateCreationDateTime"],
         }
-        data = json.dumps(row, default=str).encode() + b"\n"
-        firehose.client.put_record(DeliveryStreamName="naive", Record={"Data": data})
+        out.append(json.dumps(row, default=str).encode() + b"\n")
+    return out
 
 
-def ddbtrail(event: dict[str, Any], firehose: CountingFirehose) -> None:
-    result = capture_batch(event, firehose=firehose.client,
+def naive_batched(event: dict[str, Any], firehose: Any) -> None:
+    """Naive rows, sent with PutRecordBatch of 500 (no retry of failed entries)."""
+    rows = naive_rows(event)
+    for i in range(0, len(rows), BATCH):
+        firehose.put_record_batch(DeliveryStreamName="naive",
+                                  Records=[{"Data": d} for d in rows[i:i + BATCH]])
+
+
+def naive_per_record(event: dict[str, Any], firehose: Any) -> None:
+    """Naive rows, one put_record per change."""
+    for data in naive_rows(event):
+        firehose.put_record(DeliveryStreamName="naive", Record={"Data": data})
+
+
+def ddbtrail(event: dict[str, Any], firehose: Any) -> None:
+    result = capture_batch(event, firehose=firehose,
                            settings=CaptureSettings(delivery_stream="ddbtrail"))
     assert not result.failed
 
 
-def measure(fn: Any, event: dict[str, Any]) -> tuple[float, CountingFirehose]:
-    firehose = CountingFirehose()
+class FreeFirehose:
+    """Accepts everything at no cost: what is left is each design's own compute."""
+
+    def __init__(self) -> None:
+        self.calls = self.records = self.bytes = self.units = 0
+
+    def put_record_batch(self, *, DeliveryStreamName: str,
+                         Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls += 1
+        for r in Records:
+            self._take(r["Data"])
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"}] * len(Records)}
+
+    def put_record(self, *, DeliveryStreamName: str, Record: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        self._take(Record["Data"])
+        return {"RecordId": "r"}
+
+    def _take(self, data: bytes) -> None:
+        self.records += 1
+        self.bytes += len(data)
+        self.units += billed_units(len(data))
+
+
+DESIGNS: dict[str, Any] = {
+    "naive_batched": naive_batched,
+    "naive_per_record": naive_per_record,
+    "ddbtrail": ddbtrail,
+}
+LABELS = {
+    "naive_batched": "naive, PutRecordBatch of 500",
+    "naive_per_record": "naive, one put_record per change",
+    "ddbtrail": "ddbtrail capture_batch",
+}
+
+
+def lambda_sized(event: dict[str, Any], limit: int = LAMBDA_PAYLOAD_BYTES) -> dict[str, Any]:
+    """The longest prefix of ``event``'s records whose event JSON fits ``limit`` bytes."""
+    sizes = [len(json.dumps(r, separators=(",", ":"))) + 1 for r in event["Records"]]
+    total, n = len('{"Records":[]}'), 0
+    for size in sizes:
+        if total + size > limit:
+            break
+        total, n = total + size, n + 1
+    return {"Records": event["Records"][:n]}
+
+
+def _client(sdk: bool) -> Any:
+    return CountingFirehose() if sdk else FreeFirehose()
+
+
+def _run(fn: Any, event: dict[str, Any], sdk: bool) -> tuple[float, Any]:
+    counter = _client(sdk)
+    client = counter.client if sdk else counter
     start = time.process_time()
-    fn(event, firehose)
-    return time.process_time() - start, firehose
+    fn(event, client)
+    return time.process_time() - start, counter
 
 
-def main(records: int = 10_000, runs: int = 5) -> dict[str, Any]:
-    """Run both designs ``runs`` times, interleaved; return medians and ratios."""
-    event = make_event(records)
-    times: dict[str, list[float]] = {"naive": [], "ddbtrail": []}
-    counts: dict[str, CountingFirehose] = {}
+def peak_memory(fn: Any, event: dict[str, Any]) -> int:
+    """Peak bytes Python allocated during one run (tracemalloc; not timed)."""
+    counter = FreeFirehose()
+    tracemalloc.start()
+    try:
+        fn(event, counter)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def measure(event: dict[str, Any], runs: int) -> dict[str, Any]:
+    """Every design x (SDK included, own compute), warmed, interleaved, medians."""
+    n = len(event["Records"])
+    keys = [(name, sdk) for name in DESIGNS for sdk in (True, False)]
+    times: dict[tuple[str, bool], list[float]] = {k: [] for k in keys}
+    counts: dict[tuple[str, bool], Any] = {}
+    for name, sdk in keys:  # warm-up: imports, caches, botocore's model loading
+        _run(DESIGNS[name], event, sdk)
     for _ in range(runs):
-        for name, fn in (("naive", naive), ("ddbtrail", ddbtrail)):
-            seconds, fh = measure(fn, event)
-            times[name].append(seconds)
-            counts[name] = fh
-    med = {k: statistics.median(v) for k, v in times.items()}
-    out: dict[str, Any] = {"records": records, "runs": runs}
-    for name in ("naive", "ddbtrail"):
-        fh = counts[name]
-        out[name] = {"cpu_s": med[name], "records_per_s": records / med[name],
-                     "firehose_calls": fh.calls, "firehose_records": fh.records,
-                     "bytes": fh.bytes, "billed_5kb_units": fh.units}
-    out["speedup"] = med["naive"] / med["ddbtrail"]
-    out["calls_ratio"] = counts["naive"].calls / counts["ddbtrail"].calls
-    out["billed_units_ratio"] = counts["naive"].units / counts["ddbtrail"].units
+        for key in keys:
+            seconds, counter = _run(DESIGNS[key[0]], event, key[1])
+            times[key].append(seconds)
+            counts[key] = counter
+    payload = len(json.dumps(event, separators=(",", ":")))
+    out: dict[str, Any] = {"records": n, "event_bytes": payload, "designs": {}}
+    for name in DESIGNS:
+        sdk, own = statistics.median(times[(name, True)]), statistics.median(times[(name, False)])
+        c = counts[(name, True)]
+        out["designs"][name] = {
+            "sdk_s": sdk, "own_s": own,
+            "sdk_ms_per_10k": 1000 * sdk * 10_000 / n, "own_ms_per_10k": 1000 * own * 10_000 / n,
+            "firehose_calls": c.calls, "firehose_records": c.records, "bytes": c.bytes,
+            "billed_5kb_units": c.units, "peak_mib": peak_memory(DESIGNS[name], event) / 2**20,
+        }
+    d = out["designs"]
+    out["speedup_sdk_vs_batched"] = d["naive_batched"]["sdk_s"] / d["ddbtrail"]["sdk_s"]
+    out["speedup_own_vs_batched"] = d["naive_batched"]["own_s"] / d["ddbtrail"]["own_s"]
+    out["speedup_sdk_vs_per_record"] = d["naive_per_record"]["sdk_s"] / d["ddbtrail"]["sdk_s"]
     return out
 
 
+def main(records: int = 10_000, runs: int = 5) -> dict[str, Any]:
+    """Both event sizes; ``result["ddbtrail"]``/``["naive"]`` keep the 10k SDK figures
+    (naive: one put_record per change, as the cost model prices it)."""
+    event = make_event(records)
+    full = measure(event, runs)
+    small = measure(lambda_sized(event), runs)
+    fd = full["designs"]
+    return {
+        "records": records, "runs": runs, "load_average": os.getloadavg(),
+        "full": full, "lambda_sized": small,
+        "ddbtrail": {"cpu_s": fd["ddbtrail"]["sdk_s"]},
+        "naive": {"cpu_s": fd["naive_per_record"]["sdk_s"]},
+    }
+
+
+def _table(m: dict[str, Any]) -> list[str]:
+    d = m["designs"]
+    rows = [
+        "| design | ms per 10k, SDK included | ms per 10k, own compute | Firehose calls | "
+        "Firehose records | bytes sent | billed 5 KB units | peak memory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in DESIGNS:
+        x = d[name]
+        rows.append(
+            f"| {LABELS[name]} | {x['sdk_ms_per_10k']:,.0f} | {x['own_ms_per_10k']:,.0f} | "
+            f"{x['firehose_calls']:,} | {x['firehose_records']:,} | {x['bytes']:,} | "
+            f"{x['billed_5kb_units']:,} | {x['peak_mib']:,.1f} MiB |")
+    rows.append(
+        f"| **naive batched / ddbtrail** | **{m['speedup_sdk_vs_batched']:.2f}x** | "
+        f"**{m['speedup_own_vs_batched']:.2f}x** | | | "
+        f"{d['ddbtrail']['bytes'] / d['naive_batched']['bytes']:.2f}x the bytes | "
+        f"{d['naive_batched']['billed_5kb_units'] / d['ddbtrail']['billed_5kb_units']:.1f}x "
+        "fewer | |")
+    return rows
+
+
 def markdown(result: dict[str, Any]) -> str:
-    n, d = result["naive"], result["ddbtrail"]
+    full, small = result["full"], result["lambda_sized"]
+    load = result["load_average"]
     return "\n".join([
-        f"Same {result['records']:,}-record event, median of {result['runs']} interleaved runs "
-        "(CPU time).",
+        f"Median of {result['runs']} interleaved runs after one warm-up run each, process CPU "
+        f"time; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) "
+        "when the capture bench ended.",
         "",
-        "| design | records/s | Firehose calls | Firehose records | billed 5 KB units | bytes |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| naive (TypeDeserializer + put_record) | {n['records_per_s']:,.0f} | "
-        f"{n['firehose_calls']:,} | {n['firehose_records']:,} | {n['billed_5kb_units']:,} | "
-        f"{n['bytes']:,} |",
-        f"| ddbtrail capture_batch | {d['records_per_s']:,.0f} | {d['firehose_calls']:,} | "
-        f"{d['firehose_records']:,} | {d['billed_5kb_units']:,} | {d['bytes']:,} |",
-        f"| **ratio (naive / ddbtrail)** | **{result['speedup']:.1f}x faster** | "
-        f"**{result['calls_ratio']:,.0f}x fewer** | | "
-        f"**{result['billed_units_ratio']:.1f}x fewer** | |",
+        f"**{full['records']:,} records** ({full['event_bytes'] / 1e6:.1f} MB of event JSON, "
+        "over Lambda's 6 MB invocation payload):",
+        "",
+        *_table(full),
+        "",
+        f"**{small['records']:,} records**, the largest batch of these records that fits "
+        f"Lambda's 6 MB payload ({small['event_bytes'] / 1e6:.2f} MB):",
+        "",
+        *_table(small),
+        "",
+        f"ddbtrail against one put_record per change (10k, SDK included): "
+        f"{full['speedup_sdk_vs_per_record']:.1f}x faster.",
     ])
 
 

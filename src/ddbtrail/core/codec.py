@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from decimal import Context, Decimal, InvalidOperation
 from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ddbtrail.core.exceptions import InvalidValue
 
@@ -333,11 +333,123 @@ def encode_item(item: Mapping[str, Any], root: str = "", *,
             if orjson is not None:
                 return _orjson_text(_plain_map(item, root, hints, orjson.Fragment)), hints
             return _stdlib_text(item, root, hints), hints
-        except _Slow:
+        except _GIVE_UP:
             pass
     enc = _Encoder(ascii_only=ascii_only)
     enc.item(item, root)
     return "".join(enc.out), enc.hints
+
+
+def _encode_into(item: Mapping[str, Any], root: str, hints: Hints) -> str:
+    """``encode_item`` adding its hints to ``hints`` (a fast path that gives up part way
+    may have added some: the exact encoder then adds the same ones, with the same types)."""
+    try:
+        if orjson is not None:
+            return _orjson_text(_plain_map(item, root, hints, orjson.Fragment))
+        return _stdlib_text(item, root, hints)
+    except _GIVE_UP:
+        enc = _Encoder(ascii_only=False)
+        enc.item(item, root)
+        hints.update(enc.hints)
+        return "".join(enc.out)
+
+
+class EncodedChange(NamedTuple):
+    """The codec's columns of one change row, and its changed attributes."""
+
+    keys: str
+    item_key: str
+    old_image: str | None
+    new_image: str | None
+    type_hints: str | None
+    # Top-level attributes added, removed or changed (sorted) when both images are given.
+    changed: list[str] | None
+
+
+def encode_change(keys: Mapping[str, Any], old: Mapping[str, Any] | None,
+                  new: Mapping[str, Any] | None) -> EncodedChange:
+    """Keys and both images with their hints under ``/keys``, ``/old_image`` and
+    ``/new_image``, and the changed attributes. Raises InvalidValue naming the first
+    bad path.
+
+    With both images, the new one is walked and the old one's attributes that are
+    exactly equal to the new ones reuse their plain values: each value is read once,
+    and the comparison is the changed-attribute set.
+    """
+    hints: Hints = {}
+    keys_text = _encode_into(keys, "/keys", hints)
+    key = item_key(keys)
+    changed = None
+    if old is not None and new is not None:
+        pair = _fast_pair(old, new) if orjson is not None else None
+        if pair is not None:
+            old_text, new_text, pair_hints, changed = pair
+            hints.update(pair_hints)
+        else:
+            old_text = _encode_into(old, "/old_image", hints)
+            new_text = _encode_into(new, "/new_image", hints)
+            changed = changed_attributes(old, new)
+    else:
+        old_text = None if old is None else _encode_into(old, "/old_image", hints)
+        new_text = None if new is None else _encode_into(new, "/new_image", hints)
+    return EncodedChange(keys_text, key, old_text, new_text, hints_json(hints), changed)
+
+
+def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
+    """(old text, new text, hints, changed) through orjson, or None to take the exact
+    path. An old attribute reuses the new one's plain value only when it is provably the
+    same typed value: == where the validated new value holds only str (S, N, B and the
+    sets), identical orjson bytes for maps and lists (True == 1, but "true" != "1")."""
+    if old.__class__ is not dict or new.__class__ is not dict:
+        return None
+    frag = orjson.Fragment
+    new_hints: Hints = {}
+    try:
+        plain_new = _plain_map(new, "/new_image", new_hints, frag)
+        hints = dict(new_hints)
+        plain_old: dict[str, Any] = {}
+        changed: list[str] = []
+        for k, v in old.items():
+            nv = new.get(k)
+            if nv is not None and v == nv:
+                if "S" in nv or "N" in nv:
+                    plain_old[k] = plain_new[k]
+                    continue
+                if "BOOL" in nv:  # equal, but True == 1: check the old value's type
+                    if v["BOOL"].__class__ is not bool:
+                        raise _Slow
+                    plain_old[k] = v["BOOL"]
+                    continue
+                if "NULL" in nv:
+                    if v["NULL"] is not True:
+                        raise _Slow
+                    plain_old[k] = None
+                    continue
+                if nv.keys() <= HINTED_TYPES:  # str-valued: == was exact
+                    plain_old[k] = plain_new[k]
+                    hints["/old_image/" + pointer_token(k)] = next(iter(nv))
+                    continue
+                if ("M" in nv or "L" in nv) and orjson.dumps(v) == orjson.dumps(nv):
+                    plain_old[k] = plain_new[k]
+                    if new_hints:
+                        _copy_nested_hints(new_hints, hints, pointer_token(k))
+                    continue
+            plain_old[k] = _plain_map({k: v}, "/old_image", hints, frag)[k]
+            if nv is None or not same_value(v, nv):
+                changed.append(k)
+        changed += [k for k in new if k not in old]
+        changed.sort()
+        return _orjson_text(plain_old), _orjson_text(plain_new), hints, changed
+    except (_Slow, TypeError, ValueError):
+        return None
+
+
+def _copy_nested_hints(new_hints: Hints, hints: Hints, token: str) -> None:
+    """Copy the hints inside new_image's attribute ``token`` to old_image's."""
+    prefix = "/new_image/" + token + "/"
+    for path, hint in new_hints.items():
+        if path.startswith(prefix):
+            hints["/old_image/" + path[len("/new_image/"):]] = hint
 
 
 # The fast path: one walk turns typed values into plain Python values (numbers as raw
@@ -350,10 +462,15 @@ class _Slow(Exception):
     """The fast path does not apply; use the exact encoder."""
 
 
+# What makes the fast path give up: _Slow, or the ValueError of unpacking a typed value
+# that has no tag or several.
+_GIVE_UP: Final = (_Slow, ValueError)
+
+
 def _orjson_text(plain: dict[str, Any]) -> str:
     try:
         return orjson.dumps(plain).decode()
-    except TypeError:  # lone surrogates, too deep: let the exact encoder say where
+    except TypeError:  # lone surrogates, names not str, too deep: the exact encoder says
         raise _Slow from None
 
 
@@ -377,7 +494,12 @@ class _Marker:
 
 def _stdlib_text(item: Any, root: str, hints: Hints) -> str:
     mark = _Marker()
-    plain = _plain_map(item, root, hints, mark)
+    try:
+        plain = _plain_map(item, root, hints, mark)
+    except ValueError:
+        raise _Slow from None
+    if not _names_are_str(plain):  # json would write 1 for a name 1; orjson refuses it
+        raise _Slow
     try:
         text = _STDLIB_JSON.encode(plain)
     except (TypeError, ValueError, RecursionError):
@@ -394,73 +516,106 @@ def _stdlib_text(item: Any, root: str, hints: Hints) -> str:
     return text
 
 
-def _child(parent: str, key: str | int) -> str:
-    return f"{parent}/{key}" if isinstance(key, int) else parent + "/" + pointer_token(key)
+# Paths are built only when a hint or an error needs one: the walk passes (parent, key)
+# pairs, and _path_text joins them.
+_Path = str | tuple[Any, str | int]
 
 
-def _plain_map(m: Any, path: str, hints: Hints, frag: Callable[[str], Any]) -> dict[str, Any]:
+def _names_are_str(value: Any) -> bool:
+    if value.__class__ is dict:
+        return all(k.__class__ is str and _names_are_str(v) for k, v in value.items())
+    if value.__class__ is list:
+        return all(_names_are_str(v) for v in value)
+    return True
+
+
+def _path_text(path: _Path) -> str:
+    keys: list[str | int] = []
+    while not isinstance(path, str):
+        path, key = path
+        keys.append(key)
+    for key in reversed(keys):
+        path = f"{path}/{key}" if isinstance(key, int) else path + "/" + pointer_token(key)
+    return path
+
+
+def _number_ok(n: Any) -> bool:
+    return n.__class__ is str and (
+        (len(n) <= MAX_DIGITS and _SHORT_PLAIN(n) is not None) or _number_problem(n) is None)
+
+
+def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) -> dict[str, Any]:
     if m.__class__ is not dict:
         raise _Slow
     out: dict[str, Any] = {}
     for k, v in m.items():
-        if v.__class__ is not dict or len(v) != 1 or k.__class__ is not str:
+        if v.__class__ is not dict:
             raise _Slow
-        if "S" in v:
-            s = v["S"]
-            if s.__class__ is not str:
+        ((tag, raw),) = v.items()  # ValueError unless exactly one tag
+        if tag == "S":
+            if raw.__class__ is not str:
                 raise _Slow
-            out[k] = s
-        elif "N" in v:
-            n = v["N"]
-            if n.__class__ is not str or (
-                    (len(n) > MAX_DIGITS or not _SHORT_PLAIN(n)) and _number_problem(n)):
+            out[k] = raw
+        elif tag == "N":
+            if raw.__class__ is not str or (
+                    (len(raw) > MAX_DIGITS or _SHORT_PLAIN(raw) is None) and _number_problem(raw)):
                 raise _Slow
-            out[k] = frag(n)
+            out[k] = frag(raw)
+        elif tag == "M":
+            out[k] = _plain_map(raw, (path, k), hints, frag)
+        elif tag == "BOOL":
+            if raw.__class__ is not bool:
+                raise _Slow
+            out[k] = raw
+        elif tag == "NULL":
+            if raw is not True:
+                raise _Slow
+            out[k] = None
         else:
-            out[k] = _plain_other(v, path, k, hints, frag)
+            out[k] = _plain_rest(tag, raw, (path, k), hints, frag)
     return out
 
 
-def _plain_list(items: Any, path: str, hints: Hints, frag: Callable[[str], Any]) -> list[Any]:
+def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) -> list[Any]:
     if items.__class__ is not list:
         raise _Slow
     out: list[Any] = []
+    append = out.append
     for i, v in enumerate(items):
-        if v.__class__ is not dict or len(v) != 1:
+        if v.__class__ is not dict:
             raise _Slow
-        if "S" in v:
-            s = v["S"]
-            if s.__class__ is not str:
+        ((tag, raw),) = v.items()  # ValueError unless exactly one tag
+        if tag == "S":
+            if raw.__class__ is not str:
                 raise _Slow
-            out.append(s)
-        elif "N" in v:
-            n = v["N"]
-            if n.__class__ is not str or (
-                    (len(n) > MAX_DIGITS or not _SHORT_PLAIN(n)) and _number_problem(n)):
+            append(raw)
+        elif tag == "N":
+            if raw.__class__ is not str or (
+                    (len(raw) > MAX_DIGITS or _SHORT_PLAIN(raw) is None) and _number_problem(raw)):
                 raise _Slow
-            out.append(frag(n))
+            append(frag(raw))
+        elif tag == "M":
+            append(_plain_map(raw, (path, i), hints, frag))
+        elif tag == "BOOL":
+            if raw.__class__ is not bool:
+                raise _Slow
+            append(raw)
+        elif tag == "NULL":
+            if raw is not True:
+                raise _Slow
+            append(None)
         else:
-            out.append(_plain_other(v, path, i, hints, frag))
+            append(_plain_rest(tag, raw, (path, i), hints, frag))
     return out
 
 
-def _plain_other(v: dict[str, Any], parent: str, key: str | int, hints: Hints,
-                 frag: Callable[[str], Any]) -> Any:
-    ((tag, raw),) = v.items()
-    if tag == "M":
-        return _plain_map(raw, _child(parent, key), hints, frag)
+def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
+                frag: Callable[[str], Any]) -> Any:
+    """L, B and the sets (S, N, M, BOOL and NULL are handled inline by the callers)."""
     if tag == "L":
-        return _plain_list(raw, _child(parent, key), hints, frag)
-    if tag == "BOOL":
-        if raw.__class__ is not bool:
-            raise _Slow
-        return raw
-    if tag == "NULL":
-        if raw is not True:
-            raise _Slow
-        return None
+        return _plain_list(raw, path, hints, frag)
     if tag == "B":
-        hints[_child(parent, key)] = "B"
+        hints[_path_text(path)] = "B"
         return _fast_binary(raw)
     if raw.__class__ is not list or not raw:
         raise _Slow
@@ -470,15 +625,15 @@ def _plain_other(v: dict[str, Any], parent: str, key: str | int, hints: Hints,
                 raise _Slow
         if len(set(raw)) != len(raw):
             raise _Slow
-        hints[_child(parent, key)] = "SS"
+        hints[_path_text(path)] = "SS"
         return raw
     if tag == "NS":
         for m in raw:
-            if m.__class__ is not str or _number_problem(m) is not None:
+            if not _number_ok(m):
                 raise _Slow
         if _duplicate(raw, Decimal) is not None:
             raise _Slow
-        hints[_child(parent, key)] = "NS"
+        hints[_path_text(path)] = "NS"
         return [frag(m) for m in raw]
     if tag == "BS":
         texts = [_fast_binary(m) for m in raw]
@@ -487,7 +642,7 @@ def _plain_other(v: dict[str, Any], parent: str, key: str | int, hints: Hints,
                 raise _Slow
         except (binascii.Error, ValueError):
             raise _Slow from None
-        hints[_child(parent, key)] = "BS"
+        hints[_path_text(path)] = "BS"
         return texts
     raise _Slow
 
@@ -615,9 +770,13 @@ def same_value(a: Any, b: Any) -> bool:
 
 def changed_attributes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Top-level attribute names added, removed or changed, sorted."""
-    names = old.keys() | new.keys()
-    return sorted(n for n in names if n not in old or n not in new
-                  or not same_value(old[n], new[n]))
+    # Equal typed values (compared in C) are the common case; only unequal ones present in
+    # both images need same_value, which ignores set order and number spelling.
+    changed = [n for n, v in new.items() if n not in old or (
+        old[n] != v and not same_value(old[n], v))]
+    changed += [n for n in old if n not in new]
+    changed.sort()
+    return changed
 
 
 # --------------------------------------------------------------------------- keys
@@ -629,6 +788,11 @@ def item_key(keys: Mapping[str, Any]) -> str:
     Identical for every change of one item (numbers are canonicalised, because DynamoDB
     treats 1 and 1.0 as the same key) and distinct for distinct items of one table.
     """
+    if orjson is not None:
+        try:
+            return _fast_item_key(keys)
+        except _Slow:
+            pass
     parts = []
     for name in sorted(keys):
         value = keys[name]
@@ -648,6 +812,29 @@ def item_key(keys: Mapping[str, Any]) -> str:
                                f"not {tag}")
         parts.append(encode_basestring(name) + ":" + text)
     return "{" + ",".join(parts) + "}"
+
+
+def _fast_item_key(keys: Mapping[str, Any]) -> str:
+    """``item_key`` through orjson (same bytes); _Slow for anything unusual."""
+    if keys.__class__ is not dict:
+        raise _Slow
+    plain: dict[str, Any] = {}
+    for name in sorted(keys):
+        value = keys[name]
+        if value.__class__ is not dict or len(value) != 1:
+            raise _Slow
+        ((tag, raw),) = value.items()
+        if tag == "S" and raw.__class__ is str:
+            plain[name] = raw
+        elif tag == "N" and raw.__class__ is str and raw.isdigit() and (
+                len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
+            plain[name] = orjson.Fragment(raw)  # a plain integer is its canonical spelling
+        else:
+            raise _Slow
+    try:
+        return orjson.dumps(plain).decode()
+    except TypeError:
+        raise _Slow from None
 
 
 def item_key_from_plain(values: Mapping[str, str], types: Mapping[str, str]) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import InvalidValue, MalformedEvent, MalformedRecord
@@ -32,18 +32,22 @@ _MS_THRESHOLD: Final = 100_000_000_000
 _MAX_MS: Final = 253_402_300_800_000
 
 
-def table_from_arn(arn: object) -> str | None:
-    """The table name in a stream ARN, or None when the ARN names no valid table."""
-    if not isinstance(arn, str):
-        return None
+@functools.lru_cache(maxsize=256)  # a batch comes from one stream
+def _arn_table(arn: str) -> str | None:
     match = _ARN_TABLE.match(arn)
     if match and _TABLE_NAME.match(match.group(1)):
         return match.group(1)
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+def table_from_arn(arn: object) -> str | None:
+    """The table name in a stream ARN, or None when the ARN names no valid table."""
+    if not isinstance(arn, str):
+        return None
+    return _arn_table(arn)
+
+
+class Change(NamedTuple):
     """A stream record, unwrapped to its DynamoDB section (Kinesis or Streams form)."""
 
     event_id: str
@@ -60,15 +64,20 @@ class Change:
     extra_micros: int | None = None
 
 
+def _is_map(value: object) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
 def record_identity(record: object) -> tuple[str | None, str | None]:
     """(eventID, SequenceNumber) of a record, as far as they can be read. Never raises."""
-    if not isinstance(record, Mapping):
+    if not _is_map(record):
         return None, None
+    assert isinstance(record, Mapping)
     event_id = record.get("eventID")
     ddb = record.get("dynamodb")
-    seq = ddb.get("SequenceNumber") if isinstance(ddb, Mapping) else None
+    seq = ddb.get("SequenceNumber") if _is_map(ddb) else None
     kin = record.get("kinesis")
-    if seq is None and isinstance(kin, Mapping):
+    if seq is None and _is_map(kin):
         seq = kin.get("sequenceNumber")
     return (event_id if isinstance(event_id, str) else None,
             seq if isinstance(seq, str) else None)
@@ -81,8 +90,9 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     no table, such as sample events with placeholders).
     """
     event_id, seq = record_identity(record)
-    if not isinstance(record, Mapping):
+    if not _is_map(record):
         raise MalformedRecord(None, f"a record must be a JSON object, got {type(record).__name__}")
+    assert isinstance(record, Mapping)
     if event_id is None:
         raise MalformedRecord(None, "no eventID")
     source = record.get("eventSource", "aws:dynamodb")
@@ -95,8 +105,9 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         event_id = str(record.get("eventID") or event_id)
         region = record.get("awsRegion", region)
     ddb = record.get("dynamodb")
-    if not isinstance(ddb, Mapping):
+    if not _is_map(ddb):
         raise MalformedRecord(event_id, "no 'dynamodb' section")
+    assert isinstance(ddb, Mapping)
     if seq is None:
         seq = ddb.get("SequenceNumber")
     if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
@@ -121,7 +132,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         table_name=name,
         event_source=str(source),
         region=region if isinstance(region, str) else None,
-        user_identity=identity if isinstance(identity, Mapping) else None,
+        user_identity=identity if identity is not None and _is_map(identity) else None,
         timestamp_ms=ms,
         extra_micros=micros,
     )
@@ -179,10 +190,9 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
     both images before anything is encoded.
     """
     ddb = change.ddb
-    hints: codec.Hints = {}
     try:
         keys = ddb.get("Keys")
-        if not isinstance(keys, Mapping) or not keys:
+        if not keys or not (keys.__class__ is dict or isinstance(keys, Mapping)):
             raise InvalidValue("no Keys")
         old = ddb.get("OldImage")
         new = ddb.get("NewImage")
@@ -191,16 +201,7 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
             keys = redactor.item(keys, is_key=True)
             old = redactor.item(old)
             new = redactor.item(new)
-        keys_text, key_hints = codec.encode_item(keys, "/keys")
-        hints.update(key_hints)
-        item_key = codec.item_key(keys)
-        old_text = new_text = None
-        if old is not None:
-            old_text, old_hints = codec.encode_item(old, "/old_image")
-            hints.update(old_hints)
-        if new is not None:
-            new_text, new_hints = codec.encode_item(new, "/new_image")
-            hints.update(new_hints)
+        encoded = codec.encode_change(keys, old, new)
     except InvalidValue as exc:
         raise MalformedRecord(change.event_id, str(exc)) from exc
     except RecursionError as exc:
@@ -213,7 +214,7 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
     elif action == "REMOVE" and old is not None:
         changed = sorted(old)
     elif old is not None and new is not None:
-        changed = codec.changed_attributes(old, new)
+        changed = encoded.changed
     else:
         changed = None
 
@@ -232,11 +233,11 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
         "event_id": change.event_id,
         "sequence_number": change.sequence_number,
         "action": action,
-        "item_key": item_key,
-        "keys": keys_text,
-        "old_image": old_text,
-        "new_image": new_text,
-        "type_hints": codec.hints_json(hints),
+        "item_key": encoded.item_key,
+        "keys": encoded.keys,
+        "old_image": encoded.old_image,
+        "new_image": encoded.new_image,
+        "type_hints": encoded.type_hints,
         "changed_attributes": changed,
         "timestamp": ts,
         "event_time": event_time,
@@ -287,8 +288,7 @@ def event_records(event: object) -> list[Any]:
     return list(event["Records"])
 
 
-@dataclass(frozen=True, slots=True)
-class Flattened:
+class Flattened(NamedTuple):
     """Outcome for one record of a batch: a row, or the error that names it."""
 
     index: int
@@ -303,29 +303,47 @@ def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
                     policy: RedactionPolicy | None = None) -> Iterator[Flattened]:
     """Flatten a batch, isolating each bad record instead of failing the batch."""
     for index, record in enumerate(records):
-        event_id, seq = record_identity(record)
         try:
             row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name,
                                  policy=policy)
         except MalformedRecord as exc:
+            event_id, seq = record_identity(record)
             yield Flattened(index, event_id, seq, error=exc)
         else:
             yield Flattened(index, row["event_id"], row["sequence_number"], row=row)
 
 
 _ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ORDER: Final = tuple(COLUMN_NAMES)
+
+
+def _ordered(row: Row) -> Row:
+    """The row with its columns in schema order (build_row already makes them so)."""
+    return row if tuple(row) == _ORDER else {name: row.get(name) for name in COLUMN_NAMES}
 
 
 def row_json(row: Row) -> str:
     """A row as one compact JSON object, columns in schema order, no newline."""
-    return _ROW_JSON.encode({name: row.get(name) for name in COLUMN_NAMES})
+    return _ROW_JSON.encode(_ordered(row))
 
 
 def row_bytes(row: Row) -> bytes:
-    """A row as UTF-8 JSON plus the newline every delivered row ends with."""
+    """A row as UTF-8 JSON plus the newline every delivered row ends with.
+
+    orjson when installed; the standard library writes the same bytes otherwise, and
+    also whatever orjson refuses (integers beyond 64 bits, lone surrogates outside the
+    images, which are escaped).
+    """
+    ordered = _ordered(row)
+    if codec.orjson is not None:
+        try:
+            # Concatenating copies the text out of orjson's buffer, which is several
+            # times the row's size and would stay allocated while the batch is held.
+            return codec.orjson.dumps(ordered) + b"\n"
+        except TypeError:
+            pass
     try:
-        return (row_json(row) + "\n").encode("utf-8")
+        return (_ROW_JSON.encode(ordered) + "\n").encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates in a string (legal in the event JSON, not in UTF-8): escape them.
-        ordered = {name: row.get(name) for name in COLUMN_NAMES}
         return (json.dumps(ordered, ensure_ascii=True, separators=(",", ":")) + "\n").encode()

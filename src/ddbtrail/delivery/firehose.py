@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,8 +48,7 @@ def billed_units(size: int) -> int:
     return -(-size // BILLING_UNIT_BYTES)
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedRow:
+class EncodedRow(NamedTuple):
     """One row as bytes (newline-terminated) with the batch position of its source record."""
 
     data: bytes
@@ -75,26 +74,26 @@ def pack(rows: Sequence[EncodedRow], *, enabled: bool = True,
     """
     if not enabled:
         return [FirehoseRecord(r.data, [r.source]) for r in rows]
-    open_records: dict[tuple[str, str], tuple[list[bytes], list[int], int]] = {}
+    # partition -> [chunks, sources, bytes so far] of its open record
+    open_records: dict[tuple[str, str], list[Any]] = {}
     out: list[FirehoseRecord] = []
 
     def close(part: tuple[str, str]) -> None:
         chunks, sources, _ = open_records.pop(part)
         out.append(FirehoseRecord(b"".join(chunks), sources, len(chunks)))
 
-    for row in rows:
-        current = open_records.get(row.partition)
-        if current is not None and (
-            len(current[0]) >= max_rows or current[2] + len(row.data) > max_bytes
-        ):
-            close(row.partition)
+    for data, source, partition in rows:
+        size = len(data)
+        current = open_records.get(partition)
+        if current is not None and (len(current[0]) >= max_rows or current[2] + size > max_bytes):
+            close(partition)
             current = None
         if current is None:
-            open_records[row.partition] = ([row.data], [row.source], len(row.data))
+            open_records[partition] = [[data], [source], size]
         else:
-            current[0].append(row.data)
-            current[1].append(row.source)
-            open_records[row.partition] = (current[0], current[1], current[2] + len(row.data))
+            current[0].append(data)
+            current[1].append(source)
+            current[2] += size
     for part in list(open_records):
         close(part)
     # Deliver in order of each record's earliest source, so a stop on failure leaves
