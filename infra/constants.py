@@ -44,6 +44,15 @@ CAPTURE_HANDLER_FILE: Final = "stream_to_firehose.py"
 # Not needed by the capture path (CLI, local emulators, packaged data).
 CAPTURE_ASSET_IGNORE: Final = ("__pycache__", "*.pyc", "cli", "local", "_data", "py.typed")
 LAMBDA_PYTHON: Final = "python3.12"
+# Every function runs on Graviton; the asset carries orjson (the codec's fast path) built
+# for it, as a manylinux wheel fetched once into LAMBDA_WHEEL_CACHE (no Docker).
+LAMBDA_ARCHITECTURE: Final = "arm64"
+LAMBDA_WHEELS: Final = ("orjson",)
+ORJSON_VERSION: Final = "3.13.0"  # the version the capture path is tested with
+WHEEL_PLATFORMS: Final = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+}
 
 # Powertools for AWS Lambda (Python) V3 public layer, arm64 build for LAMBDA_PYTHON.
 # Layer version 27 is the one the Powertools docs list at the time of writing; override

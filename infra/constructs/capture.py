@@ -1,13 +1,19 @@
 """Per table: the stream check, the capture Lambda, its event source mapping and on-failure queue.
 
-The Lambda asset is ``handlers/stream_to_firehose.py`` plus the ``ddbtrail`` package,
-copied into a staging folder (no Docker); Powertools comes from AWS's public layer.
-The capture path imports only the standard library, boto3 and Powertools.
+The Lambda asset is ``handlers/stream_to_firehose.py`` plus the ``ddbtrail`` package and
+orjson's wheel for the function's architecture, staged in a folder (no Docker); Powertools
+comes from AWS's public layer. The capture path imports only the standard library,
+boto3, Powertools and (when present) orjson.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +36,16 @@ RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 la
                   f"({C.POWERTOOLS_LAYER_NAME}) is built for and the one ddbtrail is tested on.")
 
 
-def build_lambda_asset(handler_file: str, dest: Path) -> Path:
-    """Copy one handler from ``handlers/`` and the core package into ``dest`` (replaced).
+def build_lambda_asset(handler_file: str, dest: Path, *,
+                       architecture: str = C.LAMBDA_ARCHITECTURE,
+                       python: str = C.LAMBDA_PYTHON) -> Path:
+    """Copy one handler from ``handlers/`` and the core package into ``dest`` (replaced),
+    with orjson for ``architecture`` and ``python`` (e.g. ``python3.12``) beside them.
 
-    Layout: ``dest/<handler_file>`` and ``dest/ddbtrail/...``, without caches or the CLI
-    and local-emulation code. Built without Docker. Returns ``dest``.
+    Layout: ``dest/<handler_file>``, ``dest/ddbtrail/...`` (without caches or the CLI and
+    local-emulation code) and ``dest/orjson/``. Built without Docker. Returns ``dest``.
+    Without the wheel (offline, nothing cached) the asset still works on the standard
+    library's JSON, with the same bytes, and a warning says so.
     """
     if dest.exists():
         shutil.rmtree(dest)
@@ -42,7 +53,54 @@ def build_lambda_asset(handler_file: str, dest: Path) -> Path:
     shutil.copy2(C.HANDLERS_DIR / handler_file, dest / handler_file)
     shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
                     ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
+    try:
+        wheel = lambda_wheel("orjson", C.ORJSON_VERSION, architecture, python)
+    except WheelUnavailable as exc:
+        warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's JSON "
+                      "(same bytes, slower capture)", stacklevel=2)
+    else:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(dest)
     return dest
+
+
+class WheelUnavailable(RuntimeError):
+    """No wheel for the Lambda's platform is cached, and pip could not download one."""
+
+
+def wheel_cache() -> Path:
+    """Where Lambda wheels are kept between synths: LAMBDA_WHEEL_CACHE, else
+    ``~/.cache/ddbtrail/lambda-wheels``."""
+    env = os.environ.get("LAMBDA_WHEEL_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "ddbtrail" / "lambda-wheels"
+
+
+def lambda_wheel(name: str, version: str, architecture: str, python: str) -> Path:
+    """The manylinux wheel of ``name==version`` for a Lambda of ``architecture`` and
+    ``python``: from the cache, else ``pip download --platform ... --only-binary=:all:``
+    into it (once per machine; synths after that need no network)."""
+    major_minor = python.removeprefix("python")
+    abi = "cp" + major_minor.replace(".", "")
+    arch = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    cache = wheel_cache()
+    pattern = f"{name}-{version}-{abi}-{abi}-*{arch}*.whl"
+    found = sorted(cache.glob(pattern))
+    if found:
+        return found[-1]
+    cache.mkdir(parents=True, exist_ok=True)
+    platforms = [arg for p in C.WHEEL_PLATFORMS[architecture] for arg in ("--platform", p)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", f"{name}=={version}", "--no-deps",
+         "--only-binary=:all:", *platforms, "--python-version", major_minor,
+         "--implementation", "cp", "--abi", abi, "--dest", str(cache), "--quiet",
+         "--disable-pip-version-check"],
+        capture_output=True, text=True, timeout=300, check=False)
+    found = sorted(cache.glob(pattern))
+    if proc.returncode != 0 or not found:
+        reason = (proc.stderr.strip().splitlines() or ["no matching wheel"])[-1]
+        raise WheelUnavailable(f"no {name} {version} wheel for {python} on {architecture} "
+                               f"in {cache}: {reason}")
+    return found[-1]
 
 
 def build_capture_asset(dest: Path) -> Path:
@@ -243,7 +301,7 @@ class TableCapture(Construct):
         self.function = lambda_.Function(
             self, "Function",
             runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=lambda_.Architecture.ARM_64,  # = C.LAMBDA_ARCHITECTURE
             handler=C.CAPTURE_HANDLER, code=shared.code, layers=[shared.powertools],
             memory_size=cfg.lambda_memory_mb, timeout=Duration.seconds(cfg.lambda_timeout_seconds),
             role=role, log_group=log_group,

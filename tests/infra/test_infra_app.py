@@ -27,6 +27,7 @@ from ddbtrail.catalog.views import render_views, write_views
 from ddbtrail.core import row
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.flatten import event_records, flatten_records
+from infra import constants as C
 from infra.config import load_config
 from infra.constructs.capture import redaction_statements
 from infra.constructs.queries import view_queries
@@ -252,6 +253,16 @@ def test_capture_asset_is_lean_and_imports_without_pyarrow(parquet: Any) -> None
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "s"
+
+
+def test_capture_asset_holds_orjson_for_graviton_and_the_runtime(parquet: Any) -> None:
+    fn = next(iter(capture_functions(parquet).values()))
+    assert fn["Architectures"] == [C.LAMBDA_ARCHITECTURE]
+    asset = parquet.asset_dir(fn["Code"])
+    abi = fn["Runtime"].removeprefix("python").replace(".", "")
+    [so] = (asset / "orjson").glob("orjson.cpython-*.so")
+    assert so.name == f"orjson.cpython-{abi}-aarch64-linux-gnu.so"
+    assert (asset / f"orjson-{C.ORJSON_VERSION}.dist-info" / "METADATA").is_file()
 
 
 # ----------------------------------------------------------------------------- delivery

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,3 +281,43 @@ def test_input_event_is_not_mutated() -> None:
     before = copy.deepcopy(event)
     run(event, StubFirehose())
     assert event == before
+
+
+_DELIVERED_BYTES = """
+import base64, json, sys
+if sys.argv[1] == "stdlib":
+    sys.modules["orjson"] = None  # as in a Lambda asset without the wheel
+from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.core import codec
+from tests.stubs import StubFirehose
+stub = StubFirehose()
+event = json.load(sys.stdin)
+capture_batch(event, firehose=stub, settings=CaptureSettings(delivery_stream="s"), now_ms=1)
+print(json.dumps({"fast": codec.FAST_JSON,
+                  "data": [base64.b64encode(d).decode() for d in stub.accepted]}))
+"""
+
+
+def test_without_orjson_the_capture_path_delivers_the_same_bytes(load_event: Any) -> None:
+    records = [r for name in ("every-kind.json", "kinesis-microsecond.json")
+               for r in load_event(name)["Records"]]
+    for i, r in enumerate(make_event(50, pad=3)["Records"]):
+        r["dynamodb"]["NewImage"].update({
+            "n38": {"N": "12345678901234567890123456789012345678"}, "e": {"N": "1E-130"},
+            "txt": {"S": 'Jüri "鈴木"\n\t\u2028\x00\x1f 😀'}, "b": {"B": "AAH+/w=="},
+            "ns": {"NS": ["1", "2.5", "-3E+7"]}, "m": {"M": {"l": {"L": [{"BOOL": i % 2 == 0},
+                                                                        {"NULL": True}]}}}})
+        records.append(r)
+    event = json.dumps({"Records": records})
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=f"{root / 'src'}:{root}")
+    out = {}
+    for backend in ("orjson", "stdlib"):
+        proc = subprocess.run([sys.executable, "-c", _DELIVERED_BYTES, backend], input=event,
+                              capture_output=True, text=True, env=env, cwd=root, check=False)
+        assert proc.returncode == 0, proc.stderr
+        out[backend] = json.loads(proc.stdout)
+    assert out["orjson"]["fast"] is True and out["stdlib"]["fast"] is False
+    assert out["orjson"]["data"] == out["stdlib"]["data"]
+    delivered = b"".join(base64.b64decode(d) for d in out["stdlib"]["data"])
+    assert len(delivered.splitlines()) == len(records)

@@ -87,7 +87,7 @@ def test_values_dynamodb_refuses_are_invalid_and_named(value: dict, message: str
         codec._stdlib_text({"a": value}, "", {})
     if codec.FAST_JSON:
         with pytest.raises(codec._Slow):
-            codec._orjson_text(codec._plain_map({"a": value}, "", {}, codec.orjson.Fragment))
+            codec._orjson_text(codec._plain_map({"a": value}, "", {}, codec._fragment))
 
 
 @pytest.mark.parametrize("number", [
@@ -201,7 +201,7 @@ def test_orjson_and_the_standard_library_write_identical_text_and_hints(item: di
     if not codec.FAST_JSON:
         pytest.skip("orjson is not installed")
     fast_hints: dict = {}
-    fast = codec._orjson_text(codec._plain_map(item, "/r", fast_hints, codec.orjson.Fragment))
+    fast = codec._orjson_text(codec._plain_map(item, "/r", fast_hints, codec._fragment))
     std_hints: dict = {}
     try:
         std = codec._stdlib_text(item, "/r", std_hints)

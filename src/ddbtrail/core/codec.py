@@ -52,6 +52,18 @@ _STDLIB_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False
                                        allow_nan=False)
 
 
+def fast_dumps(value: Any) -> bytes | None:
+    """Compact JSON bytes from orjson, or None without orjson or for what it refuses
+    (integers beyond 64 bits, lone surrogates): the caller then uses the standard
+    library, which writes the same bytes for everything orjson accepts."""
+    if orjson is None:
+        return None
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text, non-ASCII kept as is: orjson, or the same bytes from json."""
     if orjson is not None:
@@ -331,7 +343,7 @@ def encode_item(item: Mapping[str, Any], root: str = "", *,
     if not ascii_only:  # ASCII-only text is for rare callers: the exact encoder writes it
         try:
             if orjson is not None:
-                return _orjson_text(_plain_map(item, root, hints, orjson.Fragment)), hints
+                return _orjson_text(_plain_map(item, root, hints, _fragment)), hints
             return _stdlib_text(item, root, hints), hints
         except _GIVE_UP:
             pass
@@ -345,7 +357,7 @@ def _encode_into(item: Mapping[str, Any], root: str, hints: Hints) -> str:
     may have added some: the exact encoder then adds the same ones, with the same types)."""
     try:
         if orjson is not None:
-            return _orjson_text(_plain_map(item, root, hints, orjson.Fragment))
+            return _orjson_text(_plain_map(item, root, hints, _fragment))
         return _stdlib_text(item, root, hints)
     except _GIVE_UP:
         enc = _Encoder(ascii_only=False)
@@ -377,9 +389,15 @@ def encode_change(keys: Mapping[str, Any], old: Mapping[str, Any] | None,
     and the comparison is the changed-attribute set.
     """
     hints: Hints = {}
-    keys_text = _encode_into(keys, "/keys", hints)
-    key = item_key(keys)
+    fast_keys = _fast_keys(keys) if orjson is not None else None
+    if fast_keys is not None:
+        keys_text, key = fast_keys
+    else:
+        keys_text = _encode_into(keys, "/keys", hints)
+        key = item_key(keys)
     changed = None
+    old_text: str | None
+    new_text: str | None
     if old is not None and new is not None:
         pair = _fast_pair(old, new) if orjson is not None else None
         if pair is not None:
@@ -395,6 +413,33 @@ def encode_change(keys: Mapping[str, Any], old: Mapping[str, Any] | None,
     return EncodedChange(keys_text, key, old_text, new_text, hints_json(hints), changed)
 
 
+def _fast_keys(keys: Any) -> tuple[str, str] | None:
+    """(keys text, item_key) through orjson for S keys and plain integer N keys (the
+    common case, where both are the same text when the names are in order), else None."""
+    if keys.__class__ is not dict:
+        return None
+    plain: dict[str, Any] = {}
+    for name, value in keys.items():
+        if value.__class__ is not dict or len(value) != 1:
+            return None
+        ((tag, raw),) = value.items()
+        if tag == "S" and raw.__class__ is str:
+            plain[name] = raw
+        elif tag == "N" and raw.__class__ is str and raw.isascii() and raw.isdigit() and (
+                len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
+            plain[name] = _fragment(raw)  # a plain integer is its own canonical spelling
+        else:
+            return None
+    try:
+        text = orjson.dumps(plain).decode()
+        names = list(plain)
+        if names == sorted(names):
+            return text, text
+        return text, orjson.dumps(dict(sorted(plain.items()))).decode()
+    except TypeError:  # names not str, lone surrogates: the exact path names them
+        return None
+
+
 def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
     """(old text, new text, hints, changed) through orjson, or None to take the exact
     path. An old attribute reuses the new one's plain value only when it is provably the
@@ -402,7 +447,7 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
     sets), identical orjson bytes for maps and lists (True == 1, but "true" != "1")."""
     if old.__class__ is not dict or new.__class__ is not dict:
         return None
-    frag = orjson.Fragment
+    frag = _fragment
     new_hints: Hints = {}
     try:
         plain_new = _plain_map(new, "/new_image", new_hints, frag)
@@ -487,9 +532,11 @@ class _Marker:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: Any) -> str:
+        if not _valid_number(text):
+            raise _Slow
         self.count += 1
-        return "\0" + text + "\0"
+        return "\0" + str(text) + "\0"
 
 
 def _stdlib_text(item: Any, root: str, hints: Hints) -> str:
@@ -539,9 +586,28 @@ def _path_text(path: _Path) -> str:
     return path
 
 
-def _number_ok(n: Any) -> bool:
+def _valid_number(n: Any) -> bool:
     return n.__class__ is str and (
         (len(n) <= MAX_DIGITS and _SHORT_PLAIN(n) is not None) or _number_problem(n) is None)
+
+
+# Number text -> its orjson.Fragment, for numbers already validated: quantities, prices
+# and flags repeat, and a hit skips both the check and the allocation. Bounded.
+_FRAGMENTS: dict[str, Any] = {}
+_MAX_FRAGMENTS: Final = 4096
+
+
+def _fragment(text: Any) -> Any:
+    """The raw JSON fragment of a valid N text (orjson path); _Slow if not valid."""
+    frag = _FRAGMENTS.get(text) if text.__class__ is str else None
+    if frag is None:
+        if not _valid_number(text):
+            raise _Slow
+        frag = orjson.Fragment(text)
+        if len(_FRAGMENTS) >= _MAX_FRAGMENTS:
+            _FRAGMENTS.clear()
+        _FRAGMENTS[text] = frag
+    return frag
 
 
 def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) -> dict[str, Any]:
@@ -557,12 +623,11 @@ def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) ->
                 raise _Slow
             out[k] = raw
         elif tag == "N":
-            if raw.__class__ is not str or (
-                    (len(raw) > MAX_DIGITS or _SHORT_PLAIN(raw) is None) and _number_problem(raw)):
-                raise _Slow
-            out[k] = frag(raw)
+            out[k] = frag(raw)  # validates
         elif tag == "M":
             out[k] = _plain_map(raw, (path, k), hints, frag)
+        elif tag == "L":
+            out[k] = _plain_list(raw, (path, k), hints, frag)
         elif tag == "BOOL":
             if raw.__class__ is not bool:
                 raise _Slow
@@ -590,12 +655,11 @@ def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any
                 raise _Slow
             append(raw)
         elif tag == "N":
-            if raw.__class__ is not str or (
-                    (len(raw) > MAX_DIGITS or _SHORT_PLAIN(raw) is None) and _number_problem(raw)):
-                raise _Slow
-            append(frag(raw))
+            append(frag(raw))  # validates
         elif tag == "M":
             append(_plain_map(raw, (path, i), hints, frag))
+        elif tag == "L":
+            append(_plain_list(raw, (path, i), hints, frag))
         elif tag == "BOOL":
             if raw.__class__ is not bool:
                 raise _Slow
@@ -611,9 +675,7 @@ def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any
 
 def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
                 frag: Callable[[str], Any]) -> Any:
-    """L, B and the sets (S, N, M, BOOL and NULL are handled inline by the callers)."""
-    if tag == "L":
-        return _plain_list(raw, path, hints, frag)
+    """B and the sets (the callers handle S, N, M, L, BOOL and NULL inline)."""
     if tag == "B":
         hints[_path_text(path)] = "B"
         return _fast_binary(raw)
@@ -628,13 +690,11 @@ def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
         hints[_path_text(path)] = "SS"
         return raw
     if tag == "NS":
-        for m in raw:
-            if not _number_ok(m):
-                raise _Slow
+        members = [frag(m) for m in raw]  # validates
         if _duplicate(raw, Decimal) is not None:
             raise _Slow
         hints[_path_text(path)] = "NS"
-        return [frag(m) for m in raw]
+        return members
     if tag == "BS":
         texts = [_fast_binary(m) for m in raw]
         try:

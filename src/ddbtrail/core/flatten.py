@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from ddbtrail.core import codec
@@ -30,6 +31,11 @@ _ARN_TABLE: Final = re.compile(r"^arn:[^:]*:dynamodb:[^:]*:[^:]*:table/([^/]+)")
 _MS_THRESHOLD: Final = 100_000_000_000
 # Event times must fit iso_ms and a dt partition: 1970-01-01 up to the end of 9999.
 _MAX_MS: Final = 253_402_300_800_000
+
+
+@functools.lru_cache(maxsize=256)  # a batch names one table
+def _table_ok(name: str) -> bool:
+    return _TABLE_NAME.match(name) is not None
 
 
 @functools.lru_cache(maxsize=256)  # a batch comes from one stream
@@ -75,9 +81,9 @@ def record_identity(record: object) -> tuple[str | None, str | None]:
     assert isinstance(record, Mapping)
     event_id = record.get("eventID")
     ddb = record.get("dynamodb")
-    seq = ddb.get("SequenceNumber") if _is_map(ddb) else None
+    seq = ddb.get("SequenceNumber") if ddb is not None and _is_map(ddb) else None
     kin = record.get("kinesis")
-    if seq is None and _is_map(kin):
+    if seq is None and kin is not None and _is_map(kin):
         seq = kin.get("sequenceNumber")
     return (event_id if isinstance(event_id, str) else None,
             seq if isinstance(seq, str) else None)
@@ -116,7 +122,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     if not isinstance(action, str) or action not in STREAM_ACTIONS:
         raise MalformedRecord(event_id, f"eventName {action!r} is not INSERT, MODIFY or REMOVE")
     name = table_name or record.get("tableName") or table_from_arn(record.get("eventSourceARN"))
-    if not isinstance(name, str) or not _TABLE_NAME.match(name):
+    if not isinstance(name, str) or not _table_ok(name):
         raise MalformedRecord(
             event_id,
             f"cannot tell the table: eventSourceARN {record.get('eventSourceARN')!r} names "
@@ -288,7 +294,8 @@ def event_records(event: object) -> list[Any]:
     return list(event["Records"])
 
 
-class Flattened(NamedTuple):
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, once a record
+class Flattened:
     """Outcome for one record of a batch: a row, or the error that names it."""
 
     index: int
@@ -335,13 +342,11 @@ def row_bytes(row: Row) -> bytes:
     images, which are escaped).
     """
     ordered = _ordered(row)
-    if codec.orjson is not None:
-        try:
-            # Concatenating copies the text out of orjson's buffer, which is several
-            # times the row's size and would stay allocated while the batch is held.
-            return codec.orjson.dumps(ordered) + b"\n"
-        except TypeError:
-            pass
+    fast = codec.fast_dumps(ordered)
+    if fast is not None:
+        # Concatenating copies the text out of orjson's buffer, which is several times
+        # the row's size and would stay allocated while the batch is held.
+        return fast + b"\n"
     try:
         return (_ROW_JSON.encode(ordered) + "\n").encode("utf-8")
     except UnicodeEncodeError:

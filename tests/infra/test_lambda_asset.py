@@ -1,0 +1,51 @@
+"""The Lambda asset carries the codec's fast path (orjson) for the function's platform."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+from infra import constants as C
+from infra.constructs.capture import build_lambda_asset, lambda_wheel
+
+pytestmark = pytest.mark.infra
+
+
+def host_architecture() -> str:
+    machine = platform.machine()
+    return {"x86_64": "x86_64", "AMD64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[machine]
+
+
+def test_an_asset_for_this_machine_imports_the_fast_path_from_itself(tmp_path: Path) -> None:
+    """Built exactly as for Lambda (handler, package, manylinux wheel) but for the host's
+    platform and Python, the asset alone (no site-packages) gives the codec orjson."""
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    asset = build_lambda_asset(C.CAPTURE_HANDLER_FILE, tmp_path / "asset",
+                               architecture=host_architecture(), python=python)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from ddbtrail.core import codec; "
+            "print(codec.FAST_JSON, codec.orjson.__file__)")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(asset)], capture_output=True,
+                          text=True, check=False, env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr
+    fast, where = proc.stdout.split()
+    assert fast == "True"
+    assert Path(where).is_relative_to(asset)
+
+
+def test_the_wheel_comes_from_the_cache_without_the_network(tmp_path: Path,
+                                                           monkeypatch: Any) -> None:
+    wheel = lambda_wheel("orjson", C.ORJSON_VERSION, "arm64", C.LAMBDA_PYTHON)
+    with zipfile.ZipFile(wheel) as archive:
+        assert any(n.endswith("aarch64-linux-gnu.so") for n in archive.namelist())
+    # A cached wheel is found again with pip unusable (as offline).
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    assert lambda_wheel("orjson", C.ORJSON_VERSION, "arm64", C.LAMBDA_PYTHON) == wheel
