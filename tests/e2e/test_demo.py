@@ -100,6 +100,37 @@ def test_demo_captures_every_change_and_prints_the_tour(tmp_path: Path) -> None:
     assert "ddbtrail as-of --lake" in out
     assert Path(result.report or "").is_file()
 
+    # Who changed this order: the demo's CloudTrail files name each step's principal.
+    assert "Who changed this order" in out
+    assert [(r["actor_match"], r["actor"].rsplit(":", 1)[-1]) for r in result.history] == [
+        ("exact", p) for p in (
+            "assumed-role/orders-service/i-0a1b2c3d4e", "assumed-role/orders-service/i-0a1b2c3d4e",
+            "assumed-role/support-engineer/dana@example.com",
+            "assumed-role/orders-service/i-0a1b2c3d4e", "user/admin",
+            "assumed-role/orders-service/i-0a1b2c3d4e",
+            "assumed-role/support-engineer/dana@example.com")]
+    page = Path(result.report or "").read_text(encoding="utf-8")
+    assert 'id="changes-by-principal"' in page and "user/admin" in page
+    assert "Principals from CloudTrail data events" in page
+
+
+def test_demo_cloudtrail_files_have_the_documented_shape(tmp_path: Path,
+                                                         load_event: Any) -> None:
+    import gzip
+
+    from ddbtrail.local.demo import trail_root
+
+    lake = Lake.open(str(tmp_path / "lake"))
+    run_demo(lake, changes=60, fmt="jsonl")
+    files = sorted(Path(trail_root(lake)).glob("AWSLogs/123456789012/CloudTrail/*/*/*/*/"
+                                               "123456789012_CloudTrail_*.json.gz"))
+    assert files
+    documented = load_event("cloudtrail-dynamodb-log-entries.json")["Records"][1]
+    records = [r for f in files for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]]
+    assert records and all(set(r) == set(documented) for r in records)
+    assert {r["eventName"] for r in records} == {"BatchWriteItem"}
+    assert len({r["userIdentity"]["arn"] for r in records}) == 3
+
 
 def test_demo_replaces_its_previous_run(tmp_path: Path) -> None:
     lake = Lake.open(str(tmp_path / "lake"))

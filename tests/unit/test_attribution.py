@@ -86,6 +86,18 @@ def test_tolerance_pairs_across_a_boundary_when_the_pairing_is_forced() -> None:
     assert [(a.actor, a.actor_match) for a in got] == [(ALICE, "exact"), (BOB, "exact")]
 
 
+def test_a_partiql_write_of_an_unknown_item_keeps_a_match_from_being_exact() -> None:
+    insert = ct.WriteEvent(
+        event_id="p", event_name="ExecuteStatement", event_time="", second=10, actor=BOB,
+        actor_type="IAMUser", source_ip=None, user_agent=None, error_code=None,
+        targets=(ct.Target("", "PartiQL", statement=(
+            "INSERT INTO Orders VALUE {'Id': ***(Redacted), 'status': ***(Redacted)}")),))
+    (a,) = at.attribute([ch(10, 1)], [ev("e1", 10, ALICE, 1), insert], TYPES)
+    assert a.actor_match == "ambiguous" and a.candidates == (ALICE, BOB)
+    (a,) = at.attribute([ch(11, 1)], [insert], TYPES)
+    assert a.actor_match == "none"
+
+
 def test_a_huge_second_is_called_ambiguous_not_searched_forever() -> None:
     events = [ev(f"e{i}", 10, ALICE if i % 2 else BOB, 1) for i in range(30)]
     got = at.attribute([ch(10, 1, ms=i) for i in range(30)], events, TYPES)

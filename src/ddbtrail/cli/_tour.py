@@ -23,6 +23,7 @@ from ddbtrail.local.demo import (
     run_demo,
     write_demo_report,
 )
+from ddbtrail.query.who import by_label
 
 
 class ConsoleSteps(DemoSteps):
@@ -98,6 +99,19 @@ def pretty_plain(text: str, indent: str = "  ") -> str:
     return render(parse_plain(text), 0)
 
 
+def print_who(history: list[dict[str, Any]], console: Console) -> None:
+    """"Who changed this order": each principal and what it did, from CloudTrail."""
+    console.print()
+    console.print("[bold]Who changed this order[/bold] (the stream does not say; the demo's "
+                  "CloudTrail data events do, matched by table, key and second):")
+    for row in history:
+        match = row.get("actor_match")
+        how = " from ".join(str(row[k]) for k in ("cloudtrail_event", "source_ip") if row.get(k))
+        line = f"  {row['event_time']}  {row['action']:<7} {match:<9} {by_label(row)}"
+        console.print(line + (f"  ({how})" if how and match == "exact" else ""),
+                      markup=False, highlight=False, soft_wrap=True)
+
+
 def print_tour(result: DemoResult, console: Console) -> None:
     """Print counts by action, the star item's history and its state at a past instant."""
     lake, table, history, state = result.lake, result.table, result.history, result.state
@@ -113,7 +127,7 @@ def print_tour(result: DemoResult, console: Console) -> None:
     key_opts = "--key customer_id=C0001 --key order_id=1"
     hist = Table(title=f"History of customer_id=C0001, order_id=1 ({len(history)} changes, "
                  "oldest first)", title_justify="left")
-    for col in ("event_time", "action", "status", "changed attributes"):
+    for col in ("event_time", "action", "status", "changed attributes", "by"):
         hist.add_column(col)
     for row in history:
         image = row.get("new_image") or row.get("old_image") or "{}"
@@ -121,9 +135,11 @@ def print_tour(result: DemoResult, console: Console) -> None:
         names = row.get("changed_attributes") or []
         changed = (f"(whole item: {len(names)} attributes)"
                    if row["action"] in ("INSERT", "REMOVE") else ", ".join(names))
-        hist.add_row(str(row["event_time"]), str(row["action"]), str(status), changed)
+        hist.add_row(str(row["event_time"]), str(row["action"]), str(status), changed,
+                     by_label(row))
     console.print()
     console.print(hist)
+    print_who(history, console)
 
     at = iso_ms(result.as_of_ms) if result.as_of_ms else ""
     console.print()
@@ -140,6 +156,7 @@ def print_tour(result: DemoResult, console: Console) -> None:
     console.print("[bold]Try next[/bold]")
     for cmd in (
         f"ddbtrail history {lake_opt} --table {table} {key_opts}",
+        f"ddbtrail who {lake_opt} --table {table} {key_opts} --cloudtrail {result.cloudtrail}",
         f"ddbtrail as-of {lake_opt} --table {table} --at {at} {key_opts}",
         f"ddbtrail as-of {lake_opt} --table {table} --at {iso_ms(int(time.time() * 1000))} "
         "--output json",

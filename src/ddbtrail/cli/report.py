@@ -9,6 +9,7 @@ import typer
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.core.exceptions import QueryError, UsageError
 from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import report as rep
 
@@ -33,6 +34,10 @@ def report_command(
     endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL (s3:// lakes).")
     ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (s3:// lakes).")] = None,
+    cloudtrail: Annotated[str | None, typer.Option(
+        "--cloudtrail", envvar="DDBTRAIL_CLOUDTRAIL",
+        help="CloudTrail logs (folder or s3://) for the changes-by-principal section.")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML dashboard (opens offline) of the lake's changes.
 
@@ -43,7 +48,10 @@ def report_command(
     except QueryError as exc:
         raise UsageError(str(exc)) from exc
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
-    data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest)
+    trail = (TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region)
+             if cloudtrail else None)
+    data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest,
+                       cloudtrail=trail)
     path = rep.save(rep.render_html(data), out)
     if data.total_changes == 0:
         err_console.print(f"note: no changes in lake {the_lake.uri} for "

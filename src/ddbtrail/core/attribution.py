@@ -3,7 +3,9 @@
 The rule (docs/cloudtrail.md says it for users):
 
 1. A change and a write event can match only when they name the same table and the same
-   canonical ``item_key``, and the event did not fail (``errorCode``).
+   canonical ``item_key``, and the event did not fail (``errorCode``). A PartiQL write
+   whose key cannot be read (CloudTrail redacts INSERT values) may be any item's of its
+   table: it stays a candidate for each, so it can make a match ambiguous, never vanish.
 2. Times are seconds on both sides: DynamoDB Streams rounds ``ApproximateCreationDateTime``
    down to the second, CloudTrail logs ``eventTime`` (when the request arrived) to the
    second. A change may be an event's when the event's second is the change's second or
@@ -214,11 +216,15 @@ def attribute(changes: Sequence[Change], events: Iterable[WriteEvent],
     if tolerance_s < 0:
         raise ValueError("tolerance_s must be >= 0")
     by_item: dict[tuple[str, str], dict[str, WriteEvent]] = defaultdict(dict)
+    some_item: dict[str, dict[str, WriteEvent]] = defaultdict(dict)  # PartiQL, key unread
     for event in events:
         if event.failed:
             continue
-        for item in event_items(event, key_types):
-            by_item[item].setdefault(event.event_id, event)
+        for table, item_key in event_items(event, key_types):
+            if item_key is None:
+                some_item[table].setdefault(event.event_id, event)
+            else:
+                by_item[(table, item_key)].setdefault(event.event_id, event)
     result: list[Attribution] = [NO_MATCH] * len(changes)
     changes_by_item: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, change in enumerate(changes):
@@ -227,8 +233,8 @@ def attribute(changes: Sequence[Change], events: Iterable[WriteEvent],
         elif change.action != "SNAPSHOT":
             changes_by_item[(change.table_name, change.item_key)].append(i)
     for item, idxs in changes_by_item.items():
-        item_events = sorted(by_item.get(item, {}).values(),
-                             key=lambda e: (e.second, e.event_id))
+        candidates = {**some_item.get(item[0], {}), **by_item.get(item, {})}
+        item_events = sorted(candidates.values(), key=lambda e: (e.second, e.event_id))
         if not item_events:
             continue
         by_second: dict[int, list[int]] = defaultdict(list)

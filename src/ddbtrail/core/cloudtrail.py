@@ -24,6 +24,7 @@ with the table's key types, so both forms meet the lake's ``item_key``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -436,22 +437,37 @@ def partiql_key(statement: str, types: Mapping[str, str]) -> tuple[str, str] | N
         return None
 
 
+def partiql_table(statement: str) -> str | None:
+    """The table a PartiQL INSERT, UPDATE or DELETE writes; None for anything else."""
+    toks = _tokens(statement)
+    if not toks:
+        return None
+    if toks[0] == ("kw", "UPDATE") and len(toks) > 1 and toks[1][0] == "ident":
+        return toks[1][1]
+    if toks[0] in (("kw", "DELETE"), ("kw", "INSERT")) and len(toks) > 2 \
+            and toks[1] in (("kw", "FROM"), ("kw", "INTO")) and toks[2][0] == "ident":
+        return toks[2][1]
+    return None
+
+
 def event_items(event: WriteEvent, key_types: Mapping[str, Mapping[str, str]]
-                ) -> set[tuple[str, str]]:
+                ) -> set[tuple[str, str | None]]:
     """The (table, item_key) pairs a write event names, for the tables in ``key_types``.
 
     ``key_types`` maps each table of interest to its key types; events of other tables
-    name nothing. Keys that do not fit the schema (or unparseable PartiQL) are left out.
+    name nothing. A PartiQL write whose key cannot be read (redacted, or not a simple
+    statement) gives (table, None): some item of the table, which one unknown, so that
+    it stays a candidate instead of vanishing. Classic keys that do not fit the schema
+    are left out (DynamoDB would have refused the call).
     """
-    found: set[tuple[str, str]] = set()
+    found: set[tuple[str, str | None]] = set()
     for target in event.targets:
         if target.statement is not None:
-            parsed = parse_partiql(target.statement)
-            if parsed is None or parsed[0] not in key_types:
+            table = partiql_table(target.statement)
+            if table is None or table not in key_types:
                 continue
-            named = partiql_key(target.statement, key_types[parsed[0]])
-            if named is not None:
-                found.add(named)
+            named = partiql_key(target.statement, key_types[table])
+            found.add(named if named is not None else (table, None))
         elif target.key is not None and target.table_name in key_types:
             item = resolve_key(target.key, key_types[target.table_name])
             if item is not None:
@@ -536,3 +552,131 @@ def log_file_name(account: str, region: str, when: datetime, unique: str) -> str
     when = when.astimezone(UTC)
     return (f"AWSLogs/{account}/CloudTrail/{region}/{when:%Y/%m/%d}/"
             f"{account}_CloudTrail_{region}_{when:%Y%m%dT%H%MZ}_{unique}.json.gz")
+
+
+# --------------------------------------------------------------------------- Athena table
+# The CloudTrail table of AWS's "Create the table for CloudTrail logs in Athena using
+# partition projection" (Amazon Athena User Guide): its columns, in its order, and its
+# partition ``timestamp`` (yyyy/MM/dd). The stack creates it from these; DuckDB gets the
+# same columns from the log files (``athena_row``).
+
+ATHENA_TABLE: Final = "cloudtrail_logs"
+_ID_SESSION: Final = ("struct<attributes:struct<mfaauthenticated:string,creationdate:string>,"
+                      "sessionissuer:struct<type:string,principalid:string,arn:string,"
+                      "accountid:string,username:string>,ec2roledelivery:string,"
+                      "webidfederationdata:struct<federatedprovider:string,"
+                      "attributes:map<string,string>>>")
+ATHENA_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("eventversion", "string"),
+    ("useridentity", "struct<type:string,principalid:string,arn:string,accountid:string,"
+                     "invokedby:string,accesskeyid:string,username:string,"
+                     "onbehalfof:struct<userid:string,identitystorearn:string>,"
+                     f"sessioncontext:{_ID_SESSION}>"),
+    ("eventtime", "string"), ("eventsource", "string"), ("eventname", "string"),
+    ("awsregion", "string"), ("sourceipaddress", "string"), ("useragent", "string"),
+    ("errorcode", "string"), ("errormessage", "string"), ("requestparameters", "string"),
+    ("responseelements", "string"), ("additionaleventdata", "string"),
+    ("requestid", "string"), ("eventid", "string"), ("readonly", "string"),
+    ("resources", "array<struct<arn:string,accountid:string,type:string>>"),
+    ("eventtype", "string"), ("apiversion", "string"), ("recipientaccountid", "string"),
+    ("serviceeventdetails", "string"), ("sharedeventid", "string"),
+    ("vpcendpointid", "string"), ("vpcendpointaccountid", "string"),
+    ("eventcategory", "string"),
+    ("addendum", "struct<reason:string,updatedfields:string,originalrequestid:string,"
+                 "originaleventid:string>"),
+    ("sessioncredentialfromconsole", "string"), ("edgedevicedetails", "string"),
+    ("tlsdetails", "struct<tlsversion:string,ciphersuite:string,"
+                   "clientprovidedhostheader:string>"),
+)
+ATHENA_PARTITION: Final = "timestamp"  # yyyy/MM/dd, the day folder
+
+
+def athena_table_properties(location: str, start_day: str) -> dict[str, str]:
+    """TBLPROPERTIES of the table over ``location`` (``s3://b/[p/]AWSLogs/<acct>/CloudTrail/
+    <region>``): date projection on ``timestamp`` from ``start_day`` (yyyy/MM/dd) to NOW."""
+    return {
+        "projection.enabled": "true",
+        "projection.timestamp.type": "date",
+        "projection.timestamp.format": "yyyy/MM/dd",
+        "projection.timestamp.interval": "1",
+        "projection.timestamp.interval.unit": "DAYS",
+        "projection.timestamp.range": f"{start_day},NOW",
+        "storage.location.template": location.rstrip("/") + "/${timestamp}",
+    }
+
+
+def split_type(body: str) -> list[str]:
+    """Top-level comma-separated parts of a Hive type body (``a:string,b:struct<..>``)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    return parts
+
+
+def _text(value: Any) -> str | None:
+    """A JSON value in a string column, as the SerDe gives it: objects as JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str(value)  # a JsonNumber's digits, too
+    if isinstance(value, int | float):
+        return str(value)
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, codec.JsonNumber):
+        return str(value)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + _json_text(v)
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _shaped(value: Any, hive_type: str) -> Any:
+    """A record's value in the shape of a Hive column type (names matched case-insensitively)."""
+    if hive_type == "string":
+        return _text(value)
+    if hive_type.startswith("struct<"):
+        if not isinstance(value, Mapping):
+            return None
+        lowered = {str(k).lower(): v for k, v in value.items()}
+        out = {}
+        for part in split_type(hive_type[7:-1]):
+            name, _, sub = part.partition(":")
+            out[name] = _shaped(lowered.get(name), sub)
+        return out
+    if hive_type.startswith("array<"):
+        if not isinstance(value, list):
+            return None
+        return [_shaped(v, hive_type[6:-1]) for v in value]
+    if hive_type.startswith("map<"):
+        if not isinstance(value, Mapping):
+            return None
+        return {str(k): _text(v) for k, v in value.items()}
+    return value
+
+
+def athena_row(record: Mapping[str, Any], day: str) -> dict[str, Any]:
+    """One record as a row of the CloudTrail table (``day``: yyyy/MM/dd of its folder)."""
+    lowered = {str(k).lower(): v for k, v in record.items()}
+    row = {name: _shaped(lowered.get(name), hive) for name, hive in ATHENA_COLUMNS}
+    row[ATHENA_PARTITION] = day
+    return row

@@ -15,7 +15,7 @@ import gzip
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ddbtrail.core import cloudtrail
 from ddbtrail.core.codec import parse_plain
@@ -123,14 +123,16 @@ class TrailLogs:
                 continue
             yield from self._below(child.path, [*rest, name], wanted)
 
-    def read(self, days: Iterable[str] | None = None) -> TrailRead:
-        """Every DynamoDB write event in the files of ``days`` (all days when None).
+    def documents(self, days: Iterable[str] | None = None,
+                  problems: list[str] | None = None) -> Iterator[tuple[str, str, Any]]:
+        """(file name, day folder yyyy/MM/dd, parsed document) per readable log file.
 
-        A file that cannot be read or parsed is one problem line; the rest still count.
+        A file that cannot be read or parsed goes to ``problems``; the rest still come.
+        Numbers keep their exact text (``codec.JsonNumber``).
         """
-        out = TrailRead()
         for path in self.log_files(days):
             name = path.rsplit("/", 1)[-1]
+            day = "/".join(path.rsplit("/", 4)[1:4])
             try:
                 with self.location.fs.open_input_stream(path, compression=None) as stream:
                     data = bytes(stream.read())
@@ -138,8 +140,18 @@ class TrailLogs:
                     data = gzip.decompress(data)
                 document = parse_plain(data.decode("utf-8"))
             except (OSError, EOFError, UnicodeDecodeError, InvalidValue) as exc:
-                out.problems.append(f"{name}: cannot be read ({exc})")
+                if problems is not None:
+                    problems.append(f"{name}: cannot be read ({exc})")
                 continue
+            yield name, day, document
+
+    def read(self, days: Iterable[str] | None = None) -> TrailRead:
+        """Every DynamoDB write event in the files of ``days`` (all days when None).
+
+        A file that cannot be read or parsed is one problem line; the rest still count.
+        """
+        out = TrailRead()
+        for name, _, document in self.documents(days, out.problems):
             events, problems = cloudtrail.parse_log(document, where=name)
             out.events.extend(events)
             out.problems.extend(problems)

@@ -38,6 +38,7 @@ from ddbtrail.core.codec import item_key
 from ddbtrail.core.exceptions import ConfigError, LakeError, UsageError
 from ddbtrail.lake.files import Lake
 from ddbtrail.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
+from ddbtrail.local.trail import ADMIN, SERVICE, SUPPORT, TrailRecorder
 
 TABLE: Final = "demo_orders"
 DEFAULT_CHANGES: Final = 2000
@@ -174,7 +175,8 @@ class Workload:
 
     def __init__(self, ddb: Any, table: str, changes: int, *, seed: int = 7,
                  mark_ttl: Callable[[list[Item]], None],
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time,
+                 trail: TrailRecorder | None = None) -> None:
         self.ddb = ddb
         self.table = table
         self.target = changes
@@ -187,6 +189,10 @@ class Workload:
         self.stats = WorkloadStats()
         # The star item's story: insert, 3 updates, delete, re-insert, update.
         self.star_plan = ["insert", "update", "update", "update", "delete", "insert", "update"]
+        # ... and who wrote each step, in the CloudTrail files (``trail``).
+        self.star_by = [SERVICE, SERVICE, SUPPORT, SERVICE, ADMIN, SERVICE, SUPPORT]
+        self.trail = trail
+        self.star_times: list[int] = []
 
     def run(self) -> WorkloadStats:
         made = 0
@@ -261,45 +267,59 @@ class Workload:
             self.stats.deletes += len(texts)
             return len(texts)
         texts = self._expired_carts(room)
-        self._delete(texts)
+        self._delete(texts, logged=False)  # TTL's own deletes: no CloudTrail event
         self.mark_ttl([self.keys[t] for t in texts])
         self.stats.ttl_deletes += len(texts)
         return len(texts)
 
     def _star_step(self) -> None:
         step = self.star_plan.pop(0)
+        by = self.star_by.pop(0)
+        # People do not edit one order several times a second: keep the star's writes in
+        # seconds of their own, so CloudTrail's second-precision times can tell them apart.
+        now = time.time()
+        if self.star_times and int(now) <= self.star_times[-1] // 1000:
+            time.sleep(int(now) + 1.02 - now)
         text = _key_text(STAR_KEY)
         self.keys[text] = STAR_KEY
         if step == "insert":
-            self._put([self.orders.new_item(STAR_KEY)])
+            self._put([self.orders.new_item(STAR_KEY)], by=by)
             self.stats.inserts += 1
         elif step == "update":
-            self._put([self.orders.updated(self.live[text])])
+            self._put([self.orders.updated(self.live[text])], by=by)
             self.stats.updates += 1
         else:
-            self._delete([text])
+            self._delete([text], by=by)
             self.stats.deletes += 1
         self.stats.star_times.append(int(self.orders.now() * 1000))
+        self.star_times.append(int(time.time() * 1000))
 
-    def _write(self, requests: list[dict[str, Any]]) -> None:
+    def _write(self, requests: list[dict[str, Any]], *, by: str | None = None,
+               logged: bool = True) -> None:
         if not requests:
             return
         pending = {self.table: requests}
         while pending:
             self.stats.calls += 1
+            when = time.time()
             resp = self.ddb.batch_write_item(RequestItems=pending)
+            if self.trail is not None and logged:
+                self.trail.record(self.table, pending[self.table], when,
+                                  ("customer_id", "order_id"), by)
             pending = resp.get("UnprocessedItems") or {}
 
-    def _put(self, items: list[Item]) -> None:
-        self._write([{"PutRequest": {"Item": item}} for item in items])
+    def _put(self, items: list[Item], *, by: str | None = None) -> None:
+        self._write([{"PutRequest": {"Item": item}} for item in items], by=by)
         for item in items:
             text = _key_text(item)
             self.live[text] = item
             if text in self.deleted:
                 self.deleted.remove(text)
 
-    def _delete(self, texts: list[str]) -> None:
-        self._write([{"DeleteRequest": {"Key": self.keys[t]}} for t in texts])
+    def _delete(self, texts: list[str], *, by: str | None = None,
+                logged: bool = True) -> None:
+        self._write([{"DeleteRequest": {"Key": self.keys[t]}} for t in texts], by=by,
+                    logged=logged)
         for t in texts:
             self.live.pop(t, None)
             self.deleted.append(t)
@@ -393,7 +413,8 @@ class DemoResult:
     ended_ms: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     star_key: str = ""
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # with actor fields
+    cloudtrail: str = ""  # where the demo's CloudTrail log files are
     as_of_ms: int = 0
     state: dict[str, Any] | None = None
     report: str | None = None
@@ -440,13 +461,23 @@ def create_table(ddb: Any, table: str) -> str:
     return str(desc["TableDescription"]["LatestStreamArn"])
 
 
+def trail_root(lake: Lake) -> str:
+    """Where the demo writes its CloudTrail log files (``--cloudtrail`` of the tour)."""
+    return lake.state_path("cloudtrail")
+
+
+def trail_uri(lake: Lake) -> str:
+    """``trail_root`` as a URI for ``--cloudtrail``."""
+    return lake.uri.rstrip("/") + "/_ddbtrail/cloudtrail"
+
+
 def clear_previous(lake: Lake, table: str) -> bool:
     """Remove an earlier demo run's data and checkpoints of ``table``; True if there were."""
     import pyarrow.fs as pafs
 
     found = False
     for path in (lake.path(f"table_name={table}"),
-                 lake.state_path("checkpoints", checkpoint_name(table))):
+                 lake.state_path("checkpoints", checkpoint_name(table)), trail_root(lake)):
         try:
             if lake.fs.get_file_info(path).type != pafs.FileType.NotFound:
                 lake.fs.delete_dir(path)
@@ -482,8 +513,11 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
         steps.started(aws.endpoint_url, TABLE)
         started_ms = int(time.time() * 1000)
         t0 = clock()
+        recorder = TrailRecorder(aws.region, seed=seed)
         workload = Workload(ddb, TABLE, changes, seed=seed,
-                            mark_ttl=moto_ttl_marker(aws.region, TABLE)).run()
+                            mark_ttl=moto_ttl_marker(aws.region, TABLE),
+                            trail=recorder).run()
+        recorder.write(lake, trail_root(lake))
         t1 = clock()
         steps.wrote(workload, t1 - t0)
         streams = JsonStreamsClient(aws.endpoint_url, aws.region,
@@ -506,9 +540,13 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
 
 def write_demo_report(result: DemoResult, path: str) -> str:
     """Write the HTML report (``ddbtrail report``) of the demo table; returns its path."""
+    from ddbtrail.lake.cloudtrail import TrailLogs
     from ddbtrail.query.report import write_report
 
-    result.report = str(write_report(result.lake, path, table=result.table))
+    trail = TrailLogs(Lake(uri=trail_uri(result.lake), fs=result.lake.fs,
+                           root=trail_root(result.lake)))
+    result.report = str(write_report(result.lake, path, table=result.table,
+                                     cloudtrail=trail))
     return result.report
 
 
@@ -536,13 +574,16 @@ def action_counts(lake: Lake, table: str) -> dict[str, int]:
 
 def read_back(result: DemoResult) -> None:
     """Fill in counts by action, the star item's history and its state at a past instant."""
-    from ddbtrail.query import lookups
+    from ddbtrail.lake.cloudtrail import TrailLogs
+    from ddbtrail.query import lookups, who
 
     lake, table = result.lake, result.table
     result.counts = action_counts(lake, table)
     star = item_key(STAR_KEY)
     result.star_key = star
-    result.history = lookups.item_history(lake, table, star)
+    result.cloudtrail = trail_uri(lake)
+    trail = TrailLogs(Lake(uri=result.cloudtrail, fs=lake.fs, root=trail_root(lake)))
+    result.history = who.item_history_with_actors(lake, table, star, trail).rows
     # Just after the star's third change: shipped, before it was deleted and re-created.
     history = result.history
     pick = history[min(2, len(history) - 1)] if history else None

@@ -25,6 +25,8 @@ from ddbtrail.query import saved as queries
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+    from ddbtrail.lake.cloudtrail import TrailLogs
+
 Rows = list[dict[str, Any]]
 
 # The saved queries behind each figure (athena_queries/<name>.sql).
@@ -72,6 +74,10 @@ class ReportData:
     lag: Rows = field(default_factory=list)
     lag_histogram: Rows = field(default_factory=list)
     latest: Rows = field(default_factory=list)
+    # Changes by principal: rows of principal, changes, exact/ambiguous/none. With
+    # CloudTrail logs the principals come from its data events, else from the stream.
+    principals: Rows = field(default_factory=list)
+    principals_source: str = "stream"
 
     @property
     def total_changes(self) -> int:
@@ -82,9 +88,55 @@ def _window(since_ms: int | None, until_ms: int) -> dict[str, str]:
     return {"from": iso_ms(since_ms or 0), "to": iso_ms(until_ms)}
 
 
+def principals_table(con: Any, tables: tuple[str, ...], window: Mapping[str, str],
+                     cloudtrail: TrailLogs | None) -> Rows:
+    """Changes by principal in the window: from CloudTrail when given, else the stream."""
+    from ddbtrail.core.attribution import AMBIGUOUS, Change, attribute
+    from ddbtrail.query.who import days_spanned
+
+    counts: dict[str, int] = defaultdict(int)
+    lo, hi = parse_timestamp(window["from"]), parse_timestamp(window["to"])
+    for name in tables:
+        found = con.execute(
+            "SELECT item_key, min(\"timestamp\"), any_value(action), bool_or(ttl_delete), "
+            "any_value(user_identity), any_value(keys), any_value(type_hints) "
+            "FROM changes WHERE table_name = ? AND \"timestamp\" >= ? AND \"timestamp\" < ? "
+            "GROUP BY event_id, item_key", [name, lo, hi]).fetchall()
+        if cloudtrail is None:
+            for _, _, _, ttl, identity, _, _ in found:
+                counts["DynamoDB TTL" if ttl else identity or "(not in the stream)"] += 1
+            continue
+        changes = [Change(name, str(k), int(ts), str(a), bool(ttl))
+                   for k, ts, a, ttl, _, _, _ in found]
+        types = _key_types(found[0][5], found[0][6]) if found else {}
+        events = cloudtrail.read(days_spanned([c.timestamp_ms for c in changes], 0)).events
+        for a in attribute(changes, events, {name: types}):
+            label = a.actor if a.actor is not None else (
+                "(ambiguous)" if a.actor_match == AMBIGUOUS else "(no CloudTrail event)")
+            counts[label] += 1
+    return [{"principal": p, "changes": n}
+            for p, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _key_types(keys_text: str, hints_text: str | None) -> dict[str, str]:
+    import json
+
+    from ddbtrail.core import codec
+
+    hints = json.loads(hints_text) if hints_text else {}
+    out = {}
+    for name, value in codec.parse_plain(keys_text).items():
+        if hints.get("/keys/" + codec.pointer_token(name)) == "B":
+            out[name] = "B"
+        else:
+            out[name] = "N" if isinstance(value, codec.JsonNumber) else "S"
+    return out
+
+
 def collect(lake: Lake, *, table: str | None = None, since_ms: int | None = None,
             until_ms: int | None = None, top: int = DEFAULT_TOP,
-            latest: int = DEFAULT_LATEST, now_ms: int | None = None) -> ReportData:
+            latest: int = DEFAULT_LATEST, now_ms: int | None = None,
+            cloudtrail: TrailLogs | None = None) -> ReportData:
     """Run the report's saved queries over ``lake`` for one table (or all) in a window.
 
     The window is ``[since_ms, until_ms)`` in epoch ms; no ``since_ms`` means from the
@@ -130,6 +182,8 @@ def collect(lake: Lake, *, table: str | None = None, since_ms: int | None = None
             lag=run(QUERIES["lag"], scope),
             lag_histogram=run(QUERIES["lag_histogram"], scope),
             latest=run(QUERIES["latest"], {**scope, "top": str(latest)}),
+            principals=principals_table(con, tables, window, cloudtrail),
+            principals_source="CloudTrail" if cloudtrail is not None else "stream",
         )
     finally:
         con.close()
@@ -392,6 +446,20 @@ def _latest_table(latest: Rows, many_tables: bool) -> str:
             + "</tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>")
 
 
+def _principals_table(data: ReportData) -> str:
+    if data.principals_source == "CloudTrail":
+        note = ("Principals from CloudTrail data events, matched by table, item key and "
+                "second; a change is counted under a principal only when the match is "
+                "certain (docs/cloudtrail.md).")
+    else:
+        note = ("DynamoDB Streams names no principal except for TTL deletes: give "
+                "--cloudtrail to attribute the rest from CloudTrail data events.")
+    rows = "".join(f"<tr><td>{_esc(r['principal'])}</td><td>{int(r['changes']):,}</td></tr>"
+                   for r in data.principals)
+    return ('<table id="changes-by-principal"><thead><tr><th>principal</th><th>changes</th>'
+            f'</tr></thead><tbody>{rows}</tbody></table><p class="note">{_esc(note)}</p>')
+
+
 def _window_text(data: ReportData) -> str:
     since = iso_ms(data.since_ms) if data.since_ms is not None else "the first change"
     return f"{since} to {iso_ms(data.until_ms)}"
@@ -456,6 +524,8 @@ def render_html(data: ReportData, *, plotly_js: str | None = None) -> str:
             _section("ingestion-lag", "Ingestion lag",
                      lag_figure(data.lag_histogram) if data.lag_histogram else None,
                      "No changes.", _lag_note(data.lag) if data.lag else ""),
+            '<section class="wide"><h2>Changes by principal</h2>'
+            + _principals_table(data) + "</section>",
             '<section class="wide"><h2>Latest changes</h2>'
             + _latest_table(data.latest, many) + "</section>",
         ]
@@ -489,7 +559,7 @@ def save(page: str, out_path: str | Path) -> Path:
 
 
 def write_report(lake: Lake | str, out_path: str | Path, table: str | None = None,
-                 since_ms: int | None = None) -> Path:
+                 since_ms: int | None = None, cloudtrail: TrailLogs | None = None) -> Path:
     """Collect and render the report for ``table`` (None: every table) since ``since_ms``.
 
     ``lake`` is a Lake or a lake URI. Returns the path written. An empty lake or window
@@ -498,4 +568,5 @@ def write_report(lake: Lake | str, out_path: str | Path, table: str | None = Non
     """
     if isinstance(lake, str):
         lake = Lake.open(lake)
-    return save(render_html(collect(lake, table=table, since_ms=since_ms)), out_path)
+    return save(render_html(collect(lake, table=table, since_ms=since_ms,
+                                    cloudtrail=cloudtrail)), out_path)

@@ -33,12 +33,15 @@ import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.errors import SqlglotError
 
+from ddbtrail.core.cloudtrail import ATHENA_TABLE
 from ddbtrail.core.exceptions import LakeError, QueryError
 from ddbtrail.core.timefmt import iso_ms, parse_timestamp
+from ddbtrail.query import trail_table
 from ddbtrail.query.duck import connect, sql_string
 from ddbtrail.resources import queries_dir
 
 if TYPE_CHECKING:
+    from ddbtrail.lake.cloudtrail import TrailLogs
     from ddbtrail.lake.files import Lake
 
 PARAM_TYPES: Final = ("string", "timestamp", "integer")
@@ -308,6 +311,8 @@ def run_duckdb(query: Query, values: Mapping[str, str],
     bound = bind(query, values)
     sql = to_duckdb(query)
     install_views(query, con)
+    if ATHENA_TABLE in _tables_read(query.sql):
+        trail_table.ensure(con)  # empty unless the caller registered CloudTrail logs
     try:
         params = {_PREFIX + k: v for k, v in bound.items()}
         return con.sql(sql, params=params).to_arrow_table()
@@ -318,13 +323,19 @@ def run_duckdb(query: Query, values: Mapping[str, str],
         raise QueryError(f"query {query.name} failed on DuckDB: {_first_line(exc)}") from exc
 
 
-def run_local(query: Query, values: Mapping[str, str], lake: Lake) -> pa.Table:
-    """Run on DuckDB over ``lake``, listing only the table a ``table_name`` value names."""
+def run_local(query: Query, values: Mapping[str, str], lake: Lake, *,
+              cloudtrail: TrailLogs | None = None) -> pa.Table:
+    """Run on DuckDB over ``lake``, listing only the table a ``table_name`` value names.
+
+    ``cloudtrail`` fills ``cloudtrail_logs`` for a query that reads it (all of its days).
+    """
     table = values.get("table_name")
     if table is None or table == "*" or not any(p.name == "table_name" for p in query.params):
         table = None
     con = connect(lake, table_name=table)
     try:
+        if cloudtrail is not None:
+            trail_table.register(con, cloudtrail)
         return run_duckdb(query, values, con)
     finally:
         con.close()

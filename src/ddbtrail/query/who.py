@@ -84,6 +84,27 @@ def short_actor(actor: str) -> str:
     return actor
 
 
+def item_history_with_actor_sql(lake: Lake, table_name: str, item_key: str,
+                                trail: TrailLogs, from_iso: str, to_iso: str
+                                ) -> list[dict[str, Any]]:
+    """The saved query ``item_history_with_actor`` on DuckDB: the lake's ``changes`` and
+    the CloudTrail files of the window's days (and the next) as ``cloudtrail_logs``."""
+    from ddbtrail.core.timefmt import parse_timestamp
+    from ddbtrail.query import saved, trail_table
+    from ddbtrail.query.duck import connect
+
+    days = days_spanned([parse_timestamp(from_iso), parse_timestamp(to_iso)], 0)
+    con = connect(lake, table_name=table_name)
+    try:
+        trail_table.register(con, trail, days)
+        query = saved.load("item_history_with_actor")
+        return list(saved.run_duckdb(query, {"table_name": table_name, "item_key": item_key,
+                                             "from": from_iso, "to": to_iso},
+                                     con).to_pylist())
+    finally:
+        con.close()
+
+
 def by_label(row: Mapping[str, Any]) -> str:
     """Short "by" text of an attributed row, for tables (json keeps the full ARN)."""
     match = row.get("actor_match")
