@@ -19,6 +19,9 @@ from ddbtrail.core.redact import RedactionPolicy
 from infra import constants as C
 
 _DDB_TABLE: Final = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
+_S3_BUCKET: Final = re.compile(r"(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_S3_PREFIX: Final = re.compile(r"[A-Za-z0-9!_.*'()/-]{0,200}\Z")
+_DAY: Final = re.compile(r"\d{4}/\d{2}/\d{2}\Z")
 _GLUE_NAME: Final = re.compile(r"[a-z0-9_]{1,255}\Z")
 _WORKGROUP: Final = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
 _STACK: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}\Z")
@@ -92,6 +95,18 @@ class DeployConfig:
     redaction_key_secret_arn: str | None = None
     redaction_key_parameter: str | None = None
     redaction_key_kms_arn: str | None = None
+    # Who changed it (docs/cloudtrail.md): an existing trail's bucket (and key prefix) for
+    # the Athena CloudTrail table; create_trail also makes a trail of the captured tables'
+    # write data events (into that bucket, or a new one when none is named).
+    cloudtrail_bucket: str | None = None
+    cloudtrail_prefix: str = ""
+    create_trail: bool = False
+    cloudtrail_start_day: str = "2024/01/01"
+
+    @property
+    def cloudtrail(self) -> bool:
+        """Whether the stack deploys the CloudTrail table (and maybe the trail)."""
+        return bool(self.cloudtrail_bucket) or self.create_trail
 
     @property
     def all_tables(self) -> tuple[str, ...]:
@@ -297,7 +312,7 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
     for key, value in raw.items():
         if key == "tables":
             out[key] = _as_tables(value)
-        elif key in ("demo_table", "require_new_and_old_images", "redrive"):
+        elif key in ("demo_table", "require_new_and_old_images", "redrive", "create_trail"):
             out[key] = _as_bool(key, value)
         elif key == "pack_rows":
             auto = str(value).strip().lower() == "auto"
@@ -328,6 +343,13 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
             out[key] = _as_views_dir(value)
         elif key == "redaction_policy":
             out[key] = _as_policy_file(value)
+        elif key == "cloudtrail_bucket":
+            out[key] = _as_name(key, value, _S3_BUCKET, "S3 bucket name") if str(
+                value).strip() else None
+        elif key == "cloudtrail_prefix":
+            out[key] = _as_name(key, value, _S3_PREFIX, "S3 key prefix").strip("/")
+        elif key == "cloudtrail_start_day":
+            out[key] = _as_name(key, value, _DAY, "day (yyyy/MM/dd)")
         elif key == "redaction_key_secret_arn":
             out[key] = _as_name(key, value, _SECRET_ARN,
                                 "complete Secrets Manager secret ARN (ending in its "

@@ -32,6 +32,7 @@ from infra.constructs.capture import (
     shared_code,
 )
 from infra.constructs.catalog import Catalog
+from infra.constructs.cloudtrail import TrailTable
 from infra.constructs.delivery import Delivery
 from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
@@ -99,6 +100,11 @@ class DdbtrailStack(Stack):
 
         self.queries = Queries(self, "Queries", cfg=cfg, key=self.lake.key,
                                access_logs=self.lake.access_logs, database=cfg.database)
+        # Who changed it: the Athena CloudTrail table (and the trail, with create_trail).
+        self.trail = (TrailTable(self, "CloudTrail", cfg=cfg, database=cfg.database,
+                                 access_logs=self.lake.access_logs,
+                                 depends_on=self.catalog.database)
+                      if cfg.cloudtrail else None)
         self.alarms = Alarms(self, "Alarms", cfg=cfg, key=self.ops_key,
                              captures=list(self.captures.values()),
                              delivery_stream_name=self.delivery.stream_name)

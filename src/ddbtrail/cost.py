@@ -68,6 +68,8 @@ class Workload:
     arm64: bool = False
     # As the stack deploys: JSON Lines packs rows; Parquet does not unless pack_rows=true.
     pack_rows: bool | None = None
+    # A trail of the tables' write data events, for "who changed it" (docs/cloudtrail.md).
+    cloudtrail: bool = False
 
     @property
     def packed(self) -> bool:
@@ -239,6 +241,14 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
         f"{objects:,} Firehose objects + compaction ({compact_puts:,} PUT, {compact_gets:,} "
         f"GET) vs {naive_objects:,} objects",
     ))
+    if w.cloudtrail:
+        # At most one data event per change: a batch or transaction call logs one event.
+        events = rows
+        trail = events / 100_000 * p["cloudtrail_data_events_100k"]
+        est.lines.append(Line(
+            "CloudTrail data events", trail, trail,
+            f"at most {events:,} write events (one per write call) per 100,000; the same "
+            "trail either way: Streams carry no principal"))
 
     # Athena: every lookup billed >= 10 MB, rounded up to the MB.
     queries = w.lookups_per_day * DAYS

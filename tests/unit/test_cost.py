@@ -117,3 +117,13 @@ def test_packing_follows_the_stack_unless_asked() -> None:
     assert parquet.figures["rows_per_firehose_record"] == 1
     assert packed.figures["rows_per_firehose_record"] > 1
     assert packed.figures["firehose_billed_gb"] < parquet.figures["firehose_billed_gb"]
+
+
+def test_cloudtrail_data_events_cost_per_100k_from_the_price_data() -> None:
+    w = Workload(changes_per_day=100_000, avg_item_kb=1, cloudtrail=True)
+    (line,) = [x for x in estimate(w).lines if x.component == "CloudTrail data events"]
+    # 3,000,000 events a month at the recorded price per 100,000.
+    assert line.ddbtrail == pytest.approx(30 * prices()["cloudtrail_data_events_100k"])
+    assert line.naive == line.ddbtrail
+    assert not [x for x in estimate(Workload(changes_per_day=100_000, avg_item_kb=1)).lines
+                if x.component == "CloudTrail data events"]

@@ -31,6 +31,8 @@ def cost_command(
     pack_rows: Annotated[bool | None, typer.Option(
         "--pack-rows/--no-pack-rows", help="Rows share Firehose records (default: as the "
         "stack deploys, packed for jsonl, not for parquet).")] = None,
+    cloudtrail: Annotated[bool, typer.Option(
+        "--cloudtrail", help="Add the trail of write data events (-c create_trail).")] = False,
 ) -> None:
     """Estimate the monthly AWS bill per component (30 days, us-east-1 prices).
 
@@ -40,7 +42,8 @@ def cost_command(
     est = estimate(Workload(
         changes_per_day=changes_per_day, avg_item_kb=avg_item_kb,
         lookups_per_day=lookups_per_day, format=fmt, history_days=history_days,
-        batch_size=batch_size, memory_mb=memory_mb, arm64=arm64, pack_rows=pack_rows))
+        batch_size=batch_size, memory_mb=memory_mb, arm64=arm64, pack_rows=pack_rows,
+        cloudtrail=cloudtrail))
     table = Table(title=f"Monthly cost, USD: {changes_per_day:,} changes/day of "
                         f"{avg_item_kb:g} KB items, {lookups_per_day:,} lookups/day, {fmt}")
     table.add_column("component")
