@@ -30,7 +30,7 @@ FIREHOSE_RECORD_MAX: Final = 1_000 * KIB
 FIREHOSE_CALL_MAX: Final = 4 * MB
 FIREHOSE_CALL_RECORDS: Final = 500
 ATHENA_MIN_BYTES: Final = 10 * MB
-FORMATS: Final = ("parquet", "jsonl")
+FORMATS: Final = ("parquet", "jsonl", "iceberg")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -66,13 +66,16 @@ class Workload:
     batch_size: int = 100
     memory_mb: int = 256
     arm64: bool = False
-    # As the stack deploys: JSON Lines packs rows; Parquet does not unless pack_rows=true.
+    # As the stack deploys: JSON Lines packs rows; Parquet does not unless pack_rows=true;
+    # Iceberg never (Firehose's Iceberg destination takes one row per record).
     pack_rows: bool | None = None
     # A trail of the tables' write data events, for "who changed it" (docs/cloudtrail.md).
     cloudtrail: bool = False
 
     @property
     def packed(self) -> bool:
+        if self.format == "iceberg":
+            return False
         return self.format == "jsonl" if self.pack_rows is None else self.pack_rows
 
     def check(self) -> None:
@@ -84,7 +87,10 @@ class Workload:
         if self.lookups_per_day < 0:
             raise UsageError("--lookups-per-day must be >= 0")
         if self.format not in FORMATS:
-            raise UsageError(f"--format {self.format!r}: expected parquet or jsonl")
+            raise UsageError(f"--format {self.format!r}: expected parquet, jsonl or iceberg")
+        if self.format == "iceberg" and self.pack_rows:
+            raise UsageError("--pack-rows: Firehose's Iceberg destination takes one row per "
+                             "record")
         if not 1 <= self.batch_size <= 10_000:
             raise UsageError("--batch-size must be 1..10,000 (Lambda's stream batch limit)")
         if self.history_days < 1:
@@ -184,16 +190,22 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
         f"{calls_per_batch} PutRecordBatch vs {w.batch_size} PutRecord per batch",
     ))
 
-    # Firehose ingestion: per record, rounded up to 5 KB.
-    d_ingest = firehose_records * firehose_billed_bytes(record_bytes)
+    # Firehose ingestion: per record, rounded up to 5 KB; into Iceberg per GB ingested,
+    # with no 5 KB increments, at its own rate.
+    iceberg = w.format == "iceberg"
+    d_ingest = (rows * row_bytes if iceberg
+                else firehose_records * firehose_billed_bytes(record_bytes))
     n_ingest = rows * firehose_billed_bytes(naive_bytes)
     est.figures.update({"firehose_billed_gb": d_ingest / GB, "naive_firehose_billed_gb":
                         n_ingest / GB})
+    ingest_price = p["firehose_iceberg_gb" if iceberg else "firehose_ingest_gb"]
     est.lines.append(Line(
         "Firehose ingestion",
-        d_ingest / GB * p["firehose_ingest_gb"], n_ingest / GB * p["firehose_ingest_gb"],
-        f"{rows_per_record} rows per record ({record_bytes / KIB:,.1f} KiB) vs one "
-        f"{naive_bytes / KIB:,.1f} KiB record per change, each rounded up to 5 KB",
+        d_ingest / GB * ingest_price, n_ingest / GB * p["firehose_ingest_gb"],
+        (f"one row per record into Iceberg, {d_ingest / GB:,.2f} GB at "
+         f"${ingest_price}/GB (no 5 KB rounding)" if iceberg else
+         f"{rows_per_record} rows per record ({record_bytes / KIB:,.1f} KiB)")
+        + f" vs one {naive_bytes / KIB:,.1f} KiB record per change, each rounded up to 5 KB",
     ))
     if w.format == "parquet":
         est.lines.append(Line(
@@ -202,38 +214,61 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
 
     # Objects Firehose writes: one per buffer flush per active partition.
     day_bytes = w.changes_per_day * row_bytes
-    buffer_mb = 64 if w.format == "parquet" else 5
+    buffer_mb = {"parquet": 64, "iceberg": 128}.get(w.format, 5)
     flushes = max(86_400 / m["buffer_interval_s"], day_bytes / (buffer_mb * MB))
     objects = math.ceil(flushes) * DAYS if rows else 0
     naive_objects = math.ceil(max(86_400 / m["buffer_interval_s"],
                                   w.changes_per_day * naive_bytes / (5 * MB))) * DAYS \
         if rows else 0
     jq_hours = rows * m["jq_ms_per_record"] / 3_600_000
+    if iceberg:
+        # Iceberg partitions by its spec; no dynamic partitioning, no jq. Glue's optimizers
+        # rewrite what Firehose wrote (sort compaction) and expire snapshots.
+        compacted_gb = rows * row_bytes * m["parquet_ratio"] / GB
+        dpu_hours = (compacted_gb * m["glue_compaction_dpu_hours_per_gb"]
+                     + 2 * DAYS * m["glue_maintenance_dpu_hours_per_run"])
+        est.figures.update({"glue_dpu_hours_month": dpu_hours})
+        est.lines.append(Line(
+            "Glue table optimizers", dpu_hours * p["glue_optimizer_dpu_hour"], 0.0,
+            f"sort compaction of {compacted_gb:,.2f} GB (assumed "
+            f"{m['glue_compaction_dpu_hours_per_gb']} DPU-h/GB) + daily snapshot retention "
+            f"and orphan deletion: {dpu_hours:,.2f} DPU-hours"))
     est.lines.append(Line(
         "Firehose dynamic partitioning",
+        0.0 if iceberg else
         rows * row_bytes / GB * p["firehose_dynamic_partitioning_gb"]
         + objects * p["firehose_dynamic_partitioning_object"] + jq_hours * p["firehose_jq_hour"],
         0.0,
+        "none: the Iceberg table's partition spec places rows" if iceberg else
         f"table_name/dt partitions: GB processed, {objects:,} objects, "
         f"{jq_hours:,.2f} JQ hours (assumed {m['jq_ms_per_record']} ms per record)",
     ))
 
     # S3: what is kept (history_days of data) and the requests that write it.
-    stored_ratio = m["parquet_ratio"] if w.format == "parquet" else m["jsonl_gzip_ratio"]
+    stored_ratio = m["parquet_ratio"] if w.format in ("parquet", "iceberg") \
+        else m["jsonl_gzip_ratio"]
     stored_row = row_bytes * stored_ratio
-    d_stored = w.changes_per_day * w.history_days * stored_row
+    # Iceberg keeps the files compaction replaced until their snapshots expire.
+    kept = w.history_days + (min(m["iceberg_snapshot_retention_days"], w.history_days)
+                             if iceberg else 0)
+    d_stored = w.changes_per_day * kept * stored_row
     n_stored = w.changes_per_day * w.history_days * naive_bytes
     est.figures.update({"stored_gb": d_stored / GB, "naive_stored_gb": n_stored / GB})
     est.lines.append(Line(
         "S3 storage",
         d_stored / GB * p["s3_standard_gb_month"], n_stored / GB * p["s3_standard_gb_month"],
         f"{w.history_days} days kept: {d_stored / GB:,.2f} GB "
-        f"({'Parquet' if w.format == 'parquet' else 'gzip JSON Lines'}, "
-        f"x{stored_ratio:.2f} of JSON) vs {n_stored / GB:,.2f} GB plain JSON",
+        f"({'gzip JSON Lines' if w.format == 'jsonl' else 'Parquet'}, "
+        f"x{stored_ratio:.2f} of JSON"
+        + (f"; + {kept - w.history_days:g} days of replaced files until snapshots expire"
+           if iceberg else "") + f") vs {n_stored / GB:,.2f} GB plain JSON",
     ))
     # Compaction: each closed partition once: GET every flush file, PUT the new file(s).
     compact_gets = objects
     compact_puts = (math.ceil(w.changes_per_day / 2_000_000) * DAYS) if rows else 0
+    if iceberg:
+        # Each Firehose commit also writes a manifest, a manifest list and a metadata file.
+        objects *= 4
     est.lines.append(Line(
         "S3 requests",
         (objects + compact_puts) * p["s3_put"] + compact_gets * p["s3_get"],
@@ -252,7 +287,9 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
 
     # Athena: every lookup billed >= 10 MB, rounded up to the MB.
     queries = w.lookups_per_day * DAYS
-    if w.format == "parquet":
+    if w.format in ("parquet", "iceberg"):
+        # Iceberg: after sort compaction its planning keeps one key's files, read as the
+        # compacted Parquet lake (docs/benchmarks.md measures both).
         d_scan = lookup_bytes_compacted(w.changes_per_day, stored_row, w.history_days, m)
     else:
         d_scan = d_stored  # JSON has no statistics: a key lookup reads the whole table

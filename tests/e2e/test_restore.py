@@ -18,7 +18,7 @@ from tests.e2e.jobs_workload import assert_same_items, create_table, scan, workl
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "iceberg"])
 def test_restore_at_now_and_mid_workload(moto_server: Any, tmp_path: Path, fmt: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     ddb, url = moto_server.client("dynamodb"), moto_server.endpoint_url

@@ -348,3 +348,52 @@ def test_cli_compact_accepts_tomorrow_on_iceberg_and_expires_and_removes(
     day_after = (dt_mod.date.fromisoformat(tomorrow) + dt_mod.timedelta(days=1)).isoformat()
     code, _, err = run_cli(["compact", "--lake", lake.uri, "--before", day_after], capsys)
     assert code == 2 and "after tomorrow" in err
+
+
+def test_report_schema_views_and_saved_queries_read_an_iceberg_lake_as_parquet(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    batches = _workload()
+    lake = _iceberg_lake(tmp_path / "ice", batches)
+    hive = Lake.open(str(tmp_path / "hive"))
+    with LocalDeliveryStream(hive, fmt="parquet") as stream:
+        for batch in batches:
+            _deliver(stream, batch)
+    events = len({r["event_id"] for b in batches for r in b})
+
+    def both(argv: list[str]) -> tuple[str, str]:
+        outs = []
+        for where in (lake, hive):
+            code, out, err = run_cli([*argv, "--lake", where.uri], capsys)
+            assert code == 0, err
+            outs.append(out)
+        return outs[0], outs[1]
+
+    ice_out, hive_out = both(["schema", "--table", TABLE, "--output", "json"])
+    assert json.loads(ice_out) == json.loads(hive_out)
+    assert "pk" in ice_out
+    window = ["--param", f"table_name={TABLE}", "--param", "from=2025-03-01T00:00:00Z",
+              "--param", "to=2025-03-03T00:00:00Z", "--output", "json"]
+    ice_out, hive_out = both(["query", "hot_items", *window])
+    assert ice_out == hive_out and ice_out.strip()
+
+    code, _, err = run_cli(["report", "--lake", lake.uri, "--table", TABLE,
+                            "--out", str(tmp_path / "r.html")], capsys)
+    assert code == 0, err
+    assert TABLE in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+    catalog_file = tmp_path / "bi.duckdb"
+    code, _, err = run_cli(["views", "--table", TABLE, "--lake", lake.uri, "--out",
+                            str(tmp_path / "views"), "--apply", "duckdb", "--duckdb",
+                            str(catalog_file)], capsys)
+    assert code == 0, err
+    con = duckdb.connect(str(catalog_file), read_only=True)
+    try:
+        assert con.execute("SELECT count(DISTINCT event_id) FROM changes").fetchone() == (
+            events,)
+        current = con.execute(f'SELECT count(*) FROM "{TABLE.lower()}_current"').fetchone()
+    finally:
+        con.close()
+    assert current is not None and current[0] == len(lookups.table_as_of(
+        lake, TABLE, int(dt_mod.datetime(2030, 1, 1, tzinfo=dt_mod.UTC).timestamp() * 1000)))

@@ -127,3 +127,37 @@ def test_cloudtrail_data_events_cost_per_100k_from_the_price_data() -> None:
     assert line.naive == line.ddbtrail
     assert not [x for x in estimate(Workload(changes_per_day=100_000, avg_item_kb=1)).lines
                 if x.component == "CloudTrail data events"]
+
+
+def test_iceberg_ingestion_is_billed_per_gb_without_5kb_steps() -> None:
+    p = prices()
+    est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1, format="iceberg"))
+    line = next(x for x in est.lines if x.component == "Firehose ingestion")
+    row_gb = 30_000_000 * est.figures["row_bytes"] / 1024**3
+    assert est.figures["rows_per_firehose_record"] == 1  # never packed
+    assert est.figures["firehose_billed_gb"] == pytest.approx(row_gb)
+    assert line.ddbtrail == pytest.approx(row_gb * p["firehose_iceberg_gb"])
+    # A 2.7 KiB row rounded up to 5 KiB would bill almost twice the bytes.
+    assert est.figures["firehose_billed_gb"] < est.figures["naive_firehose_billed_gb"] * 0.6
+
+
+def test_iceberg_pays_glue_optimizers_instead_of_partitioning_and_conversion() -> None:
+    ice = estimate(Workload(changes_per_day=500_000, avg_item_kb=2, lookups_per_day=50,
+                            format="iceberg"))
+    by = {x.component: x for x in ice.lines}
+    assert by["Glue table optimizers"].ddbtrail > 0
+    assert by["Firehose dynamic partitioning"].ddbtrail == 0
+    assert "Firehose format conversion" not in by
+    assert ice.figures["glue_dpu_hours_month"] > 0
+    pq = estimate(Workload(changes_per_day=500_000, avg_item_kb=2, lookups_per_day=50))
+    # Replaced files are kept until their snapshots expire; lookups read as compacted.
+    assert ice.figures["stored_gb"] > pq.figures["stored_gb"]
+    assert ice.figures["lookup_scanned_mb"] == pytest.approx(pq.figures["lookup_scanned_mb"])
+
+
+def test_iceberg_refuses_packed_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["cost", "--changes-per-day", "10", "--avg-item-kb", "1", "--format", "iceberg",
+              "--pack-rows"])
+    assert exc.value.code == 2
+    assert "one row per record" in capsys.readouterr().err

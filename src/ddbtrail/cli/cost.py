@@ -20,7 +20,7 @@ def cost_command(
         "--avg-item-kb", help="Average item size in KB (KiB).")],
     lookups_per_day: Annotated[int, typer.Option(
         "--lookups-per-day", help="Item history / as-of lookups per day, on Athena.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet or jsonl.")]
+    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
         = "parquet",
     history_days: Annotated[int, typer.Option(
         "--history-days", help="Days of history kept and covered by a lookup.")] = 30,
@@ -30,7 +30,7 @@ def cost_command(
     arm64: Annotated[bool, typer.Option("--arm64", help="Lambda on Graviton.")] = False,
     pack_rows: Annotated[bool | None, typer.Option(
         "--pack-rows/--no-pack-rows", help="Rows share Firehose records (default: as the "
-        "stack deploys, packed for jsonl, not for parquet).")] = None,
+        "stack deploys, packed for jsonl, not for parquet or iceberg).")] = None,
     cloudtrail: Annotated[bool, typer.Option(
         "--cloudtrail", help="Add the trail of write data events (-c create_trail).")] = False,
 ) -> None:
