@@ -154,15 +154,17 @@ def test_query_runs_a_saved_query(lake: Path, capsys: pytest.CaptureFixture[str]
     (["history", "--table", "Orders", "--key", "Id"], "--key 'Id': expected ATTR=VALUE"),
     (["history", "--table", "Orders", "--key", "Nope=1"], "keyed by Id; got Nope"),
     (["history", "--table", "Orders", "--key", "Id=abc"], "--key"),
-    (["history", "--table", "Missing", "--key", "Id=1"], "no changes of table Missing"),
-    (["as-of", "--table", "Orders", "--at", "yesterday"], "--at: 'yesterday' is not an ISO"),
+    (["history", "--table", "Missing", "--key", "Id=1"],
+     "table Missing: no changes in lake"),
+    (["as-of", "--table", "Orders", "--at", "yesterday"],
+     "--at 'yesterday': expected an ISO-8601 instant"),
     (["query", "nope"], "unknown query 'nope'"),
     (["query", "hot_items", "--param", "x=1"], "unknown parameter 'x'"),
     (["query", "hot_items", "--param", "table_name"], "--param 'table_name': expected"),
     (["query", "deletions", "--param", "table_name=*"], "missing parameter 'from'"),
     (["query", "hot_items", "-p", "table_name=Orders", "-p", "table_name=Other"],
      "--param table_name: given more than once"),
-    (["query", "hot_items", "--engine", "sqlite"], "--engine 'sqlite': expected duckdb or athena"),
+    (["query", "hot_items", "--engine", "sqlite"], "--engine: sqlite is not one of duckdb, athena"),
 ])
 def test_bad_input_is_one_clear_line(lake: Path, capsys: pytest.CaptureFixture[str],
                                      argv: list[str], message: str) -> None:
@@ -202,7 +204,20 @@ def test_key_types_from_describe_table(moto_server: Any, lake: Path,
                                            {"AttributeName": "n", "AttributeType": "N"}])
     common = ["--lake", str(lake), "--endpoint-url", moto_server.endpoint_url,
               "--region", "us-east-1"]
-    # The lake holds nothing of Fresh yet: the key types can only come from DynamoDB.
+    # The lake holds nothing of Fresh yet: one error naming it and the tables there.
+    code, out, err = _run(capsys, "history", "--table", "Fresh", "--key", "pk=a",
+                          "--key", "n=1", "--output", "json", *common)
+    assert (code, out) == (1, "")
+    assert err == (f"error: table Fresh: no changes in lake {lake} (it holds Orders; check "
+                   "--table and --lake)\n")
+    # A row of an earlier Fresh whose n was a string: DynamoDB's key types win.
+    rec = _record(5, "INSERT", 1, {"Id": {"N": "1"}}, None, T0)
+    rec["dynamodb"]["Keys"] = {"pk": {"S": "a"}, "n": {"S": "x"}}
+    rec["eventSourceARN"] = rec["eventSourceARN"].replace("/Orders/", "/Fresh/")
+    row = flatten_record(rec, ingested_at_ms=T0 * 1000)
+    folder = lake / partition_path("Fresh", row["dt"])
+    folder.mkdir(parents=True)
+    (folder / "fresh.jsonl").write_bytes(row_bytes(row))
     code, out, err = _run(capsys, "history", "--table", "Fresh", "--key", "pk=a",
                           "--key", "n=1", "--output", "json", *common)
     assert (code, out, err) == (0, "", "")

@@ -339,9 +339,10 @@ def test_cli_views_writes_files_and_creates_the_duckdb_catalog(
 
 def test_cli_errors_are_one_line(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run_cli(["views", "--table", "Nope", "--lake", lake.uri], capsys)
-    assert code == 2
-    assert err.strip().splitlines() == [f"error: --table Nope: no changes in lake {lake.uri}"]
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: table Nope: no changes in lake {lake.uri} "
+                                        "(it holds Orders; check --table and --lake)"]
     code, _, err = run_cli(["views", "--table", "Orders", "--lake", lake.uri,
                             "--apply", "postgres"], capsys)
     assert code == 2
-    assert err.startswith("error: --apply 'postgres'")
+    assert err.startswith("error: --apply: postgres is not one of duckdb, athena")

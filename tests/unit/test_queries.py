@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from ddbtrail.core import timefmt
 from ddbtrail.core.exceptions import QueryError
 from ddbtrail.query import saved as queries
 
@@ -65,16 +66,16 @@ def test_bind_validates_and_normalises(tmp_path: Path) -> None:
         queries.bind(q, {"table_name": "T", "at": "2024-05-01", "nope": "1"})
     with pytest.raises(QueryError, match="missing parameter 'at'"):
         queries.bind(q, {"table_name": "T"})
-    with pytest.raises(QueryError, match="parameter at: 'soon' is not an ISO-8601"):
+    with pytest.raises(QueryError, match="parameter at 'soon': expected an ISO-8601 instant"):
         queries.bind(q, {"table_name": "T", "at": "soon"})
     with pytest.raises(QueryError, match="parameter top: 'many' is not an integer"):
         queries.bind(q, {"table_name": "T", "at": "2024-05-01", "top": "many"})
 
 
 def test_parse_timestamp_is_exact_to_the_millisecond() -> None:
-    assert queries.parse_timestamp("1970-01-01T00:00:00.001Z") == 1
-    assert queries.parse_timestamp("2024-05-01T12:00:00.999999Z") % 1000 == 999
-    assert queries.parse_timestamp("2024-05-01T12:00:00") == queries.parse_timestamp(
+    assert timefmt.parse_timestamp("1970-01-01T00:00:00.001Z") == 1
+    assert timefmt.parse_timestamp("2024-05-01T12:00:00.999999Z") % 1000 == 999
+    assert timefmt.parse_timestamp("2024-05-01T12:00:00") == timefmt.parse_timestamp(
         "2024-05-01T14:00:00+02:00")
 
 

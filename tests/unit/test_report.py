@@ -97,7 +97,7 @@ def test_no_rows_in_window_is_a_page_not_an_error(
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--since", "yesterday"], 2, "error: --since: 'yesterday' is not an ISO-8601 timestamp"),
+    (["--since", "yesterday"], 2, "error: --since 'yesterday': expected an ISO-8601 instant"),
     (["--lake", "{missing}"], 1, "error: lake "),
     (["--out", "{file}/report.html"], 1, "error: cannot write the report to "),
 ])

@@ -22,8 +22,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ddbtrail.core import codec
-from ddbtrail.core.exceptions import InvalidValue, QueryError, UsageError
-from ddbtrail.core.timefmt import iso_ms, parse_timestamp
+from ddbtrail.core.exceptions import InvalidValue, UsageError
+from ddbtrail.core.timefmt import iso_ms, parse_instant
 
 if TYPE_CHECKING:
     from ddbtrail.lake.files import Lake
@@ -625,13 +625,10 @@ def _plural(n: int, word: str) -> str:
 
 
 def parse_since(text: str | None) -> int | None:
-    """``--since`` (ISO 8601 date or date-time; naive means UTC) -> epoch milliseconds."""
+    """``--since`` (any instant form, see ``timefmt.parse_instant``) -> epoch milliseconds."""
     if text is None:
         return None
-    try:
-        return parse_timestamp(text, what="--since")
-    except QueryError as exc:
-        raise UsageError(str(exc)) from exc
+    return parse_instant(text, what="--since")
 
 
 ROW_COLUMNS: Final = ("event_id", "sequence_number", "action", "item_key", "keys",

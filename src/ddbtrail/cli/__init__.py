@@ -1,4 +1,5 @@
-"""Command-line interface. Each command lives in its own module; errors become one line."""
+"""Command-line interface. Each command lives in its own module; errors become one line
+(cli/_errors.py)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,12 @@ from ddbtrail.cli import schema as _schema  # noqa: F401  (registers the command
 from ddbtrail.cli import views as _views  # noqa: F401  (registers the command)
 from ddbtrail.cli import who as _who  # noqa: F401  (registers the command)
 from ddbtrail.cli._app import app, err_console
-from ddbtrail.core.exceptions import DdbtrailError
+from ddbtrail.cli._errors import run
+
+__all__ = ["app", "err_console", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI: a DdbtrailError becomes ``error: <message>`` on stderr, no traceback."""
-    try:
-        app(args=argv, prog_name="ddbtrail")
-    except DdbtrailError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)
+    """Run the CLI and exit with its code: 0 ok, 2 usage error, 1 runtime error (one line
+    on stderr, no traceback), 130 interrupted."""
+    sys.exit(run(argv))

@@ -10,8 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ddbtrail.capture.backfill import backfill
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.lake.files import Lake
 
@@ -21,14 +21,12 @@ def backfill_command(
     *,
     table: Annotated[str, typer.Option("--table", help="DynamoDB table to snapshot.")],
     lake: Annotated[str | None, typer.Option(
-        help="Lake: a folder or s3://bucket/prefix (default DDBTRAIL_LAKE or ./ddbtrail-lake)."
-        " Checkpoints live here too.")] = None,
+        help=LAKE_HELP + " Checkpoints live here too.")] = None,
     segments: Annotated[int, typer.Option(help="Parallel Scan segments (threads).")] = 4,
     max_rcu: Annotated[float | None, typer.Option(
         "--max-rcu", help="Read capacity units per second for all segments together.")]
         = None,
-    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
-        = "parquet",
+    fmt: FormatOpt = LakeFormat.parquet,
     delivery_stream: Annotated[str | None, typer.Option(
         help="Send rows to this Firehose delivery stream instead of writing the lake "
         "directly.")] = None,
@@ -37,16 +35,17 @@ def backfill_command(
     consistent_read: Annotated[bool, typer.Option(help="Strongly consistent Scan.")] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Scan a table (parallel, rate-limited, resumable) and write one SNAPSHOT row per item.
 
     Rerun the same command to resume an interrupted run. For very large tables, prefer
     DynamoDB's export to S3 (see docs/jobs.md).
     """
-    dynamodb = aws_client("dynamodb", endpoint_url, region)
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    dynamodb = aws_client("dynamodb", endpoint_url, region, profile)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     if delivery_stream:
-        sink = aws_client("firehose", endpoint_url, region)
+        sink = aws_client("firehose", endpoint_url, region, profile)
         stream_name = delivery_stream
         local = None
     else:
@@ -68,7 +67,7 @@ def backfill_command(
                               region=region or dynamodb.meta.region_name, progress=advance)
             total = report.items
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"backfill of {table}", exc) from exc
+        raise aws_failure(f"backfill of {table}", exc, resource=f"table {table}") from exc
     finally:
         if local is not None:
             local.close()

@@ -20,8 +20,8 @@ from rich.text import Text
 
 from ddbtrail.capture.runner.esm import RunnerSettings, RunStats
 from ddbtrail.capture.runner.pipeline import build_capture
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli._aws import aws_client, aws_failure
+from ddbtrail.cli._app import FormatOpt, LakeFormat, LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import ProfileOpt, aws_client, aws_failure
 from ddbtrail.core.exceptions import DdbtrailError, LakeError, UsageError
 from ddbtrail.core.redact import RedactionPolicy, load_key
 from ddbtrail.delivery.local import FORMATS
@@ -106,14 +106,14 @@ class _ProgressLine:
 def capture_command(
     *,
     table: Annotated[str, typer.Option("--table", help="DynamoDB table whose stream to read.")],
-    lake: Annotated[str | None, typer.Option(
-        help="Lake: a folder or s3://bucket/prefix (default ./ddbtrail-lake or "
-        "$DDBTRAIL_LAKE).")] = None,
+    lake: LakeOpt = None,
     endpoint_url: Annotated[str | None, typer.Option(
         "--endpoint-url", help="AWS endpoint URL (DynamoDB, Streams and an s3:// lake).")]
         = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl or iceberg.")] = "parquet",
+    region: Annotated[str | None, typer.Option(
+        "--region", help="AWS region [default: AWS_REGION, or the profile's].")] = None,
+    profile: ProfileOpt = None,
+    fmt: FormatOpt = LakeFormat.parquet,
     once: Annotated[bool, typer.Option(
         "--once", help="Drain every shard to its current end, flush, and exit.")] = False,
     batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 1000,
@@ -146,15 +146,15 @@ def capture_command(
         except OSError as exc:
             raise UsageError(f"--redaction-policy {redaction_policy}: {exc.strerror}") from exc
         policy = RedactionPolicy.from_json(text, load_key())
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     _check_writable(the_lake)
     live = None if once else Live(Text("starting..."), console=err_console,
                                   refresh_per_second=4, transient=False)
     progress = _ProgressLine(live)
     try:
         with cli_logging():
-            ddb = aws_client("dynamodb", endpoint_url, region)
-            streams = aws_client("dynamodbstreams", endpoint_url, region)
+            ddb = aws_client("dynamodb", endpoint_url, region, profile)
+            streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
             run = build_capture(table, the_lake, ddb=ddb, streams=streams, fmt=fmt,
                                 settings=settings, on_progress=progress, redaction=policy)
             with graceful_stop(run.runner.stop):
@@ -165,7 +165,7 @@ def capture_command(
                 else:
                     stats = run.run(once=once)
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"capture {table}", exc) from exc
+        raise aws_failure(f"capture {table}", exc, resource=f"table {table}") from exc
     files = len(run.delivery.stats.files)
     console.print(
         f"captured {stats.records:,} records of {table} into {the_lake.uri} "

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.compact import (
     compact_iceberg_partition,
     compact_partition,
@@ -39,13 +41,12 @@ def _ago(what: str, value: float | None, unit: str) -> dt_mod.datetime | None:
 @app.command("compact")
 def compact_command(
     *,
-    lake: Annotated[str | None, typer.Option(
-        help="Lake: a folder or s3://bucket/prefix (default DDBTRAIL_LAKE or ./ddbtrail-lake).")]
-        = None,
+    lake: LakeOpt = None,
     table: Annotated[str | None, typer.Option(help="Only this table's partitions.")] = None,
     before: Annotated[str | None, typer.Option(
-        help="Only partitions with dt before this date, YYYY-MM-DD (default: today, UTC; "
-        "on an Iceberg lake up to tomorrow, to compact today's partition too).")] = None,
+        help=f"Only partitions with dt before this instant's date (UTC): {INSTANT_HELP} "
+        "[default: today; on an Iceberg lake up to tomorrow, to compact today's partition "
+        "too].")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List what would be compacted; change nothing.")] = False,
     expire_snapshots: Annotated[float | None, typer.Option(
@@ -56,9 +57,9 @@ def compact_command(
         "--remove-orphans", metavar="HOURS",
         help="Iceberg: afterwards delete data files no snapshot references, older than "
         "HOURS (younger ones may belong to a commit in flight).")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(
-        "--endpoint-url", help="S3 endpoint URL, for an s3:// lake (e.g. moto).")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region of an s3:// lake.")] = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Compact partitions: dedup by event_id, sort by item_key, small row groups.
 
@@ -68,7 +69,11 @@ def compact_command(
     """
     expire_at = _ago("--expire-snapshots", expire_snapshots, "days")
     orphans_at = _ago("--remove-orphans", remove_orphans, "hours")
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    # Every instant form; from here on a date (what partitions are named by).
+    before = iso_ms(parse_instant(before, what="--before"))[:10] if before else None
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    if table is not None:
+        the_lake.require_table(table)
     ice = open_if_present(the_lake)
     # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
     ice_parts = plan_iceberg(ice, table=table, before=before) if ice else []

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ddbtrail.capture.copy import DEFAULT_MAX_MESSAGE_BYTES, copy_items
 from ddbtrail.capture.keys import key_schema, read_keys_file
 from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.core.backoff import parse_rate
 from ddbtrail.core.exceptions import InvalidValue, UsageError
 
@@ -33,6 +33,7 @@ def copy_command(
         help="Read with strongly consistent BatchGetItem.")] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
+    profile: ProfileOpt = None,
     queue_endpoint_url: Annotated[str | None, typer.Option(
         help="Endpoint URL for SQS when it differs from --endpoint-url.")] = None,
 ) -> None:
@@ -42,8 +43,8 @@ def copy_command(
     make the command exit 1 (the others are still sent).
     """
     items_per_second = parse_rate(rate) if rate is not None else None
-    source = aws_client("dynamodb", endpoint_url, region)
-    sqs = aws_client("sqs", queue_endpoint_url or endpoint_url, region)
+    source = aws_client("dynamodb", endpoint_url, region, profile)
+    sqs = aws_client("sqs", queue_endpoint_url or endpoint_url, region, profile)
     try:
         schema = key_schema(source, from_table)
         try:
@@ -59,7 +60,9 @@ def copy_command(
                                 consistent=consistent_read,
                                 progress=lambda n: progress.advance(task, n))
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"copy from {from_table}", exc) from exc
+        on_queue = isinstance(exc, ClientError) and "Message" in exc.operation_name
+        raise aws_failure(f"copy from {from_table}", exc, resource=f"queue {queue_url}"
+                          if on_queue else f"table {from_table}") from exc
     for key in report.missing:
         err_console.print(f"not found: {key}", markup=False, highlight=False)
     for key in report.too_large:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ddbtrail.cli._app import app, console
+from ddbtrail.cli._app import FormatOpt, LakeFormat, app, console
 from ddbtrail.cost import Workload, estimate
 
 
@@ -20,8 +20,7 @@ def cost_command(
         "--avg-item-kb", help="Average item size in KB (KiB).")],
     lookups_per_day: Annotated[int, typer.Option(
         "--lookups-per-day", help="Item history / as-of lookups per day, on Athena.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
-        = "parquet",
+    fmt: FormatOpt = LakeFormat.parquet,
     history_days: Annotated[int, typer.Option(
         "--history-days", help="Days of history kept and covered by a lookup.")] = 30,
     batch_size: Annotated[int, typer.Option(

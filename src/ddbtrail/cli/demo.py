@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import app, console
+from ddbtrail.cli._app import FormatOpt, LakeFormat, app, console
 from ddbtrail.cli.capture import cli_logging
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.delivery.local import FORMATS
@@ -20,9 +20,7 @@ def demo_command(
         help="Lake folder (default ./ddbtrail-lake or $DDBTRAIL_LAKE). The demo replaces "
         "its own table's data there.")] = None,
     changes: Annotated[int, typer.Option(help="How many changes to make.")] = 2000,
-    fmt: Annotated[str, typer.Option(
-        "--format", help="parquet, jsonl or iceberg (one Iceberg table, ddbtrail.changes).")
-    ] = "parquet",
+    fmt: FormatOpt = LakeFormat.parquet,
     report: Annotated[str, typer.Option(
         help="Also write the HTML report here; empty to skip.")] = "ddbtrail-demo-report.html",
     seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 7,

@@ -27,9 +27,19 @@ def flatten(
     record was bad.
     """
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        if file != "-":
+            raw = Path(file).read_bytes()
+        elif hasattr(sys.stdin, "buffer"):
+            raw = sys.stdin.buffer.read()
+        else:  # a text stream without bytes (an embedding program's)
+            raw = sys.stdin.read().encode("utf-8", "surrogateescape")
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedEvent(f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                             f"offset {exc.start}); an event is UTF-8 JSON") from exc
     try:
         event = json.loads(text)
     except json.JSONDecodeError as exc:

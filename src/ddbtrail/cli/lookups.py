@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import app
+from ddbtrail.cli._app import LakeOpt, app
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.cli.who import (
     CloudTrailOption,
@@ -18,17 +19,19 @@ from ddbtrail.cli.who import (
     attributed_history,
 )
 from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
-from ddbtrail.core.exceptions import QueryError, UsageError
-from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups, who
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
-LakeOption = Annotated[str | None, typer.Option(
-    help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")]
-EndpointOption = Annotated[str | None, typer.Option(
-    help="AWS endpoint URL (DynamoDB for key types, S3 for an s3:// lake).")]
-RegionOption = Annotated[str | None, typer.Option(help="AWS region.")]
+
+
+def _key(the_lake: Lake, table: str, key: list[str], endpoint_url: str | None,
+         region: str | None, profile: str | None) -> str:
+    # Key types from DescribeTable when AWS is named, else from the lake.
+    client = aws_client("dynamodb", endpoint_url, region, profile) \
+        if endpoint_url or region or profile else None
+    return lookups.resolve_item_key(the_lake, table, key, client=client)
 
 
 @app.command()
@@ -37,9 +40,12 @@ def history(
     table: TableOption,
     key: Annotated[list[str], typer.Option(
         "--key", "-k", help="ATTR=VALUE of the item's key; repeat for a sort key.")],
-    lake: LakeOption = None,
-    endpoint_url: EndpointOption = None,
-    region: RegionOption = None,
+    since: Annotated[str | None, typer.Option(
+        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
+    lake: LakeOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     cloudtrail: CloudTrailOption = None,
     tolerance: ToleranceOption = DEFAULT_TOLERANCE_S,
     output: OutputOption = Output.table,
@@ -50,20 +56,23 @@ def history(
     what_changed; with --cloudtrail also actor, actor_match (exact | ambiguous | none),
     actor_candidates, source_ip, user_agent, cloudtrail_event, cloudtrail_event_id.
     """
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
-    item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
-                                        region=region)
+    since_ms = parse_instant(since, what="--since") if since is not None else None
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    the_lake.require_table(table)
+    item_key = _key(the_lake, table, key, endpoint_url, region, profile)
     if cloudtrail:
         rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
                                   endpoint_url=endpoint_url, region=region)
     else:
         rows = [{**r, "what_changed": lookups.describe_change(r)}
                 for r in lookups.item_history(the_lake, table, item_key)]
+    rows = [r for r in rows if since_ms is None or r["timestamp"] >= since_ms]
     if output is Output.table:
         shown = [{**r, "by": who.by_label(r) if cloudtrail else
                   "TTL" if r["ttl_delete"] else r["user_identity"]} for r in rows]
         render(shown, output, title=f"{table} {item_key}",
-               columns=["sequence_number", "event_time", "action", "what_changed", "by"])
+               columns=["sequence_number", "event_time", "action", "what_changed", "by"],
+               wrap=["what_changed", "by"])
     else:
         render(rows, output)
 
@@ -72,12 +81,13 @@ def history(
 def as_of(
     *,
     table: TableOption,
-    at: Annotated[str, typer.Option(help="The instant, ISO-8601, e.g. 2024-05-01T12:00:00Z.")],
+    at: Annotated[str, typer.Option(help=f"The instant: {INSTANT_HELP}.")],
     key: Annotated[list[str] | None, typer.Option(
         "--key", "-k", help="ATTR=VALUE of one item's key; omit for every item.")] = None,
-    lake: LakeOption = None,
-    endpoint_url: EndpointOption = None,
-    region: RegionOption = None,
+    lake: LakeOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Output.table,
 ) -> None:
     """The item(s) as they were at an instant; items deleted by then are absent.
@@ -85,14 +95,11 @@ def as_of(
     With --output json each line is one item's attributes, in the plain encoding of
     new_image (numbers keep every digit; binary is base64).
     """
-    try:
-        at_ms = parse_timestamp(at, what="--at")
-    except QueryError as exc:
-        raise UsageError(str(exc)) from exc
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    at_ms = parse_instant(at, what="--at")
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    the_lake.require_table(table)
     if key:
-        item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
-                                            region=region)
+        item_key = _key(the_lake, table, key, endpoint_url, region, profile)
         found = lookups.item_as_of(the_lake, table, item_key, at_ms)
         rows = [found] if found else []
     else:
@@ -102,5 +109,5 @@ def as_of(
         for r in rows:
             sys.stdout.write((r["item"] if r["item"] is not None else r["keys"]) + "\n")
     else:
-        render(rows, output, title=f"{table} at {at}",
-               columns=["item_key", "last_event_time", "last_action", "item"])
+        render(rows, output, title=f"{table} at {iso_ms(at_ms)}",
+               columns=["item_key", "last_event_time", "last_action", "item"], wrap=["item"])

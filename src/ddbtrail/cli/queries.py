@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import app
-from ddbtrail.cli._aws import aws_session
+from ddbtrail.cli._app import LakeOpt, app
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved as q
+
+
+class Engine(enum.StrEnum):
+    """Where a saved query runs."""
+
+    duckdb = "duckdb"
+    athena = "athena"
 
 
 @app.command("queries")
@@ -43,24 +51,23 @@ def run_query(
     *,
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="NAME=VALUE, once per parameter.")] = None,
-    engine: Annotated[str, typer.Option(help="duckdb (the local lake) or athena.")] = "duckdb",
-    lake: Annotated[str | None, typer.Option(
-        help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")] = None,
+    engine: Annotated[Engine, typer.Option(
+        help="duckdb (the local lake) or athena.")] = Engine.duckdb,
+    lake: LakeOpt = None,
     workgroup: Annotated[str | None, typer.Option(help="Athena workgroup.")] = None,
     database: Annotated[str, typer.Option(help="Glue database (athena).")] = "ddbtrail",
     s3_output: Annotated[str | None, typer.Option(
         help="Athena result location, if the workgroup sets none.")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(help="AWS endpoint URL.")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Run a saved query on the local lake (DuckDB) or on Athena; print its rows."""
     values = parse_params(param or [])
-    if engine not in q.ENGINES:
-        raise UsageError(f"--engine {engine!r}: expected {' or '.join(q.ENGINES)}")
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region) \
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile) \
         if engine == "duckdb" else None
-    table = q.run(name, values, engine=engine, lake=the_lake, database=database,
-                  workgroup=workgroup, s3_output=s3_output, boto3_session=aws_session(region),
-                  endpoint_url=endpoint_url)
+    table = q.run(name, values, engine=engine.value, lake=the_lake, database=database,
+                  workgroup=workgroup, s3_output=s3_output,
+                  boto3_session=aws_session(region, profile), endpoint_url=endpoint_url)
     render(table.to_pylist(), output, columns=table.column_names, title=name)

@@ -9,8 +9,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.capture.batch import CaptureSettings
 from ddbtrail.capture.redrive import RangeOutcome, RedriveReport, redrive
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli._aws import aws_client, aws_failure
+from ddbtrail.cli._app import FormatOpt, LakeFormat, LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.redact import policy_from_env
@@ -40,14 +40,11 @@ def redrive_command(
     queue_url: Annotated[str, typer.Option(
         "--queue-url", help="SQS queue receiving the on-failure records (directly or "
         "through an SNS subscription).")],
-    lake: Annotated[str | None, typer.Option(
-        help="Lake to write (default ./ddbtrail-lake or $DDBTRAIL_LAKE); a folder or "
-        "s3://bucket/prefix.")] = None,
+    lake: LakeOpt = None,
     delivery_stream: Annotated[str | None, typer.Option(
         "--delivery-stream", help="Send to this Firehose delivery stream instead of the "
         "lake.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Lake format: parquet, jsonl or iceberg.")]
-        = "parquet",
+    fmt: FormatOpt = LakeFormat.parquet,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List the ranges and how many records each still holds; deliver "
         "and delete nothing.")] = False,
@@ -59,10 +56,9 @@ def redrive_command(
         help="Handle at most this many messages.")] = None,
     visibility_timeout: Annotated[int, typer.Option(
         help="Seconds a received message stays hidden from other consumers.")] = 300,
-    endpoint_url: Annotated[str | None, typer.Option(
-        "--endpoint-url", help="AWS endpoint URL (SQS, Streams, Firehose, an s3:// lake).")]
-        = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region.")] = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Redrive failed batches: read each on-failure message's sequence range from the
@@ -79,15 +75,15 @@ def redrive_command(
     if delivery_stream and lake:
         raise UsageError("give --lake or --delivery-stream, not both")
 
-    sqs = aws_client("sqs", endpoint_url, region)
-    streams = aws_client("dynamodbstreams", endpoint_url, region)
+    sqs = aws_client("sqs", endpoint_url, region, profile)
+    streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
     local: LocalDeliveryStream | None = None
     target: Any
     if delivery_stream:
-        target = aws_client("firehose", endpoint_url, region)
+        target = aws_client("firehose", endpoint_url, region, profile)
         where = f"Firehose {delivery_stream}"
     else:
-        the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+        the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
         # Written only on flush, before messages are deleted.
         local = target = LocalDeliveryStream(the_lake, name="ddbtrail-redrive", fmt=fmt,
                                              buffer_seconds=3600.0)
@@ -100,7 +96,7 @@ def redrive_command(
                          dry_run=dry_run, discard_trimmed=discard_trimmed,
                          max_messages=max_messages, visibility_timeout=visibility_timeout)
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"redrive {queue_url}", exc) from exc
+        raise aws_failure(f"redrive {queue_url}", exc, resource=f"queue {queue_url}") from exc
     finally:
         if local is not None:
             local.close()  # rows of kept (trimmed) ranges too: duplicates at worst

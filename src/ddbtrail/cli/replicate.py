@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 import typer
@@ -11,8 +12,15 @@ from ddbtrail.capture.replicate import ReplicateSettings, replicate_batch, targe
 from ddbtrail.capture.runner.checkpoint import CheckpointStore
 from ddbtrail.capture.runner.esm import RunnerSettings, StreamRunner
 from ddbtrail.capture.runner.pipeline import table_stream
-from ddbtrail.cli._app import app, console
-from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._app import LAKE_HELP, app, console
+from ddbtrail.cli._aws import (
+    EndpointOpt,
+    ProfileOpt,
+    RegionOpt,
+    aws_client,
+    aws_failure,
+    aws_session,
+)
 from ddbtrail.cli.capture import cli_logging, graceful_stop
 from ddbtrail.core.exceptions import DdbtrailError
 from ddbtrail.lake.files import Lake
@@ -27,6 +35,13 @@ def replicate_processor(target: Any, settings: ReplicateSettings) -> Any:
     return process
 
 
+class DeleteMode(enum.StrEnum):
+    """How a REMOVE reaches the target."""
+
+    delete = "delete"
+    tombstone = "tombstone"
+
+
 @app.command("replicate")
 def replicate_command(
     *,
@@ -34,6 +49,7 @@ def replicate_command(
     to_table: Annotated[str, typer.Option("--to-table", help="Target table.")],
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
+    profile: ProfileOpt = None,
     to_endpoint_url: Annotated[str | None, typer.Option(
         help="Endpoint URL of the target (default: --endpoint-url).")] = None,
     to_region: Annotated[str | None, typer.Option(
@@ -41,9 +57,9 @@ def replicate_command(
     to_role_arn: Annotated[str | None, typer.Option(
         help="Role to assume for the target (another account).")] = None,
     lake: Annotated[str | None, typer.Option(
-        help="Where checkpoints live (default DDBTRAIL_LAKE or ./ddbtrail-lake).")] = None,
-    delete_mode: Annotated[str, typer.Option(
-        help="REMOVE as a conditional 'delete' or a 'tombstone' item.")] = "delete",
+        help="Where checkpoints live. " + LAKE_HELP)] = None,
+    delete_mode: Annotated[DeleteMode, typer.Option(
+        help="REMOVE as a conditional delete or a tombstone item.")] = DeleteMode.delete,
     once: Annotated[bool, typer.Option(
         "--once", help="Drain every shard to its current end and exit.")] = False,
     batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 100,
@@ -55,13 +71,14 @@ def replicate_command(
     against stale replays by the source sequence number (attribute _ddbtrail_seq)."""
     settings = ReplicateSettings.from_env({
         "TARGET_TABLE": to_table, "TARGET_REGION": to_region or region or "",
-        "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode})
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+        "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode.value})
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     try:
         with cli_logging():
-            ddb = aws_client("dynamodb", endpoint_url, region)
-            streams = aws_client("dynamodbstreams", endpoint_url, region)
-            target = target_client(settings, endpoint_url=to_endpoint_url or endpoint_url)
+            ddb = aws_client("dynamodb", endpoint_url, region, profile)
+            streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
+            target = target_client(settings, endpoint_url=to_endpoint_url or endpoint_url,
+                                   session=aws_session(None, profile))
             stream = table_stream(ddb, from_table)
             runner = StreamRunner(
                 streams, stream.stream_arn, replicate_processor(target, settings),

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.core.exceptions import QueryError, UsageError
-from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
+from ddbtrail.core.exceptions import TableNotInLake
+from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import report as rep
@@ -18,22 +19,20 @@ from ddbtrail.query import report as rep
 def report_command(
     *,
     out: Annotated[str, typer.Option(help="HTML file to write.")] = "report.html",
-    lake: Annotated[str | None, typer.Option(
-        help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")] = None,
+    lake: LakeOpt = None,
     table: Annotated[str | None, typer.Option(
         help="Only this DynamoDB table [default: every table in the lake].")] = None,
     since: Annotated[str | None, typer.Option(
-        help="Only changes at or after this ISO-8601 instant, e.g. 2024-05-01T00:00:00Z.")
-    ] = None,
+        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
     top: Annotated[int, typer.Option(
         min=1, max=1000, help="How many items and attributes the top charts show.")
     ] = rep.DEFAULT_TOP,
     latest: Annotated[int, typer.Option(
         min=1, max=1000, help="How many rows the latest-changes table shows.")
     ] = rep.DEFAULT_LATEST,
-    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL (s3:// lakes).")
-    ] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region (s3:// lakes).")] = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     cloudtrail: Annotated[str | None, typer.Option(
         "--cloudtrail", envvar="DDBTRAIL_CLOUDTRAIL",
         help="CloudTrail logs (folder or s3://) for the changes-by-principal section.")
@@ -43,20 +42,20 @@ def report_command(
 
     The figures come from the saved queries in athena_queries/, run on DuckDB.
     """
-    try:
-        since_ms = parse_timestamp(since, what="--since") if since is not None else None
-    except QueryError as exc:
-        raise UsageError(str(exc)) from exc
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    since_ms = parse_instant(since, what="--since") if since is not None else None
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    if table is not None:
+        the_lake.require_table(table)
+    elif not the_lake.tables():
+        raise TableNotInLake(f"lake {the_lake.uri}: no changes of any table (check --lake)")
     trail = (TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region)
              if cloudtrail else None)
     data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest,
                        cloudtrail=trail)
     path = rep.save(rep.render_html(data), out)
     if data.total_changes == 0:
-        err_console.print(f"note: no changes in lake {the_lake.uri} for "
-                          f"{'table ' + table if table else 'any table'}; the report says so",
-                          markup=False, highlight=False)
+        err_console.print(f"note: no changes in lake {the_lake.uri} since {since}; the report "
+                          "says so", markup=False, highlight=False)
     console.print(f"wrote {path} ({data.total_changes:,} changes, "
                   f"{len(data.tables)} table{'s' if len(data.tables) != 1 else ''})",
                   markup=False, highlight=False, soft_wrap=True)

@@ -9,9 +9,9 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.cli._aws import EndpointOpt, RegionOpt, aws_client, aws_failure
-from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
 from ddbtrail.lake.files import Lake
 from ddbtrail.query.lookups import resolve_item_key
 from ddbtrail.query.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
@@ -23,28 +23,27 @@ def restore_command(
     table: Annotated[str, typer.Option("--table", help="Source table whose changes the lake "
                                        "holds.")],
     at: Annotated[str, typer.Option(
-        "--at", help="The instant, ISO-8601 (2024-05-01T12:00:00Z; no offset means UTC) "
-        "or 'now'.")],
+        "--at", help=f"The instant: {INSTANT_HELP}.")],
     to_table: Annotated[str, typer.Option("--to-table", help="Table to write the items to.")],
     key: Annotated[list[str] | None, typer.Option(
         "--key", help="Restore only this item: ATTR=VALUE, once per key attribute "
         "(e.g. --key pk=a --key sk=1). Default: every item.")] = None,
-    lake: Annotated[str | None, typer.Option(
-        help="Lake: a folder or s3://bucket/prefix (default DDBTRAIL_LAKE or "
-        "./ddbtrail-lake).")] = None,
+    lake: LakeOpt = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the items (DynamoDB JSON, one per line); write nothing.")]
         = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Restore items exactly as they were at --at (types, digits, bytes) into --to-table.
 
     Puts only: target items that did not exist at that instant are left alone.
     """
     at_ms = parse_instant(at)
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
-    client = aws_client("dynamodb", endpoint_url, region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    the_lake.require_table(table)
+    client = aws_client("dynamodb", endpoint_url, region, profile)
     keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
     plan = plan_restore(the_lake, table, at_ms, keys)
     check_plan(plan)
@@ -64,7 +63,7 @@ def restore_command(
             written = batch_write(client, to_table, plan.items,
                                   progress=lambda n: progress.advance(task, n))
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"restore into {to_table}", exc) from exc
+        raise aws_failure(f"restore into {to_table}", exc, resource=f"table {to_table}") from exc
     console.print(f"restored {written} item(s) of {table} as of {iso_ms(at_ms)} into "
                   f"{to_table}", markup=False, highlight=False)
     if plan.absent:

@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ddbtrail.catalog.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
-from ddbtrail.cli._app import app, console, err_console
-from ddbtrail.core.exceptions import UsageError
-from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
+from ddbtrail.core.exceptions import TableNotInLake
+from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
 from ddbtrail.lake.files import Lake
 
 
@@ -25,28 +26,33 @@ class SchemaOutput(enum.StrEnum):
     json = "json"
 
 
-LakeOption = Annotated[str | None, typer.Option(
-    help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")]
 SinceOption = Annotated[str | None, typer.Option(
-    help="Only changes at or after this ISO 8601 date or time (UTC unless it says).")]
-BucketOption = Annotated[str, typer.Option(
-    help="Drift is found between these time buckets: day or hour (UTC).")]
-EndpointOption = Annotated[str | None, typer.Option(help="AWS endpoint URL (S3 lake).")]
-RegionOption = Annotated[str | None, typer.Option(help="AWS region (S3 lake).")]
+    help=f"Only changes at or after this instant: {INSTANT_HELP}.")]
 
 
-def learn(table: str, *, lake: str | None, since: str | None, bucket: str,
-          endpoint_url: str | None, region: str | None) -> TableSchema:
-    """Learn ``table``'s schema from the lake; UsageError when it has no changes there."""
-    if bucket not in ("day", "hour"):
-        raise UsageError(f"--bucket must be day or hour, not {bucket!r}")
-    bucketing: Bucketing = "day" if bucket == "day" else "hour"
+class Bucket(enum.StrEnum):
+    """Time buckets (UTC) between which drift is found."""
+
+    day = "day"
+    hour = "hour"
+
+
+BucketOption = Annotated[Bucket, typer.Option(
+    help="Drift is found between these time buckets (UTC).")]
+
+
+def learn(table: str, *, lake: str | None, since: str | None, bucket: Bucket,
+          endpoint_url: str | None, region: str | None,
+          profile: str | None = None) -> TableSchema:
+    """Learn ``table``'s schema from the lake; TableNotInLake when it has no changes there."""
+    bucketing: Bucketing = "day" if bucket is Bucket.day else "hour"
     since_ms = parse_since(since)
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    the_lake.require_table(table)
     schema = infer_schema(the_lake, table, since_ms=since_ms, bucket=bucketing)
     if not schema.changes:
-        after = f" since {iso_ms(since_ms)}" if since_ms is not None else ""
-        raise UsageError(f"--table {table}: no changes in lake {the_lake.uri}{after}")
+        raise TableNotInLake(f"table {table}: no changes in lake {the_lake.uri} since "
+                             f"{iso_ms(since_ms or 0)}")
     return schema
 
 
@@ -54,13 +60,14 @@ def learn(table: str, *, lake: str | None, since: str | None, bucket: str,
 def schema_command(
     *,
     table: Annotated[str, typer.Option(help="DynamoDB table name.")],
-    lake: LakeOption = None,
+    lake: LakeOpt = None,
     since: SinceOption = None,
-    bucket: BucketOption = "day",
+    bucket: BucketOption = Bucket.day,
     output: Annotated[SchemaOutput, typer.Option(
         "--output", "-o", help="table (for people) or json (one document).")] = SchemaOutput.table,
-    endpoint_url: EndpointOption = None,
-    region: RegionOption = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Report every top-level attribute of TABLE's items, learnt from the change lake.
 
@@ -69,7 +76,7 @@ def schema_command(
     Then drift: attributes that appeared, disappeared or changed type, and when.
     """
     schema = learn(table, lake=lake, since=since, bucket=bucket,
-                   endpoint_url=endpoint_url, region=region)
+                   endpoint_url=endpoint_url, region=region, profile=profile)
     report = schema.to_json()
     if output is SchemaOutput.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from ddbtrail.cli._app import app, err_console
+from ddbtrail.cli._app import LakeOpt, app, err_console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
-from ddbtrail.core.exceptions import QueryError, UsageError
-from ddbtrail.core.timefmt import parse_timestamp
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups, who
@@ -55,13 +56,12 @@ def who_changed(
         "--key", "-k", help="ATTR=VALUE of the item's key; repeat for a sort key.")],
     cloudtrail: CloudTrailOption = None,
     since: Annotated[str | None, typer.Option(
-        help="Only changes at or after this instant, ISO-8601.")] = None,
+        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
     tolerance: ToleranceOption = DEFAULT_TOLERANCE_S,
-    lake: Annotated[str | None, typer.Option(
-        help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(
-        help="AWS endpoint URL (DynamoDB for key types, S3 for s3:// locations).")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    lake: LakeOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Who changed one item, and how: each change with its principal from CloudTrail.
@@ -72,13 +72,12 @@ def who_changed(
     if not cloudtrail:
         raise UsageError("--cloudtrail: give the CloudTrail log folder or s3:// prefix "
                          "(or set DDBTRAIL_CLOUDTRAIL)")
-    try:
-        since_ms = parse_timestamp(since, what="--since") if since else None
-    except QueryError as exc:
-        raise UsageError(str(exc)) from exc
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
-    item_key = lookups.resolve_item_key(the_lake, table, key, endpoint_url=endpoint_url,
-                                        region=region)
+    since_ms = parse_instant(since, what="--since") if since else None
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    the_lake.require_table(table)
+    client = aws_client("dynamodb", endpoint_url, region, profile) \
+        if endpoint_url or region or profile else None
+    item_key = lookups.resolve_item_key(the_lake, table, key, client=client)
     rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
                               endpoint_url=endpoint_url, region=region)
     if since_ms is not None:
@@ -86,7 +85,8 @@ def who_changed(
     shown = [{**r, "by": who.by_label(r), "how": _how(r)} for r in rows]
     if output is Output.table:
         render(shown, output, title=f"who changed {table} {item_key}",
-               columns=["event_time", "action", "by", "actor_match", "how", "what_changed"])
+               columns=["event_time", "action", "by", "actor_match", "how", "what_changed"],
+               wrap=["by", "how", "what_changed"])
     else:
         render(shown, output, columns=[
             "event_time", "action", "actor", "actor_match", "actor_candidates", "source_ip",

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from ddbtrail.core.exceptions import UsageError
 
@@ -98,3 +99,47 @@ def parse_rate(text: str) -> float:
     if not value > 0:
         raise UsageError(f"--rate {text!r} must be greater than 0")
     return value
+
+
+# AWS error codes that retrying cannot fix: the request names something missing, is not
+# allowed, or is invalid. Every job stops at the first one instead of retrying it.
+_MISSING: Final = frozenset({
+    "ResourceNotFoundException", "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
+    "NoSuchBucket", "TableNotFoundException"})
+_DENIED: Final = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized",
+    "UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
+    "ExpiredToken", "ExpiredTokenException", "AuthFailure", "KMSAccessDeniedException",
+    "AWS.SimpleQueueService.UnsupportedOperation"})
+_INVALID: Final = frozenset({
+    "ValidationException", "InvalidParameterValue", "InvalidParameterValueException",
+    "InvalidArgumentException", "SerializationException"})
+PERMANENT_CODES: Final = _MISSING | _DENIED | _INVALID
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (read duck-typed: core has no I/O
+    dependencies); "" for anything else."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for an AWS error that no retry can fix (see PERMANENT_CODES)."""
+    return error_code(exc) in PERMANENT_CODES
+
+
+def fix_hint(code: str, resource: str) -> str:
+    """What the user should do about a permanent error ``code`` on ``resource``."""
+    if code in _MISSING:
+        return (f"{resource} does not exist: create it, or check the name, --region and "
+                "--endpoint-url")
+    if code in _DENIED:
+        return (f"the caller may not use {resource}: grant it access, or pick other "
+                "credentials with --profile")
+    if code in _INVALID:
+        return (f"{resource} rejected the request: check that it matches the source (key "
+                "schema, attribute types)")
+    return "retry later"

@@ -62,5 +62,20 @@ class QueryError(DdbtrailError):
     """A saved query is unknown, malformed, misses a parameter, or failed to run."""
 
 
+class QueryUsageError(QueryError):
+    """The command line names an unknown query, or misses or misgives a parameter."""
+
+    exit_code = 2
+
+
+class TableNotInLake(LakeError):
+    """The lake holds no changes of the table; the message names the tables it does hold."""
+
+
+class PermanentAwsError(DdbtrailError):
+    """An AWS error that retrying cannot fix (missing resource, access denied, invalid
+    request); the message names the resource and the fix."""
+
+
 class DataTrimmed(DdbtrailError):
     """Stream records were trimmed (older than 24 hours) before they could be read."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ddbtrail.core.exceptions import QueryError
+from ddbtrail.core.exceptions import QueryError, UsageError
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,4 +44,29 @@ def parse_timestamp(text: str, *, what: str = "timestamp") -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     # Integer arithmetic: floats would misplace some milliseconds.
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+# What every instant option accepts; docs/cli.md and --help quote it.
+INSTANT_FORMS: Final = ("an ISO-8601 instant (2024-05-01T12:00:00Z; no offset means UTC), "
+                        "a date (2024-05-01, midnight UTC) or 'now'")
+INSTANT_HELP: Final = "ISO-8601 instant, date (midnight UTC) or 'now'"
+
+
+def parse_instant(text: str, *, what: str, now_ms: Callable[[], int] | None = None) -> int:
+    """An instant option's value -> epoch milliseconds. The one parser of every option
+    that names an instant (``--at``, ``--since``, ``--before``, timestamp parameters).
+
+    Accepts an ISO-8601 instant (no offset means UTC), a date (midnight UTC) or ``now``
+    (any case). Raises UsageError naming ``what``.
+    """
+    raw = text.strip()
+    if raw.lower() == "now":
+        return now_ms() if now_ms is not None else time.time_ns() // 1_000_000
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"{what} {text!r}: expected {INSTANT_FORMS}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
     return (when - _EPOCH) // timedelta(milliseconds=1)

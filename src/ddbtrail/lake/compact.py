@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Final
 
 from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import arrow_schema
+from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.lake.files import DataFile, Lake
 from ddbtrail.lake.iceberg import (
     IcebergLake,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 COMPACTED_PREFIX: Final = "compacted-"
 # compacted-<UTC yyyymmddThhmmss>-<run id>-<part>.<suffix>
 _COMPACTED_NAME: Final = re.compile(r"compacted-(\d{8}T\d{6}-[0-9a-f]{8})-\d{3}\.")
-_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,10 @@ def today_utc() -> str:
 
 def check_before(before: str | None, *, today: str | None = None,
                  open_partitions: bool = False) -> str:
-    """The ``--before`` date, defaulting to today (UTC). UsageError if malformed or future.
+    """The ``--before`` cut-off date: partitions with a dt before it are compacted. Takes
+    every instant form (``timefmt.parse_instant``); an instant's own partition is not
+    closed, so the cut-off is the instant's date (UTC). Defaults to today. UsageError if
+    malformed or in the future.
 
     ``open_partitions`` (Iceberg, whose commits make compacting a partition that is still
     written safe) allows up to tomorrow, so today's partition is compacted too.
@@ -129,12 +132,7 @@ def check_before(before: str | None, *, today: str | None = None,
     today = today or today_utc()
     if before is None:
         return today
-    if not _DATE.match(before):
-        raise UsageError(f"--before {before!r}: expected a date YYYY-MM-DD")
-    try:
-        dt_mod.date.fromisoformat(before)
-    except ValueError as exc:
-        raise UsageError(f"--before {before!r}: not a calendar date") from exc
+    before = iso_ms(parse_instant(before, what="--before"))[:10]
     if open_partitions:
         tomorrow = (dt_mod.date.fromisoformat(today) + dt_mod.timedelta(days=1)).isoformat()
         if before > tomorrow:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
 
-from ddbtrail.core.exceptions import LakeError
+from ddbtrail.core.exceptions import LakeError, TableNotInLake
 from ddbtrail.core.row import partition_path
 
 if TYPE_CHECKING:
@@ -57,8 +57,12 @@ class Lake:
 
     @classmethod
     def open(cls, uri: str | None = None, *, endpoint_url: str | None = None,
-             region: str | None = None) -> Lake:
-        """Resolve a lake URI (local path or s3://bucket/prefix). Does not touch storage."""
+             region: str | None = None, profile: str | None = None) -> Lake:
+        """Resolve a lake URI (local path or s3://bucket/prefix). Does not touch storage.
+
+        ``profile`` names an AWS CLI profile whose credentials (and region, unless given)
+        an s3:// lake uses; botocore's ProfileNotFound if there is no such profile.
+        """
         import pyarrow.fs as pafs
 
         uri = uri or default_lake()
@@ -67,6 +71,9 @@ class Lake:
             if not parsed.netloc:
                 raise LakeError(f"lake {uri!r}: an s3:// lake needs a bucket")
             kwargs: dict[str, object] = {}
+            if profile:
+                kwargs.update(_profile_credentials(profile))
+                region = region or str(kwargs.pop("region", "") or "")
             region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
             if region:
                 kwargs["region"] = region
@@ -119,6 +126,23 @@ class Lake:
         Pruning reads folder names only, so a key lookup lists just its partitions.
         """
         return sorted(self._walk(table_name, dt_from, dt_to), key=lambda f: f.path)
+
+    def tables(self) -> list[str]:
+        """Names of the tables with at least one data file in the lake, sorted."""
+        return sorted({f.table_name for f in self.data_files()})
+
+    def require_table(self, table_name: str) -> None:
+        """The one rule for an unknown table: TableNotInLake, naming the table and the
+        tables the lake does hold, unless the lake has a data file of ``table_name``."""
+        if not self.exists():
+            raise LakeError(f"lake {self.uri}: no such folder or bucket prefix "
+                            "(set --lake or DDBTRAIL_LAKE)")
+        if self.data_files(table_name):
+            return
+        held = self.tables()
+        there = f"it holds {', '.join(held)}" if held else "it holds no tables"
+        raise TableNotInLake(f"table {table_name}: no changes in lake {self.uri} ({there}; "
+                             "check --table and --lake)")
 
     def _walk(self, table_name: str | None, dt_from: str | None,
               dt_to: str | None) -> Iterator[DataFile]:
@@ -186,6 +210,24 @@ class Lake:
             if "not found" in str(exc).lower() or "no such" in str(exc).lower():
                 return None
             raise LakeError(f"lake {self.uri}: cannot read {path} ({exc})") from exc
+
+
+def _profile_credentials(profile: str) -> dict[str, object]:
+    """pyarrow S3FileSystem arguments from an AWS CLI profile (pyarrow reads no profile
+    it is not told of); includes ``region`` when the profile sets one."""
+    import boto3
+
+    session = boto3.Session(profile_name=profile)
+    kwargs: dict[str, object] = {}
+    creds = session.get_credentials()
+    if creds is not None:
+        frozen = creds.get_frozen_credentials()
+        kwargs.update(access_key=frozen.access_key, secret_key=frozen.secret_key)
+        if frozen.token:
+            kwargs["session_token"] = frozen.token
+    if session.region_name:
+        kwargs["region"] = session.region_name
+    return kwargs
 
 
 def _fsync(path: str) -> None:

@@ -116,7 +116,10 @@ def build_item_key(values: Mapping[str, str], types: Mapping[str, str], *,
     try:
         return codec.item_key_from_plain(values, types)
     except InvalidValue as exc:
-        raise UsageError(f"--key: {exc}") from exc
+        # The value's message already names the option (--key ATTR).
+        message = str(exc)
+        raise UsageError(message if message.startswith("--key") else f"--key: {message}") \
+            from exc
 
 
 def key_types_from_description(description: Mapping[str, Any]) -> dict[str, str]:
@@ -223,8 +226,42 @@ def _short(text: str) -> str:
     return text if len(text) <= _VALUE_WIDTH else text[:_VALUE_WIDTH - 1] + "…"
 
 
+def _short_pair(old: str, new: str) -> tuple[str, str]:
+    """Both sides cut to the width around where they first differ, so a change late in a
+    long value still shows."""
+    if max(len(old), len(new)) <= _VALUE_WIDTH:
+        return old, new
+    same = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+                min(len(old), len(new)))
+    start = max(0, same - _VALUE_WIDTH // 4)
+    if start == 0:
+        return _short(old), _short(new)
+    return _short("…" + old[start:]), _short("…" + new[start:])
+
+
+def _path_name(name: str) -> str:
+    return name if name.isidentifier() else json.dumps(name, ensure_ascii=False)
+
+
+def _diff(path: str, old: Any, new: Any, parts: list[str]) -> None:
+    """Append one ``path: old -> new`` per changed leaf; maps are followed down by name."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for name in [*new, *(n for n in old if n not in new)]:
+            sub = f"{path}.{_path_name(name)}"
+            if name not in new:
+                parts.append(f"{sub} removed")
+            elif name not in old:
+                parts.append(f"{sub} = {_short(plain_text(new[name]))}")
+            elif plain_text(old[name]) != plain_text(new[name]):
+                _diff(sub, old[name], new[name], parts)
+        return
+    before, after = _short_pair(plain_text(old), plain_text(new))
+    parts.append(f"{path}: {before} -> {after}")
+
+
 def describe_change(row: Mapping[str, Any]) -> str:
-    """One line saying what a history row changed, e.g. ``status: "NEW" -> "PAID"``."""
+    """One line saying what a history row changed, by attribute path, e.g.
+    ``status: "NEW" -> "PAID"; shipping.address.city: "Québec" -> "Lyon"``."""
     action = row.get("action")
     if action == "REMOVE":
         return "deleted by TTL" if row.get("ttl_delete") else "deleted"
@@ -234,13 +271,12 @@ def describe_change(row: Mapping[str, Any]) -> str:
     if action in ("INSERT", "SNAPSHOT") or old is None or new is None:
         verb = {"INSERT": "created", "SNAPSHOT": "snapshot"}.get(str(action), "changed")
         return f"{verb}: {', '.join(changed)}" if changed else str(verb)
-    parts = []
+    parts: list[str] = []
     for name in changed:
         if name not in new:
-            parts.append(f"{name} removed")
+            parts.append(f"{_path_name(name)} removed")
         elif name not in old:
-            parts.append(f"{name} = {_short(plain_text(new[name]))}")
+            parts.append(f"{_path_name(name)} = {_short(plain_text(new[name]))}")
         else:
-            parts.append(f"{name}: {_short(plain_text(old[name]))} -> "
-                         f"{_short(plain_text(new[name]))}")
+            _diff(_path_name(name), old[name], new[name], parts)
     return "; ".join(parts) or "no attribute changed"

@@ -22,17 +22,14 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ddbtrail.core import codec
+from ddbtrail.core import codec, timefmt
 from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import (
     DeliveryFailed,
     InvalidValue,
     LakeError,
-    QueryError,
     TableNotFound,
-    UsageError,
 )
-from ddbtrail.core.timefmt import parse_timestamp
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
 
@@ -44,14 +41,8 @@ _RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "Thrott
 
 
 def parse_instant(text: str, *, now_ms: Callable[[], int] | None = None) -> int:
-    """``--at`` value -> epoch milliseconds: ISO-8601 as the lookups read it (no offset
-    means UTC), or ``now``. Raises UsageError."""
-    if text.strip().lower() == "now":
-        return now_ms() if now_ms is not None else int(time.time() * 1000)
-    try:
-        return parse_timestamp(text, what="--at")
-    except QueryError as exc:
-        raise UsageError(str(exc)) from exc
+    """``--at`` value -> epoch milliseconds, by the one instant parser. Raises UsageError."""
+    return timefmt.parse_instant(text, what="--at", now_ms=now_ms)
 
 
 @dataclass(slots=True)

@@ -34,8 +34,8 @@ from sqlglot import TokenType, exp
 from sqlglot.errors import SqlglotError
 
 from ddbtrail.core.cloudtrail import ATHENA_TABLE
-from ddbtrail.core.exceptions import LakeError, QueryError
-from ddbtrail.core.timefmt import iso_ms, parse_timestamp
+from ddbtrail.core.exceptions import LakeError, QueryError, QueryUsageError, UsageError
+from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.query import trail_table
 from ddbtrail.query.duck import connect, sql_string
 from ddbtrail.resources import queries_dir
@@ -164,7 +164,7 @@ def load(name: str, folder: Path | None = None) -> Query:
     path = folder / f"{name}.sql"
     if not _NAME.match(name) or not path.is_file():
         known = ", ".join(p.stem for p in sorted(folder.glob("*.sql")))
-        raise QueryError(f"unknown query {name!r}; known: {known}")
+        raise QueryUsageError(f"unknown query {name!r}; known: {known}")
     return _load_path(path)
 
 
@@ -189,22 +189,25 @@ def bind(query: Query, values: Mapping[str, str]) -> dict[str, str | int]:
     known = {p.name: p for p in query.parameters}
     for name in values:
         if name not in known:
-            raise QueryError(f"query {query.name}: unknown parameter {name!r}; it takes "
+            raise QueryUsageError(f"query {query.name}: unknown parameter {name!r}; it takes "
                              f"{', '.join(known) or 'none'}")
     bound: dict[str, str | int] = {}
     for name, param in known.items():
         raw = values.get(name, param.default)
         if raw is None:
-            raise QueryError(f"query {query.name}: missing parameter {name!r} "
+            raise QueryUsageError(f"query {query.name}: missing parameter {name!r} "
                              f"({param.type}: {param.description})")
         what = f"query {query.name}: parameter {name}"
         if param.type == "timestamp":
-            bound[name] = iso_ms(parse_timestamp(raw, what=what))
+            try:
+                bound[name] = iso_ms(parse_instant(raw, what=what))
+            except UsageError as exc:
+                raise QueryUsageError(str(exc)) from exc
         elif param.type == "integer":
             try:
                 bound[name] = int(raw)
             except ValueError as exc:
-                raise QueryError(f"{what}: {raw!r} is not an integer") from exc
+                raise QueryUsageError(f"{what}: {raw!r} is not an integer") from exc
         else:
             bound[name] = raw
     return bound

@@ -1,0 +1,5 @@
+"""``python -m ddbtrail.cli``."""
+
+from ddbtrail.cli import main
+
+main()
