@@ -23,6 +23,7 @@ from ddbtrail.lake.compact import (
 )
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.iceberg import open_if_present
+from ddbtrail.lake.tables import require_table
 
 
 def _mb(n: int | None) -> str:
@@ -73,7 +74,7 @@ def compact_command(
     before = iso_ms(parse_instant(before, what="--before"))[:10] if before else None
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     if table is not None:
-        the_lake.require_table(table)
+        require_table(the_lake, table)
     ice = open_if_present(the_lake)
     # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
     ice_parts = plan_iceberg(ice, table=table, before=before) if ice else []

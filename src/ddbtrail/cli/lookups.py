@@ -21,6 +21,7 @@ from ddbtrail.cli.who import (
 from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import require_table
 from ddbtrail.query import lookups, who
 
 TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
@@ -58,7 +59,7 @@ def history(
     """
     since_ms = parse_instant(since, what="--since") if since is not None else None
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    the_lake.require_table(table)
+    require_table(the_lake, table)
     item_key = _key(the_lake, table, key, endpoint_url, region, profile)
     if cloudtrail:
         rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
@@ -97,7 +98,7 @@ def as_of(
     """
     at_ms = parse_instant(at, what="--at")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    the_lake.require_table(table)
+    require_table(the_lake, table)
     if key:
         item_key = _key(the_lake, table, key, endpoint_url, region, profile)
         found = lookups.item_as_of(the_lake, table, item_key, at_ms)

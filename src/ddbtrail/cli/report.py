@@ -12,6 +12,7 @@ from ddbtrail.core.exceptions import TableNotInLake
 from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import lake_tables, require_table
 from ddbtrail.query import report as rep
 
 
@@ -45,8 +46,8 @@ def report_command(
     since_ms = parse_instant(since, what="--since") if since is not None else None
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     if table is not None:
-        the_lake.require_table(table)
-    elif not the_lake.tables():
+        require_table(the_lake, table)
+    elif not lake_tables(the_lake):
         raise TableNotInLake(f"lake {the_lake.uri}: no changes of any table (check --lake)")
     trail = (TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region)
              if cloudtrail else None)

@@ -13,6 +13,7 @@ from ddbtrail.cli._app import LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import require_table
 from ddbtrail.query.lookups import resolve_item_key
 from ddbtrail.query.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
 
@@ -42,7 +43,7 @@ def restore_command(
     """
     at_ms = parse_instant(at)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    the_lake.require_table(table)
+    require_table(the_lake, table)
     client = aws_client("dynamodb", endpoint_url, region, profile)
     keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
     plan = plan_restore(the_lake, table, at_ms, keys)

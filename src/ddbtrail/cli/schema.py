@@ -17,6 +17,7 @@ from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import TableNotInLake
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import require_table
 
 
 class SchemaOutput(enum.StrEnum):
@@ -48,7 +49,7 @@ def learn(table: str, *, lake: str | None, since: str | None, bucket: Bucket,
     bucketing: Bucketing = "day" if bucket is Bucket.day else "hour"
     since_ms = parse_since(since)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    the_lake.require_table(table)
+    require_table(the_lake, table)
     schema = infer_schema(the_lake, table, since_ms=since_ms, bucket=bucketing)
     if not schema.changes:
         raise TableNotInLake(f"table {table}: no changes in lake {the_lake.uri} since "

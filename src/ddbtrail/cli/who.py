@@ -17,6 +17,7 @@ from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import require_table
 from ddbtrail.query import lookups, who
 
 CloudTrailOption = Annotated[str | None, typer.Option(
@@ -74,7 +75,7 @@ def who_changed(
                          "(or set DDBTRAIL_CLOUDTRAIL)")
     since_ms = parse_instant(since, what="--since") if since else None
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    the_lake.require_table(table)
+    require_table(the_lake, table)
     client = aws_client("dynamodb", endpoint_url, region, profile) \
         if endpoint_url or region or profile else None
     item_key = lookups.resolve_item_key(the_lake, table, key, client=client)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
 
-from ddbtrail.core.exceptions import LakeError, TableNotInLake
+from ddbtrail.core.exceptions import LakeError
 from ddbtrail.core.row import partition_path
 
 if TYPE_CHECKING:
@@ -126,23 +126,6 @@ class Lake:
         Pruning reads folder names only, so a key lookup lists just its partitions.
         """
         return sorted(self._walk(table_name, dt_from, dt_to), key=lambda f: f.path)
-
-    def tables(self) -> list[str]:
-        """Names of the tables with at least one data file in the lake, sorted."""
-        return sorted({f.table_name for f in self.data_files()})
-
-    def require_table(self, table_name: str) -> None:
-        """The one rule for an unknown table: TableNotInLake, naming the table and the
-        tables the lake does hold, unless the lake has a data file of ``table_name``."""
-        if not self.exists():
-            raise LakeError(f"lake {self.uri}: no such folder or bucket prefix "
-                            "(set --lake or DDBTRAIL_LAKE)")
-        if self.data_files(table_name):
-            return
-        held = self.tables()
-        there = f"it holds {', '.join(held)}" if held else "it holds no tables"
-        raise TableNotInLake(f"table {table_name}: no changes in lake {self.uri} ({there}; "
-                             "check --table and --lake)")
 
     def _walk(self, table_name: str | None, dt_from: str | None,
               dt_to: str | None) -> Iterator[DataFile]:
