@@ -34,6 +34,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings=SETTINGS,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
+    if result.permanent is not None:
+        logger.error(result.permanent)  # retries cannot fix it; the batch goes on-failure
     for name, value in result.metrics().items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return result.response()

@@ -34,10 +34,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.capture.keys import to_client, to_wire
 from ddbtrail.core import codec
-from ddbtrail.core.backoff import RetryPolicy, TokenBucket
+from ddbtrail.core.backoff import RetryPolicy, TokenBucket, fix_hint, is_permanent
 from ddbtrail.core.exceptions import (
     DeliveryFailed,
     InvalidValue,
+    PermanentAwsError,
     TableNotFound,
     UsageError,
 )
@@ -146,6 +147,10 @@ def send_messages(sqs: Any, queue_url: str, bodies: Sequence[tuple[str, str]], *
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if is_permanent(exc):
+                said = exc.response.get("Error", {}).get("Message", "")
+                raise PermanentAwsError(f"SendMessageBatch to {queue_url}: {code}: {said}; "
+                                        f"{fix_hint(code, 'queue ' + queue_url)}") from exc
             if "Throttl" not in code and code not in ("RequestThrottled", "ServiceUnavailable",
                                                       "InternalError", "KmsThrottled"):
                 raise DeliveryFailed(f"SendMessageBatch to {queue_url}: {code}: {exc}") from exc

@@ -43,6 +43,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.core import codec
+from ddbtrail.core.backoff import error_code, fix_hint, is_permanent
 from ddbtrail.core.exceptions import ConfigError, InvalidValue, MalformedRecord
 from ddbtrail.core.flatten import event_records, record_identity, unwrap
 from ddbtrail.core.settings import env_required
@@ -179,6 +180,8 @@ class ReplicateResult:
     first_failure: str | None = None
     failed: bool = False
     errors: list[str] = field(default_factory=list)
+    # Set when the failure is one no retry can fix (see core.backoff.is_permanent).
+    permanent: str | None = None
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """Lambda's partial batch response: retry from the first failed record."""
@@ -243,16 +246,24 @@ def replicate_batch(event: object, *, target: Any, settings: ReplicateSettings,
         except MalformedRecord as exc:
             return _fail(result, event_id, seq, str(exc))
         except (ClientError, BotoCoreError) as exc:
-            return _fail(result, event_id, seq, f"record {event_id}: {exc}")
+            if is_permanent(exc):
+                code = error_code(exc)
+                said = getattr(exc, "response", {}).get("Error", {}).get("Message", exc)
+                result.permanent = (
+                    f"replicate into table {settings.target_table}: {code}: {said}; "
+                    f"{fix_hint(code, 'table ' + settings.target_table)}")
+            return _fail(result, event_id, seq, f"record {event_id}: {exc}",
+                         log=result.permanent is None)
     return result
 
 
 def _fail(result: ReplicateResult, event_id: str | None, seq: str | None,
-          message: str) -> ReplicateResult:
+          message: str, *, log: bool = True) -> ReplicateResult:
     result.failed = True
     result.first_failure = seq or ""
     result.errors.append(message)
-    logger.error("replication stopped at the first failure; Lambda retries from it",
+    if log:  # a permanent failure is the caller's to report (result.permanent)
+        logger.error("replication stopped at the first failure; Lambda retries from it",
                  extra={"event_id": event_id, "sequence_number": seq, "error": message})
     return result
 

@@ -80,11 +80,12 @@ def graceful_stop(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-class _ProgressLine:
+class ProgressLine:
     """records/s over the last few seconds, and lag (now minus the last record's time)."""
 
-    def __init__(self, live: Live | None) -> None:
+    def __init__(self, live: Live | None, verb: str = "captured") -> None:
         self.live = live
+        self.verb = verb
         self.window: collections.deque[tuple[float, int]] = collections.deque(maxlen=20)
 
     def __call__(self, stats: RunStats) -> None:
@@ -93,9 +94,11 @@ class _ProgressLine:
         t0, r0 = self.window[0]
         rate = (stats.records - r0) / (now - t0) if now > t0 else 0.0
         lag = "-" if stats.lag_seconds is None else f"{stats.lag_seconds:,.1f} s"
-        line = (f"captured {stats.records:,} records  {rate:,.0f} records/s  lag {lag}  "
+        line = (f"{self.verb} {stats.records:,} records  {rate:,.0f} records/s  lag {lag}  "
                 f"shards {stats.shards_done}/{stats.shards_total} done  "
                 f"checkpoints {stats.checkpoints:,}")
+        if stats.retries:
+            line += f"  retries {stats.retries:,}"
         if stats.failed_records:
             line += f"  failed {stats.failed_records:,}"
         if self.live is not None:
@@ -150,7 +153,7 @@ def capture_command(
     _check_writable(the_lake)
     live = None if once else Live(Text("starting..."), console=err_console,
                                   refresh_per_second=4, transient=False)
-    progress = _ProgressLine(live)
+    progress = ProgressLine(live)
     try:
         with cli_logging():
             ddb = aws_client("dynamodb", endpoint_url, region, profile)

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.live import Live
+from rich.text import Text
 
 from ddbtrail.capture.replicate import ReplicateSettings, replicate_batch, target_client
 from ddbtrail.capture.runner.checkpoint import CheckpointStore
 from ddbtrail.capture.runner.esm import RunnerSettings, StreamRunner
 from ddbtrail.capture.runner.pipeline import table_stream
-from ddbtrail.cli._app import LAKE_HELP, app, console
+from ddbtrail.cli._app import LAKE_HELP, app, console, err_console
 from ddbtrail.cli._aws import (
     EndpointOpt,
     ProfileOpt,
@@ -21,8 +23,8 @@ from ddbtrail.cli._aws import (
     aws_failure,
     aws_session,
 )
-from ddbtrail.cli.capture import cli_logging, graceful_stop
-from ddbtrail.core.exceptions import DdbtrailError
+from ddbtrail.cli.capture import ProgressLine, cli_logging, graceful_stop
+from ddbtrail.core.exceptions import DdbtrailError, PermanentAwsError
 from ddbtrail.lake.files import Lake
 
 
@@ -30,7 +32,12 @@ def replicate_processor(target: Any, settings: ReplicateSettings) -> Any:
     """The replication Lambda's code path as a runner processor."""
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
-        return replicate_batch(event, target=target, settings=settings).response()
+        result = replicate_batch(event, target=target, settings=settings)
+        if result.permanent is not None:
+            # Lambda retries such a batch until its on-failure destination; here the
+            # user is at the terminal and can fix it now.
+            raise PermanentAwsError(result.permanent)
+        return result.response()
 
     return process
 
@@ -73,6 +80,9 @@ def replicate_command(
         "TARGET_TABLE": to_table, "TARGET_REGION": to_region or region or "",
         "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode.value})
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    live = None if once else Live(Text("starting..."), console=err_console,
+                                  refresh_per_second=4, transient=False)
+    progress = ProgressLine(live, verb="replicated")
     try:
         with cli_logging():
             ddb = aws_client("dynamodb", endpoint_url, region, profile)
@@ -84,11 +94,18 @@ def replicate_command(
                 streams, stream.stream_arn, replicate_processor(target, settings),
                 CheckpointStore(the_lake, f"replicate-{from_table}-to-{to_table}"),
                 RunnerSettings(batch_size=batch_size, max_retries=max_retries,
-                               function_name="ddbtrail-replicate"))
+                               function_name="ddbtrail-replicate"),
+                on_progress=progress)
             with graceful_stop(runner.stop):
-                stats = runner.run(once=once)
+                if live is not None:
+                    with live:
+                        stats = runner.run(once=once)
+                        progress(stats)
+                else:
+                    stats = runner.run(once=once)
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"replicate {from_table} -> {to_table}", exc) from exc
+        raise aws_failure(f"replicate {from_table} -> {to_table}", exc,
+                          resource=f"table {to_table}") from exc
     console.print(f"replicated {stats.records:,} records of {from_table} into {to_table}",
                   markup=False, highlight=False)
     if stats.failed_records:

@@ -46,7 +46,12 @@ from ddbtrail.capture.runner.shards import (
     ready_shards,
     seq_int,
 )
-from ddbtrail.core.exceptions import ConfigError, DdbtrailError, DeliveryFailed
+from ddbtrail.core.exceptions import (
+    ConfigError,
+    DdbtrailError,
+    DeliveryFailed,
+    PermanentAwsError,
+)
 from ddbtrail.core.timefmt import iso_s
 
 logger = logging.getLogger(__name__)
@@ -398,6 +403,8 @@ class StreamRunner:
             delay = min(self.settings.retry_max_delay,
                         self.settings.retry_base_delay * 2 ** min(attempts - 1, 30))
             delay = self._rng.uniform(delay / 2, delay)
+            if self.on_progress is not None:  # the retry shows while it waits
+                self.on_progress(self.stats)
             logger.warning("shard %s: batch from %s failed (%s); retry %d in %.1f s",
                            state.shard.shard_id, rest[0]["dynamodb"]["SequenceNumber"],
                            error, attempts, delay)
@@ -418,6 +425,8 @@ class StreamRunner:
         self.stats.invocations += 1
         try:
             response = self.processor(event)
+        except PermanentAwsError:
+            raise  # no retry can fix it: the run stops (checkpointing what is done)
         except DdbtrailError as exc:
             raise _BatchFailed(str(exc)) from exc
         except Exception as exc:  # a function error, as Lambda sees it: retried
