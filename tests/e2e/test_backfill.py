@@ -102,3 +102,36 @@ def test_an_interrupted_backfill_resumes_and_dedups(moto_server: Any, tmp_path: 
     assert_same_items(state, scan(ddb, table))
     key = codec.item_key({"pk": {"S": "p3"}, "sk": {"N": "3"}})
     assert state[key]["bin"] == {"B": bytes([3, 0, 255])}
+
+
+def test_a_finished_backfill_is_not_repeated_without_new(
+        moto_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ddb = moto_server.client("dynamodb")
+    table = create_table(ddb, stream=None)
+    for i in range(5):
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"p{i}"}, "sk": {"N": str(i)}})
+    lake_dir = str(tmp_path / "lake")
+    args = ["backfill", "--table", table, "--lake", lake_dir, "--format", "jsonl",
+            "--endpoint-url", moto_server.endpoint_url, "--region", moto_server.region]
+
+    def snapshots() -> int:
+        con = connect(Lake.open(lake_dir), table_name=table)
+        try:
+            return int(con.execute("SELECT count(DISTINCT snapshot_id) FROM changes")
+                       .fetchone()[0])
+        finally:
+            con.close()
+
+    assert exit_code(args) == 0
+    first = capsys.readouterr().out
+    assert f"of {table}: 5 items" in first
+    # A rerun says the snapshot is finished and scans nothing.
+    assert exit_code(args) == 0
+    again = capsys.readouterr().out
+    assert "finished at" in again and "(5 items); nothing to do" in again
+    assert "--new" in again
+    assert snapshots() == 1
+    # --new is the explicit way to a second snapshot.
+    assert exit_code([*args, "--new"]) == 0
+    assert f"of {table}: 5 items" in capsys.readouterr().out
+    assert snapshots() == 2

@@ -191,6 +191,9 @@ class BackfillReport:
     snapshot_id: str
     segments: int
     resumed: bool = False
+    # The last snapshot had finished and no new one was asked for: nothing was scanned.
+    already_done: bool = False
+    finished_at: str | None = None
     items: int = 0
     pages: int = 0
     consumed_rcu: float = 0.0
@@ -229,7 +232,9 @@ def backfill(
     item to ``firehose`` (boto3's put_record_batch contract; its ``flush()`` is called
     before each checkpoint when it has one).
 
-    Resumes the table's unfinished run unless ``restart``. ``progress(segment, items)``
+    Resumes the table's unfinished run; a finished run is not repeated (the report says
+    ``already_done``) unless ``restart`` asks for a new snapshot, as Debezium's snapshot
+    modes make a new snapshot explicit. ``progress(segment, items)``
     is called after each page. Raises TableNotFound, UsageError, DeliveryFailed (rows not
     delivered after retries: the checkpoint is not advanced), LakeError.
     """
@@ -241,6 +246,11 @@ def backfill(
     checkpoints = Checkpoints(lake, table)
     run = checkpoints.run()
     resumed = bool(run and run.get("status") == "running" and not restart)
+    if run is not None and run.get("status") == "done" and not restart:
+        return BackfillReport(table=table, snapshot_id=str(run["snapshot_id"]),
+                              segments=int(run["segments"]), already_done=True,
+                              finished_at=run.get("finished_at"),
+                              items=int(run.get("items", 0)))
     if resumed and run is not None:
         snapshot_id = str(run["snapshot_id"])
         if int(run["segments"]) != segments:

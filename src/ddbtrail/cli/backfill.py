@@ -3,11 +3,11 @@ the stream."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ddbtrail.capture.backfill import backfill
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
@@ -30,8 +30,10 @@ def backfill_command(
     delivery_stream: Annotated[str | None, typer.Option(
         help="Send rows to this Firehose delivery stream instead of writing the lake "
         "directly.")] = None,
-    restart: Annotated[bool, typer.Option(
-        help="Start a new snapshot even if the last one did not finish.")] = False,
+    new: Annotated[bool, typer.Option(
+        "--new", help="Start a new snapshot, even if the last one finished or is "
+        "unfinished (default: resume an unfinished one; a finished one is not repeated).")]
+        = False,
     consistent_read: Annotated[bool, typer.Option(help="Strongly consistent Scan.")] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
@@ -52,18 +54,24 @@ def backfill_command(
         local = LocalDeliveryStream(the_lake, fmt=fmt)
         sink, stream_name = local, local.name
     total = 0
+    estimate = _item_count(dynamodb, table)
     try:
-        with Progress(SpinnerColumn(), TextColumn("backfill {task.description}: "
-                                                  "{task.completed} items"),
-                      TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            task = progress.add_task(table, total=None)
+        with Progress(SpinnerColumn(), TextColumn("backfill {task.description}"), BarColumn(),
+                      TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                      console=err_console, transient=True) as progress:
+            task = progress.add_task(table, total=estimate, counts="starting")
+            seen = {"items": 0, "pages": 0}
 
             def advance(_segment: int, items: int) -> None:
-                progress.advance(task, items)
+                seen["items"] += items
+                seen["pages"] += 1
+                about = f" of ~{estimate:,} (DynamoDB's estimate)" if estimate else ""
+                progress.update(task, advance=items, counts=(
+                    f"{seen['items']:,} items{about}, {seen['pages']:,} pages"))
 
             report = backfill(dynamodb=dynamodb, firehose=sink, delivery_stream=stream_name,
                               lake=the_lake, table=table, segments=segments, max_rcu=max_rcu,
-                              consistent=consistent_read, restart=restart,
+                              consistent=consistent_read, restart=new,
                               region=region or dynamodb.meta.region_name, progress=advance)
             total = report.items
     except (ClientError, BotoCoreError) as exc:
@@ -71,13 +79,28 @@ def backfill_command(
     finally:
         if local is not None:
             local.close()
+    if report.already_done:
+        console.print(
+            f"snapshot {report.snapshot_id} of {table} finished at {report.finished_at} "
+            f"({report.items:,} items); nothing to do. Use --new to start another snapshot.",
+            markup=False, highlight=False)
+        return
     for key in report.too_large:
         err_console.print(f"error: item {key} is too large for one delivery record; not "
                           "written", markup=False, highlight=False)
     console.print(
-        f"snapshot {report.snapshot_id} of {table}: {total} items, {report.pages} pages, "
+        f"snapshot {report.snapshot_id} of {table}: {total:,} items, {report.pages:,} pages, "
         f"{report.consumed_rcu:g} RCU{' (resumed)' if report.resumed else ''} -> "
         f"{the_lake.uri if local is not None else delivery_stream}",
         markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _item_count(dynamodb: Any, table: str) -> int | None:
+    """DynamoDB's item count (updated about every six hours), for the progress bar only."""
+    try:
+        count = int(dynamodb.describe_table(TableName=table)["Table"].get("ItemCount", 0))
+    except (ClientError, BotoCoreError, KeyError, TypeError, ValueError):
+        return None  # the backfill itself names the error
+    return count or None
