@@ -322,3 +322,31 @@ def test_cli_compact_and_bad_before(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --before")
+
+
+def test_cli_compact_says_why_partitions_are_skipped_and_takes_instants(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt_mod
+
+    from tests.cli import run_cli
+
+    today = dt_mod.datetime.now(dt_mod.UTC).strftime("%Y-%m-%d")
+    lake_dir = tmp_path / "lake"
+    lake = Lake.open(str(lake_dir))
+    _firehose_like(lake, "2025-03-01", n_files=2, rows_per_file=3)
+    _firehose_like(lake, "2025-03-02", n_files=2, rows_per_file=3)
+    _firehose_like(lake, today, n_files=2, rows_per_file=3)  # as a demo lake: still open
+    # An ISO instant: its own partition (03-02) is not closed before it.
+    code, out, err = run_cli(["compact", "--lake", str(lake_dir), "--before",
+                              "2025-03-02T12:00:00Z", "--dry-run"], capsys)
+    assert (code, err) == (0, "")
+    flat = " ".join(out.split())
+    assert "Would compact 1 partition(s)" in flat
+    assert ("skipped 2 partition(s) still being written (dt on or after 2025-03-02, UTC): "
+            f"Orders/dt=2025-03-02, Orders/dt={today}; they are compacted once closed") in flat
+    assert run_cli(["compact", "--lake", str(lake_dir), "--before", "now"], capsys)[0] == 0
+    code, out, _ = run_cli(["compact", "--lake", str(lake_dir), "--dry-run"], capsys)
+    flat = " ".join(out.split())
+    assert "Would compact 0 partition(s)" in flat
+    assert "skipped 1 partition(s) still being written" in flat
+    assert "skipped 2 partition(s) already compacted" in flat

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt_mod
-from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
@@ -14,16 +14,33 @@ from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.compact import (
+    Skipped,
+    check_before,
     compact_iceberg_partition,
     compact_partition,
     failed,
     plan,
     plan_iceberg,
+    skipped,
     today_utc,
 )
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.iceberg import open_if_present
 from ddbtrail.lake.tables import require_table
+
+
+def _say_skipped(skips: list[Skipped], cutoff: str) -> None:
+    """Why partitions were left alone, so "0 partition(s)" is never unexplained."""
+    still_open = [f"{s.table_name}/dt={s.dt}" for s in skips if s.reason == "open"]
+    done = [s for s in skips if s.reason == "compacted"]
+    if still_open:
+        shown = ", ".join(still_open[:5]) + (" ..." if len(still_open) > 5 else "")
+        console.print(f"skipped {len(still_open):,} partition(s) still being written (dt on "
+                      f"or after {cutoff}, UTC): {shown}; they are compacted once closed",
+                      markup=False, highlight=False)
+    if done:
+        console.print(f"skipped {len(done):,} partition(s) already compacted (nothing new "
+                      "since the last run)", markup=False, highlight=False)
 
 
 def _mb(n: int | None) -> str:
@@ -78,8 +95,9 @@ def compact_command(
     ice = open_if_present(the_lake)
     # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
     ice_parts = plan_iceberg(ice, table=table, before=before) if ice else []
-    hive_parts = plan(the_lake, table=table,
-                      before=min(before, today_utc()) if before and ice else before)
+    hive_before = min(before, today_utc()) if before and ice else before
+    hive_parts = plan(the_lake, table=table, before=hive_before)
+    skips = skipped(the_lake, table=table, before=hive_before)
     if ice is None and (expire_at or orphans_at):
         raise UsageError("--expire-snapshots and --remove-orphans need an Iceberg lake")
     count = len(hive_parts) + len(ice_parts)
@@ -89,12 +107,19 @@ def compact_command(
         out.add_column(col, justify="left" if col in ("table", "dt") else "right",
                        no_wrap=col in ("table", "dt"))
     results: list[Any] = []
-    with nullcontext() if dry_run else console.status("compacting"):
+    with Progress(TextColumn("compact {task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=dry_run) as progress:
+        task = progress.add_task("", total=count)
         for part in hive_parts:
+            progress.update(task, description=f"{part.table_name}/dt={part.dt}")
             results.append(compact_partition(the_lake, part, dry_run=dry_run))
+            progress.advance(task)
         for ipart in ice_parts:
             assert ice is not None
+            progress.update(task, description=f"{ipart.table_name}/dt={ipart.dt} (iceberg)")
             results.append(compact_iceberg_partition(ice, ipart, dry_run=dry_run))
+            progress.advance(task)
     for r in results:
         out.add_row(r.table_name, r.dt, str(r.files_before), _mb(r.bytes_before),
                     "" if r.rows_before is None else f"{r.rows_before:,}",
@@ -102,6 +127,7 @@ def compact_command(
                     "" if r.files_after is None else str(r.files_after),
                     _mb(r.bytes_after))
     console.print(out)
+    _say_skipped(skips, check_before(hive_before))
     if ice is not None and not dry_run:
         if expire_at is not None:
             n = ice.expire_snapshots(expire_at)

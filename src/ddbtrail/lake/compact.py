@@ -151,6 +151,32 @@ def is_compacted(files: Sequence[DataFile]) -> bool:
     return len(runs) == 1 and None not in runs
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A partition compaction leaves alone, and why (``open`` or ``compacted``)."""
+
+    table_name: str
+    dt: str
+    reason: str
+
+
+def skipped(lake: Lake, *, table: str | None = None, before: str | None = None,
+            today: str | None = None) -> list[Skipped]:
+    """The Hive partitions ``plan`` leaves out: ``open`` (dt on or after the cut-off, still
+    being written) or ``compacted`` (already one compaction run's output)."""
+    cutoff = check_before(before, today=today)
+    by_partition: dict[tuple[str, str], list[DataFile]] = {}
+    for f in lake.data_files(table):
+        by_partition.setdefault((f.table_name, f.dt), []).append(f)
+    out = []
+    for (t, d), files in sorted(by_partition.items()):
+        if d >= cutoff:
+            out.append(Skipped(t, d, "open"))
+        elif is_compacted(files):
+            out.append(Skipped(t, d, "compacted"))
+    return out
+
+
 def plan(lake: Lake, *, table: str | None = None, before: str | None = None,
          today: str | None = None) -> list[PartitionPlan]:
     """Closed partitions (dt < ``before``, default today UTC) that need compacting.
