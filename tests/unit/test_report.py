@@ -112,3 +112,50 @@ def test_bad_input_is_one_line(args: list[str], code: int, message: str, lake_di
     assert err.startswith(message)
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def _span_lake(path: Path, gaps_ms: list[int]) -> str:
+    from tests.browser.report_lake import T0_MS, Workload
+
+    w = Workload()
+    at = T0_MS
+    for i, gap in enumerate([0, *gaps_ms]):
+        at += gap
+        w.change("orders", "INSERT", f"o#{i}", at, old=None,
+                 new={"pk": {"S": f"o#{i}"}, "note": {"S": "x" * (100 * 2 ** i)}})
+    write_lake(str(path), w, duplicate_last=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(("gaps_ms", "unit", "bins"), [
+    ([1000, 1000, 2000], "second", 4),                  # a 4-second demo
+    ([40 * 60_000, 40 * 60_000], "minute", 3),          # 80 minutes
+    ([5 * 3_600_000, 7 * 3_600_000], "hour", 3),        # half a day
+    ([10 * 86_400_000, 20 * 86_400_000], "day", 3),     # a month
+])
+def test_time_bins_follow_the_span_of_the_changes(tmp_path: Path, gaps_ms: list[int],
+                                                  unit: str, bins: int) -> None:
+    from ddbtrail.lake.files import Lake
+
+    data = report.collect(Lake.open(_span_lake(tmp_path / "lake", gaps_ms)),
+                          now_ms=parse_timestamp("2024-07-01T00:00:00Z"))
+    assert data.timeline_unit == unit
+    assert len({r["bucket"] for r in data.timeline}) == bins
+    assert sum(int(r["changes"]) for r in data.timeline) == len(gaps_ms) + 1
+
+
+def test_header_names_the_last_change_and_sizes_share_one_unit(tmp_path: Path) -> None:
+    from ddbtrail.lake.files import Lake
+
+    data = report.collect(Lake.open(_span_lake(tmp_path / "lake", [1000, 1000, 2000])),
+                          now_ms=parse_timestamp("2024-07-01T00:00:00Z"))
+    page = report.render_html(data, plotly_js="")
+    header = page.split("<header>")[1].split("</header>")[0]
+    assert "Last change 2024-05-01T10:00:04.000Z" in header
+    assert "2024-07-01" not in header  # the time the report was made is no news
+    edges = sorted({(int(r["size_from"]), int(r["size_to"])) for r in data.sizes})
+    assert report.size_unit(edges)[0] == "Ki"
+    fig = report.sizes_figure(data.sizes)
+    labels = list(fig.data[0].x)
+    assert all(re.fullmatch(r"[0-9.]+-[0-9.]+|≥ [0-9.]+", label) for label in labels), labels
+    assert fig.layout.xaxis.title.text == "size (Ki)"

@@ -11,7 +11,7 @@ import contextlib
 import html
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +33,7 @@ Rows = list[dict[str, Any]]
 QUERIES: Final = {
     "activity": "activity_by_hour",
     "activity_fine": "activity_by_minute",
+    "activity_finest": "activity_by_second",
     "hot_items": "hot_items",
     "hot_attributes": "hot_attributes",
     "sizes": "item_size_histogram",
@@ -47,8 +48,10 @@ DEFAULT_TOP: Final = 15
 DEFAULT_LATEST: Final = 25
 # Chart ids, in page order; the browser test checks each one drew.
 _LABEL_CHARS: Final = 48
-# Time charts switch from hours to minutes when the changes span fewer hours than this.
-_FINE_HOURS: Final = 3
+# Time bins follow the span of the changes: seconds for a span under 3 minutes, minutes
+# under 3 hours, hours under 3 days, days beyond. About 3 to 200 bars either way.
+_BIN_SPANS: Final = (("second", 3 * 60_000), ("minute", 3 * 3_600_000),
+                     ("hour", 3 * 86_400_000))
 CHART_IDS: Final = ("changes-over-time", "hot-items", "hot-attributes", "deletes",
                     "item-sizes", "ingestion-lag")
 
@@ -64,8 +67,8 @@ class ReportData:
     until_ms: int
     generated_ms: int
     activity: Rows = field(default_factory=list)  # per hour (activity_by_hour)
-    # What the time charts draw: per hour, or per minute for short spans; rows carry
-    # ``bucket`` (ISO-8601 UTC) in place of hour/minute.
+    # What the time charts draw: per second, minute, hour or day, by the span of the
+    # changes; rows carry ``bucket`` (ISO-8601 UTC) in place of second/minute/hour.
     timeline: Rows = field(default_factory=list)
     timeline_unit: str = "hour"
     hot_items: Rows = field(default_factory=list)  # each with table_name added
@@ -167,14 +170,12 @@ def collect(lake: Lake, *, table: str | None = None, since_ms: int | None = None
                                                   "top": str(top)}):
                 hot.append({**row, "table_name": name})
         hot.sort(key=lambda r: (-int(r["changes"]), r["table_name"], r["item_key"]))
-        unit, fine = "hour", activity
-        hours = [parse_timestamp(str(r["hour"])) for r in activity]
-        if max(hours) - min(hours) < _FINE_HOURS * 3_600_000:
-            unit, fine = "minute", run(QUERIES["activity_fine"], scope)
+        unit, timeline = _timeline(activity, lambda unit: run(
+            QUERIES["activity_fine" if unit == "minute" else "activity_finest"], scope))
         return ReportData(
             lake.uri, tables, table, since_ms, until_ms, now_ms,
             activity=activity,
-            timeline=[{**r, "bucket": r[unit]} for r in fine],
+            timeline=timeline,
             timeline_unit=unit,
             hot_items=hot[:top],
             hot_attributes=run(QUERIES["hot_attributes"], {**scope, "top": str(top)}),
@@ -187,6 +188,34 @@ def collect(lake: Lake, *, table: str | None = None, since_ms: int | None = None
         )
     finally:
         con.close()
+
+
+def _span_ms(rows: Rows, column: str) -> int:
+    times = [parse_timestamp(str(r[column])) for r in rows]
+    return max(times) - min(times) if times else 0
+
+
+def _timeline(activity: Rows, finer: Callable[[str], Rows]) -> tuple[str, Rows]:
+    """The time unit for the changes' span and the rows per bin (``bucket`` added).
+
+    Finer rows come from ``finer("minute")`` / ``finer("second")`` only when the span
+    calls for them; days are hour rows summed (each change falls in one hour)."""
+    span = _span_ms(activity, "hour")
+    if span >= _BIN_SPANS[2][1]:
+        days: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for r in activity:
+            key = (str(r["hour"])[:10] + "T00:00:00Z", str(r["table_name"]), str(r["action"]))
+            day = days.setdefault(key, {"bucket": key[0], "table_name": key[1],
+                                        "action": key[2], "changes": 0, "ttl_deletes": 0})
+            day["changes"] += int(r["changes"])
+            day["ttl_deletes"] += int(r["ttl_deletes"])
+        return "day", [days[k] for k in sorted(days)]
+    if span >= _BIN_SPANS[1][1]:
+        return "hour", [{**r, "bucket": r["hour"]} for r in activity]
+    minutes = finer("minute")
+    if _span_ms(minutes, "minute") >= _BIN_SPANS[0][1]:
+        return "minute", [{**r, "bucket": r["minute"]} for r in minutes]
+    return "second", [{**r, "bucket": r["second"]} for r in finer("second")]
 
 
 # --------------------------------------------------------------------------- figures
@@ -216,17 +245,24 @@ def _label(text: object) -> str:
 
 
 def _time_axis(when: str) -> str:
-    """``2024-05-01T13:07:00Z`` -> ``2024-05-01 13:07`` (plotly.js dates take no zone)."""
-    return when[:10] + " " + when[11:16]
+    """``2024-05-01T13:07:05Z`` -> ``2024-05-01 13:07:05`` (plotly.js dates take no zone)."""
+    return when[:10] + " " + when[11:19]
 
 
-def _size_label(size_from: int, size_to: int) -> str:
-    def unit(n: int) -> str:
-        return f"{n >> 20} Mi" if n >= 1 << 20 else f"{n >> 10} Ki" if n >= 1 << 10 else str(n)
+def size_unit(edges: Sequence[tuple[int, int]]) -> tuple[str, int]:
+    """One unit for every size bin: the largest finite edge's (characters, Ki or Mi)."""
+    top = max([a for a, _ in edges] + [b for _, b in edges if b < 1 << 62] + [0])
+    if top >= 1 << 20:
+        return "Mi", 1 << 20
+    if top >= 1 << 10:
+        return "Ki", 1 << 10
+    return "characters", 1
 
+
+def _size_label(size_from: int, size_to: int, div: int) -> str:
     if size_to >= 1 << 62:
-        return f"≥ {unit(size_from)}"
-    return f"{unit(size_from)}-{unit(size_to)}"
+        return f"≥ {size_from / div:g}"
+    return f"{size_from / div:g}-{size_to / div:g}"
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, **extra: Any) -> None:
@@ -333,7 +369,8 @@ def sizes_figure(sizes: Rows) -> go.Figure:
     while bucket[-1] != last and bucket[-1][1] < last[1]:
         start = bucket[-1][1]
         bucket.append((start, start * 2) if start * 2 <= last[0] else last)
-    labels = [_size_label(a, b) for a, b in bucket]
+    unit, div = size_unit(bucket)
+    labels = [_size_label(a, b, div) for a, b in bucket]
     counts: dict[str, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
     for r in sizes:
         counts[str(r["action"])][(int(r["size_from"]), int(r["size_to"]))] += int(r["changes"])
@@ -341,7 +378,7 @@ def sizes_figure(sizes: Rows) -> go.Figure:
     for action in [a for a in ACTIONS if a in counts]:
         fig.add_trace(go.Bar(name=action, x=labels, y=[counts[action].get(b, 0) for b in bucket],
                              marker_color=ACTION_COLORS[action]))
-    _layout(fig, "Item sizes (plain-JSON image, characters)", "size", "changes",
+    _layout(fig, "Item sizes (plain-JSON image, characters)", f"size ({unit})", "changes",
             barmode="stack")
     fig.update_xaxes(type="category")
     return fig
@@ -460,9 +497,14 @@ def _principals_table(data: ReportData) -> str:
             f'</tr></thead><tbody>{rows}</tbody></table><p class="note">{_esc(note)}</p>')
 
 
+def last_change(data: ReportData) -> str | None:
+    """When the newest change in the report happened (ISO-8601 UTC), if any."""
+    return str(data.latest[0]["event_time"]) if data.latest else None
+
+
 def _window_text(data: ReportData) -> str:
     since = iso_ms(data.since_ms) if data.since_ms is not None else "the first change"
-    return f"{since} to {iso_ms(data.until_ms)}"
+    return f"{since} to {last_change(data) or iso_ms(data.until_ms)}"
 
 
 def _totals(data: ReportData) -> str:
@@ -490,7 +532,7 @@ def render_html(data: ReportData, *, plotly_js: str | None = None) -> str:
     header = (
         "<header><h1>ddbtrail change report</h1>"
         f"<p>Lake {_esc(data.lake_uri)} · {_esc(scope)} · {_esc(_window_text(data))}</p>"
-        f"<p>Generated {_esc(iso_ms(data.generated_ms))} from the saved queries in "
+        f"<p>Last change {_esc(last_change(data) or 'none')}; from the saved queries in "
         "athena_queries/ (the same SQL Athena runs).</p></header>")
     if data.total_changes == 0:
         body = ('<main><section class="wide"><p class="empty" id="no-changes">'
