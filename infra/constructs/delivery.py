@@ -7,7 +7,7 @@
 * Packed records (several newline-delimited rows; PACK_ROWS) are split by the
   RecordDeAggregation processor (JSON) first; for JSON Lines the newline that
   de-aggregation strips is put back with AppendDelimiterToRecord.
-* Parquet: record format conversion (OpenX JSON SerDe) against the Glue table; Firehose
+* Parquet: record format conversion (Hive JSON SerDe) against the Glue table; Firehose
   requires UNCOMPRESSED output there (Snappy is inside Parquet) and a >= 64 MB buffer.
 * Iceberg: the IcebergDestinationConfiguration of ``infra/constructs/iceberg.py`` instead.
 """
@@ -117,11 +117,10 @@ class Delivery(Construct):
                 "FileExtension": ".parquet",
                 "DataFormatConversionConfiguration": {
                     "Enabled": True,
-                    # Same SerDe settings as the Glue table's JSON Lines form. (An empty
-                    # OpenXJsonSerDe {} would be dropped from the template by CDK.)
-                    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {
-                        "CaseInsensitive": True,
-                        "ConvertDotsInJsonKeysToUnderscores": False}}},
+                    # The Glue table's JSON Lines SerDe, Hive's. The rows have no timestamp
+                    # columns; the format is named only because CDK drops an empty {}.
+                    "InputFormatConfiguration": {"Deserializer": {"HiveJsonSerDe": {
+                        "TimestampFormats": ["millis"]}}},
                     "OutputFormatConfiguration": {
                         "Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
                     "SchemaConfiguration": {

@@ -49,7 +49,7 @@ def test_serdes() -> None:
     parquet = catalog.table_input("parquet", LOCATION, ["Orders"])["StorageDescriptor"]
     jsonl = catalog.table_input("jsonl", LOCATION, ["Orders"])["StorageDescriptor"]
     assert "ParquetHiveSerDe" in parquet["SerdeInfo"]["SerializationLibrary"]
-    assert jsonl["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert jsonl["SerdeInfo"]["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
     # A malformed row must fail a query, not vanish from it.
     assert "ignore.malformed.json" not in jsonl["SerdeInfo"]["Parameters"]
     assert parquet["Location"] == jsonl["Location"] == LOCATION
@@ -80,3 +80,47 @@ def test_generator_writes_and_checks(tmp_path: Path) -> None:
     assert catalog.main(["--check", str(tmp_path)]) == 1
     assert catalog.main(["--write", str(tmp_path)]) == 0
     assert catalog.main(["--check", str(tmp_path)]) == 0
+
+
+_HIVE_JSON_TYPES = {"string": str, "int": int, "bigint": int, "boolean": bool}
+
+
+def _hive_compatible(line: bytes) -> None:
+    """A JSON Lines row the Hive JSON SerDe reads as the Glue table types it: a string
+    column holds a JSON string (never a nested object it would not turn into text)."""
+    import json
+
+    value = json.loads(line)
+    columns = {c["Name"]: c["Type"] for c in catalog.glue_columns()}
+    columns |= {c["Name"]: c["Type"] for c in catalog.glue_columns(partitions=True)}
+    assert set(value) <= set(columns), set(value) - set(columns)
+    for name, v in value.items():
+        if v is None:
+            continue
+        kind = columns[name]
+        if kind == "array<string>":
+            assert isinstance(v, list) and all(isinstance(x, str) for x in v), name
+        else:
+            want = _HIVE_JSON_TYPES[kind]
+            assert isinstance(v, want) and not (want is int and isinstance(v, bool)), name
+
+
+def test_every_row_ddbtrail_writes_suits_the_hive_json_serde(load_event: object) -> None:
+    from ddbtrail.capture.backfill import snapshot_row
+    from ddbtrail.core.flatten import event_records, flatten_records, row_bytes
+
+    rows = []
+    for name in ("every-kind.json", "powertools-dynamo-stream-event.json",
+                 "sam-cli-dynamodb-update.json"):
+        event = load_event(name)  # type: ignore[operator]
+        for got in flatten_records(event_records(event), ingested_at_ms=1, table_name="T"):
+            if got.row is not None:
+                rows.append(got.row)
+    rows.append(snapshot_row({"pk": {"S": "a"}, "m": {"M": {"n": {"N": "1"}}},
+                              "b": {"B": "AAEC"}, "ss": {"SS": ["x"]}},
+                             key_names=["pk"], table_name="T", snapshot_id="s",
+                             requested_ms=1, ingested_ms=2, region="us-east-1"))
+    assert len(rows) > 5
+    for r in rows:
+        for line in row_bytes(r).splitlines():
+            _hive_compatible(line)
