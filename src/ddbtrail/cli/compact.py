@@ -109,7 +109,7 @@ def compact_command(
     results: list[Any] = []
     with Progress(TextColumn("compact {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True, disable=dry_run) as progress:
+                  transient=True, disable=dry_run or not err_console.is_terminal) as progress:
         task = progress.add_task("", total=count)
         for part in hive_parts:
             progress.update(task, description=f"{part.table_name}/dt={part.dt}")
