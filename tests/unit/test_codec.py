@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import InvalidValue
-from tests.strategies import dynamo_numbers, items
+from tests.strategies import attribute_names, dynamo_numbers, items, values
 
 
 @settings(max_examples=300, deadline=None)
@@ -221,3 +221,49 @@ def test_a_string_that_looks_like_the_number_marker_is_written_exactly() -> None
     with pytest.raises(codec._Slow):  # the marker counts disagree: the exact path writes it
         codec._stdlib_text(item, "", {})
     assert codec.encode_item(item)[0] == "".join(exact.out)
+
+
+@st.composite
+def image_pairs(draw: st.DrawFn) -> tuple[dict, dict]:
+    """An old image and a new one sharing some attributes (equal values, or equal under
+    DynamoDB but spelled or ordered differently), changing, adding and removing others."""
+    old = draw(items)
+    new = {}
+    for name, value in old.items():
+        choice = draw(st.sampled_from(["same", "copy", "changed", "removed", "reordered"]))
+        if choice == "same":
+            new[name] = value
+        elif choice == "copy":
+            new[name] = json.loads(json.dumps(value))  # equal, distinct objects
+        elif choice == "changed":
+            new[name] = draw(values)
+        elif choice == "reordered" and "SS" in value:
+            new[name] = {"SS": list(reversed(value["SS"]))}
+    new.update(draw(st.dictionaries(attribute_names, values, max_size=2)))
+    return old, new
+
+
+@settings(max_examples=300, deadline=None)
+@given(image_pairs(), st.dictionaries(st.sampled_from(["pk", "sk", "id"]), st.one_of(
+    st.text(min_size=1, max_size=5).map(lambda s: {"S": s}),
+    dynamo_numbers().map(lambda n: {"N": n})), min_size=1, max_size=2))
+def test_encode_change_equals_encoding_each_image_on_its_own(pair: tuple, keys: dict) -> None:
+    old, new = pair
+    got = codec.encode_change(keys, old, new)
+    keys_text, key_hints = codec.encode_item(keys, "/keys")
+    old_text, old_hints = codec.encode_item(old, "/old_image")
+    new_text, new_hints = codec.encode_item(new, "/new_image")
+    assert got.keys == keys_text
+    assert got.item_key == codec.item_key(keys)
+    assert (got.old_image, got.new_image) == (old_text, new_text)
+    assert got.type_hints == codec.hints_json({**key_hints, **old_hints, **new_hints})
+    assert got.changed == codec.changed_attributes(old, new)
+
+
+def test_an_old_value_equal_in_python_but_not_in_dynamodb_is_still_refused() -> None:
+    """True == 1 in Python: an old {"BOOL": 1} next to a new {"BOOL": true} is invalid."""
+    for old_value, new_value in [({"BOOL": 1}, {"BOOL": True}), ({"NULL": 1.0}, {"NULL": True}),
+                                 ({"M": {"b": {"BOOL": 0}}}, {"M": {"b": {"BOOL": False}}}),
+                                 ({"L": [{"NULL": 1}]}, {"L": [{"NULL": True}]})]:
+        with pytest.raises(InvalidValue, match="/old_image/a"):
+            codec.encode_change({"pk": {"S": "k"}}, {"a": old_value}, {"a": new_value})
