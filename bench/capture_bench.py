@@ -37,7 +37,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
-from ddbtrail.delivery.firehose import billed_units
+from ddbtrail.delivery.firehose import FirehoseSink, billed_units
 
 
 class CountingFirehose:
@@ -165,8 +165,8 @@ def naive_per_record(event: dict[str, Any], firehose: Any) -> None:
 
 
 def ddbtrail(event: dict[str, Any], firehose: Any) -> None:
-    result = capture_batch(event, firehose=firehose,
-                           settings=CaptureSettings(delivery_stream="ddbtrail"))
+    result = capture_batch(event, sink=FirehoseSink(firehose, "ddbtrail"),
+                           settings=CaptureSettings())
     assert not result.failed
 
 

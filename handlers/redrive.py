@@ -1,15 +1,16 @@
 """Scheduled redrive: on-failure messages -> their stream ranges re-read -> Firehose.
 
 Settings are read and clients built once per container: QUEUE_URL and the redrive options
-(``ddbtrail.capture.redrive.RedriveSettings``), and the capture settings the capture Lambda uses
-(DELIVERY_STREAM_NAME, SPILL_BUCKET, REDACTION_POLICY, ...: ``CaptureSettings``), so
+(``ddbtrail.capture.redrive.RedriveSettings``), and the capture settings and sink the capture
+Lambda uses (SPILL_BUCKET, REDACTION_POLICY, ...: ``CaptureSettings``; DELIVERY_STREAM_NAME,
+...: ``sink_from_env``), so
 redriven rows are exactly what the capture Lambda would have written. One log line and
 metrics per range; trimmed ranges are logged as errors and their messages kept.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -20,6 +21,7 @@ from botocore.config import Config
 
 from ddbtrail.capture.batch import CaptureSettings
 from ddbtrail.capture.redrive import RangeOutcome, RedriveSettings, redrive
+from ddbtrail.delivery.targets import sink_from_env
 
 logger = Logger(service="ddbtrail-redrive")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
@@ -30,7 +32,8 @@ CAPTURE = CaptureSettings.from_env()
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 SQS = boto3.client("sqs", config=_CONFIG)
 STREAMS = boto3.client("dynamodbstreams", config=_CONFIG)
-FIREHOSE = boto3.client("firehose", config=_CONFIG)
+# The sink names the service it needs; boto3 types clients by literal name only.
+SINK = sink_from_env(client=lambda service: boto3.client(cast(Any, service), config=_CONFIG))
 S3 = boto3.client("s3", config=_CONFIG) if CAPTURE.spill_bucket else None
 
 
@@ -46,7 +49,7 @@ def log_outcome(outcome: RangeOutcome) -> None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, float]:
     report = redrive(
-        SETTINGS.queue_url, sqs=SQS, streams=STREAMS, firehose=FIREHOSE, capture=CAPTURE,
+        SETTINGS.queue_url, sqs=SQS, streams=STREAMS, sink=SINK, capture=CAPTURE,
         s3=S3, discard_trimmed=SETTINGS.discard_trimmed, max_messages=SETTINGS.max_messages,
         visibility_timeout=SETTINGS.visibility_timeout,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -1,12 +1,14 @@
 """Capture Lambda: DynamoDB Streams (or Kinesis) batch -> change rows -> Firehose.
 
 Settings are read and clients built once per container; the logic is
-``ddbtrail.capture.batch.capture_batch``. Failures come back as ``batchItemFailures``.
+``ddbtrail.capture.batch.capture_batch`` into the sink the environment names
+(``ddbtrail.delivery.targets.sink_from_env``: Firehose). Failures come back as
+``batchItemFailures``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -16,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.delivery.targets import sink_from_env
 
 logger = Logger(service="ddbtrail-capture")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
@@ -23,7 +26,8 @@ metrics = Metrics(namespace="ddbtrail", service="capture")
 
 SETTINGS = CaptureSettings.from_env()  # reads the redaction key from Secrets Manager/SSM
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
-FIREHOSE = boto3.client("firehose", config=_CONFIG)
+# The sink names the service it needs; boto3 types clients by literal name only.
+SINK = sink_from_env(client=lambda service: boto3.client(cast(Any, service), config=_CONFIG))
 S3 = boto3.client("s3", config=_CONFIG) if SETTINGS.spill_bucket else None
 
 
@@ -32,7 +36,7 @@ S3 = boto3.client("s3", config=_CONFIG) if SETTINGS.spill_bucket else None
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = capture_batch(
         event,
-        firehose=FIREHOSE,
+        sink=SINK,
         settings=SETTINGS,
         s3=S3,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -12,6 +12,7 @@ import pytest
 from ddbtrail.capture.backfill import backfill
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import DeliveryFailed
+from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
@@ -83,15 +84,15 @@ def test_an_interrupted_backfill_resumes_and_dedups(moto_server: Any, tmp_path: 
 
     flaky = Flaky(lake, fmt="jsonl")
     with pytest.raises(DeliveryFailed, match="rerun to resume"):
-        backfill(dynamodb=ddb, firehose=flaky, delivery_stream=flaky.name, lake=lake,
-                 table=table, segments=2, page_limit=4, sleep=lambda s: None)
+        backfill(dynamodb=ddb, sink=FirehoseSink(flaky, flaky.name, sleep=lambda s: None),
+                 lake=lake, table=table, segments=2, page_limit=4, sleep=lambda s: None)
     flaky.close()
     first_id = lake.read_bytes(lake.state_path("backfill", table, "run.json"))
     assert first_id is not None and b'"running"' in first_id
 
     with LocalDeliveryStream(lake, fmt="jsonl") as stream:
-        report = backfill(dynamodb=ddb, firehose=stream, delivery_stream=stream.name,
-                          lake=lake, table=table, segments=5, page_limit=4)
+        report = backfill(dynamodb=ddb, sink=stream, lake=lake, table=table, segments=5,
+                          page_limit=4)
     assert report.resumed and report.segments == 2  # the run's own segment count
     con = connect(lake, table_name=table)
     ids, distinct, snaps = con.execute(

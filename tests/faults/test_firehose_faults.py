@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.capture.runner import CheckpointStore, RunnerSettings, StreamRunner
 from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.lake.files import Lake
 from tests.faults.conftest import no_sleep
@@ -76,11 +77,12 @@ def run_capture(streams: Any, arn: str, table: str, lake: Lake, rng: random.Rand
     delivery = LocalDeliveryStream(lake, name="faults", fmt=fmt, buffer_seconds=3600)
     flaky = FlakyFirehose(delivery, rng)
     # One row per Firehose record (the deployed default for Parquet): more entries to fail.
-    settings = CaptureSettings(delivery_stream=delivery.name, table_name=table, pack_rows=False,
-                               retry=RetryPolicy(max_attempts=3, base_delay=0, max_delay=0))
+    settings = CaptureSettings(table_name=table)
+    sink = FirehoseSink(flaky, delivery.name, pack_rows=False, sleep=no_sleep,
+                        retry=RetryPolicy(max_attempts=3, base_delay=0, max_delay=0))
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
-        return capture_batch(event, firehose=flaky, settings=settings, sleep=no_sleep).response()
+        return capture_batch(event, sink=sink, settings=settings).response()
 
     runner = StreamRunner(streams, arn, process, CheckpointStore(lake, f"capture-{table}"),
                           RunnerSettings(batch_size=10, checkpoint_interval=0, poll_interval=0,
@@ -146,9 +148,10 @@ def test_the_ground_truth_catches_a_firehose_that_drops_entries_silently(
     ledger.write(60)
     delivery = LocalDeliveryStream(lake, name="lossy", buffer_seconds=3600)
     lossy = SilentlyLossyFirehose(delivery, rng, entry_failure=0.1)
-    settings = CaptureSettings(delivery_stream="lossy", table_name=table, pack_rows=False)
+    settings = CaptureSettings(table_name=table)
+    sink = FirehoseSink(lossy, "lossy", pack_rows=False)
     runner = StreamRunner(moto_server.client("dynamodbstreams"), arn,
-                          lambda e: capture_batch(e, firehose=lossy, settings=settings).response(),
+                          lambda e: capture_batch(e, sink=sink, settings=settings).response(),
                           CheckpointStore(lake, "lossy"), RunnerSettings(poll_interval=0),
                           before_checkpoint=delivery.flush, sleep=no_sleep)
     runner.run(once=True)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.core.redact import RedactionPolicy
+from ddbtrail.delivery.firehose import FirehoseSink
 from tests.faults.figures import record
 from tests.fuzz.badinput import (
     bad_record,
@@ -28,6 +29,11 @@ from tests.strategies import items
 from tests.stubs import StubFirehose
 
 TRIED = {"batches": 0, "bad": 0}
+
+
+def firehose(stub: StubFirehose, **options: Any) -> FirehoseSink:
+    """The stub as a Firehose sink that does not sleep between retries."""
+    return FirehoseSink(stub, "fuzz", sleep=lambda _: None, **options)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,7 +78,7 @@ def delivered_ids(stub: StubFirehose) -> list[str]:
     return [json.loads(line)["event_id"] for line in stub.rows()]
 
 
-SETTINGS = CaptureSettings(delivery_stream="fuzz", table_name=None)
+SETTINGS = CaptureSettings()
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,9 +89,9 @@ def test_bad_records_are_quarantined_and_the_rest_is_delivered(
     TRIED["batches"] += 1
     TRIED["bad"] += len(bad)
     stub, s3 = StubFirehose(), FakeS3()
-    settings_ = CaptureSettings(delivery_stream="fuzz", spill_bucket="spill")
-    result = capture_batch({"Records": records}, firehose=stub, settings=settings_, s3=s3,
-                           sleep=lambda _: None, now_ms=1714564900000)
+    settings_ = CaptureSettings(spill_bucket="spill")
+    result = capture_batch({"Records": records}, sink=firehose(stub), settings=settings_, s3=s3,
+                           now_ms=1714564900000)
 
     assert sorted(delivered_ids(stub)) == sorted(good)
     assert not result.failed
@@ -108,8 +114,8 @@ def test_without_a_bucket_the_first_bad_record_is_reported_and_good_ones_deliver
     TRIED["batches"] += 1
     TRIED["bad"] += len(bad)
     stub = StubFirehose()
-    result = capture_batch({"Records": records}, firehose=stub, settings=SETTINGS,
-                           sleep=lambda _: None, now_ms=1714564900000)
+    result = capture_batch({"Records": records}, sink=firehose(stub), settings=SETTINGS,
+                           now_ms=1714564900000)
     assert sorted(delivered_ids(stub)) == sorted(good)
     failures = result.response()["batchItemFailures"]
     if bad:
@@ -134,9 +140,9 @@ def test_under_a_redaction_policy_bad_records_are_isolated_without_their_values(
     TRIED["batches"] += 1
     TRIED["bad"] += len(bad)
     stub, s3 = StubFirehose(), FakeS3()
-    settings_ = CaptureSettings(delivery_stream="fuzz", spill_bucket="spill", redaction=POLICY)
-    result = capture_batch({"Records": records}, firehose=stub, settings=settings_, s3=s3,
-                           sleep=lambda _: None, now_ms=1714564900000)
+    settings_ = CaptureSettings(spill_bucket="spill", redaction=POLICY)
+    result = capture_batch({"Records": records}, sink=firehose(stub), settings=settings_, s3=s3,
+                           now_ms=1714564900000)
     assert sorted(delivered_ids(stub)) == sorted(good)
     assert result.quarantined == len(bad) == len(s3.objects)
     for body in s3.objects.values():
@@ -161,10 +167,9 @@ def test_under_a_redaction_policy_a_bad_value_is_not_quoted_in_quarantine_or_log
                good_record(3, {"email": {"S": secret}})]
     stub, s3 = StubFirehose(), FakeS3()
     with caplog.at_level("ERROR", logger="ddbtrail"):
-        result = capture_batch({"Records": records}, firehose=stub, s3=s3,
-                               settings=CaptureSettings(delivery_stream="f", spill_bucket="q",
-                                                        redaction=POLICY),
-                               sleep=lambda _: None, now_ms=1714564900000)
+        result = capture_batch({"Records": records}, sink=firehose(stub), s3=s3,
+                               settings=CaptureSettings(spill_bucket="q",
+                                                        redaction=POLICY), now_ms=1714564900000)
     assert result.quarantined == 2 and delivered_ids(stub) == ["good-3"]
     written = b"".join(s3.objects.values()) + b"".join(stub.accepted)
     logged = " ".join(str(getattr(r, "error", "")) + r.getMessage() for r in caplog.records)

@@ -20,7 +20,7 @@ from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.core import codec
 from ddbtrail.core.flatten import flatten_records, row_bytes
 from ddbtrail.core.row import COLUMNS
-from ddbtrail.delivery.firehose import MAX_RECORD_BYTES
+from ddbtrail.delivery.firehose import MAX_RECORD_BYTES, FirehoseSink
 from ddbtrail.delivery.local import parquet_bytes
 from tests.faults.figures import record
 from tests.fuzz.badinput import bad_record, good_record, kinds, nested
@@ -31,6 +31,11 @@ from tests.stubs import StubFirehose
 TRIED = {"runs": 0, "bad": 0}
 NOW = 1714564900000
 _DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+def firehose(stub: StubFirehose, **options: Any) -> FirehoseSink:
+    """The stub as a Firehose sink that does not sleep between retries."""
+    return FirehoseSink(stub, "fuzz", sleep=lambda _: None, **options)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -184,9 +189,8 @@ def test_400_kb_images_fit_one_firehose_record_and_larger_rows_are_spilled() -> 
     records = [good_record(0), big, huge, good_record(3)]
 
     stub, s3 = StubFirehose(), FakeS3()
-    result = capture_batch({"Records": records}, firehose=stub, s3=s3,
-                           settings=CaptureSettings(delivery_stream="f", spill_bucket="spill"),
-                           sleep=lambda _: None, now_ms=NOW)
+    result = capture_batch({"Records": records}, sink=firehose(stub), s3=s3,
+                           settings=CaptureSettings(spill_bucket="spill"), now_ms=NOW)
     assert not result.failed and result.spilled == 1
     rows = {json.loads(line)["event_id"]: line for line in stub.rows()}
     assert sorted(rows) == ["good-0", "good-1", "good-2", "good-3"]
@@ -198,9 +202,8 @@ def test_400_kb_images_fit_one_firehose_record_and_larger_rows_are_spilled() -> 
                                                         "pk": "item-2"}, separators=(",", ":"))
 
     stub = StubFirehose()
-    result = capture_batch({"Records": records}, firehose=stub,
-                           settings=CaptureSettings(delivery_stream="f"),
-                           sleep=lambda _: None, now_ms=NOW)
+    result = capture_batch({"Records": records}, sink=firehose(stub),
+                           settings=CaptureSettings(), now_ms=NOW)
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": "1002"}]}
     assert sorted(json.loads(line)["event_id"] for line in stub.rows()) == [
         "good-0", "good-1", "good-3"]
@@ -216,10 +219,8 @@ def test_a_batch_of_10000_records_with_bad_ones_delivers_every_good_one() -> Non
     TRIED["runs"] += 1
     TRIED["bad"] += len(bad_at)
     stub, s3 = StubFirehose(), FakeS3()
-    result = capture_batch({"Records": records}, firehose=stub, s3=s3,
-                           settings=CaptureSettings(delivery_stream="f", spill_bucket="q",
-                                                    pack_rows=False),
-                           sleep=lambda _: None, now_ms=NOW)
+    result = capture_batch({"Records": records}, sink=firehose(stub, pack_rows=False), s3=s3,
+                           settings=CaptureSettings(spill_bucket="q"), now_ms=NOW)
     assert not result.failed
     assert result.quarantined == len(s3.objects) == 4
     assert len(stub.rows()) == 10_000 - 4

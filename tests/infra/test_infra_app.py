@@ -27,6 +27,7 @@ from ddbtrail.catalog.views import render_views, write_views
 from ddbtrail.core import row
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.flatten import event_records, flatten_records
+from ddbtrail.delivery.targets import sink_from_env
 from infra import constants as C
 from infra.config import load_config
 from infra.constructs.capture import redaction_statements
@@ -233,7 +234,8 @@ def test_capture_lambda_runtime_layer_and_environment(either: Any) -> None:
         env = {k: flat(v) for k, v in fn["Environment"]["Variables"].items()}
         # The capture code's own parser accepts exactly what the stack sets.
         settings = CaptureSettings.from_env(env, secretsmanager=FakeSecrets())
-        assert settings.spill_bucket and settings.delivery_stream
+        sink = sink_from_env(env, client=lambda service: None)
+        assert settings.spill_bucket and sink.name
         assert settings.table_name in ("orders", "customers", "ddbtrail-demo")
 
 
@@ -246,7 +248,7 @@ def test_capture_asset_is_lean_and_imports_without_pyarrow(parquet: Any) -> None
     assert not [f for f in files if "__pycache__" in f or f.startswith("ddbtrail/cli/")]
     # Lambda has boto3 and the Powertools layer, not pyarrow or duckdb: block them.
     code = ("import sys; sys.modules.update(pyarrow=None, duckdb=None, sqlglot=None); "
-            "import stream_to_firehose; print(stream_to_firehose.SETTINGS.delivery_stream)")
+            "import stream_to_firehose; print(stream_to_firehose.SINK.name)")
     env = dict(os.environ, PYTHONPATH=str(asset), DELIVERY_STREAM_NAME="s",
                AWS_DEFAULT_REGION="us-east-1")
     proc = subprocess.run([sys.executable, "-c", code], cwd=asset, env=env,

@@ -14,6 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.delivery.firehose import FirehoseSink
 from tests.stubs import StubFirehose
 from tests.unit.test_capture_delivery import make_event
 
@@ -102,10 +104,8 @@ def test_partial_failures_are_retried_then_reported(aws: dict[str, Any]) -> None
     handler = load_handler()
     # The entry holding e3 fails on every call: retried alone, never accepted.
     stub = StubFirehose(fail_entry=lambda call, i, data: b'"event_id":"e3"' in data)
-    handler.FIREHOSE = stub
-    handler.SETTINGS = type(handler.SETTINGS)(
-        delivery_stream="s", pack_rows=False,
-        retry=type(handler.SETTINGS.retry)(max_attempts=3, base_delay=0.001))
+    handler.SINK = FirehoseSink(stub, "s", pack_rows=False,
+                                retry=RetryPolicy(max_attempts=3, base_delay=0.001))
     response = handler.handler(make_event(10), Context())
     assert response == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 3)}]}
     assert stub.calls == 3  # one call, then two retries of the failed entry alone

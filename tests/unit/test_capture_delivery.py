@@ -20,13 +20,15 @@ from ddbtrail.delivery.firehose import (
     MAX_BATCH_BYTES,
     MAX_RECORD_BYTES,
     EncodedRow,
+    FirehoseSink,
     billed_units,
     chunk_batches,
     pack,
 )
+from ddbtrail.delivery.targets import sink_from_env
 from tests.stubs import StubFirehose
 
-SETTINGS = CaptureSettings(delivery_stream="changes", retry=RetryPolicy(max_attempts=4))
+SETTINGS = CaptureSettings()
 
 
 def make_event(n: int, *, table: str = "orders", pad: int = 0, days: int = 1) -> dict:
@@ -64,10 +66,15 @@ class FakeS3:
         return {}
 
 
+def firehose(stub: StubFirehose, **options: Any) -> FirehoseSink:
+    """The stub as a Firehose sink that does not sleep between retries."""
+    return FirehoseSink(stub, "s", sleep=lambda s: None, **options)
+
+
 def run(event: dict, stub: StubFirehose, settings: CaptureSettings = SETTINGS,
-        **kwargs: Any) -> Any:
-    return capture_batch(event, firehose=stub, settings=settings, sleep=lambda s: None,
-                         now_ms=1714564900000, **kwargs)
+        sink: FirehoseSink | None = None, **kwargs: Any) -> Any:
+    sink = sink or firehose(stub, retry=RetryPolicy(max_attempts=4))
+    return capture_batch(event, sink=sink, settings=settings, now_ms=1714564900000, **kwargs)
 
 
 def test_all_rows_delivered_newline_terminated_and_packed() -> None:
@@ -92,8 +99,7 @@ def test_packing_keeps_one_partition_per_record() -> None:
 
 def test_without_packing_there_is_one_record_per_row_and_500_per_call() -> None:
     stub = StubFirehose()
-    settings = CaptureSettings(delivery_stream="changes", pack_rows=False)
-    run(make_event(1200), stub, settings)
+    run(make_event(1200), stub, sink=firehose(stub, pack_rows=False))
     assert len(stub.accepted) == 1200
     assert stub.calls == 3
 
@@ -117,8 +123,7 @@ def test_failed_entries_are_retried_alone_until_delivered() -> None:
         return False
 
     stub = StubFirehose(fail_entry=fail_first_two_calls)
-    settings = CaptureSettings(delivery_stream="s", pack_rows=False)
-    result = run(make_event(30), stub, settings)
+    result = run(make_event(30), stub, sink=firehose(stub, pack_rows=False))
     assert result.response() == {"batchItemFailures": []}
     assert sorted(delivered_ids(stub)) == sorted(f"e{i}" for i in range(30))
     assert len(delivered_ids(stub)) == 30  # no entry sent twice once accepted
@@ -136,9 +141,8 @@ def test_throttled_calls_are_retried() -> None:
 def test_persistent_failure_reports_the_first_undelivered_record() -> None:
     # Entry for record e7 always fails; without packing, each record is its own entry.
     stub = StubFirehose(fail_entry=lambda call, i, data: b'"event_id":"e7"' in data)
-    settings = CaptureSettings(delivery_stream="s", pack_rows=False,
-                               retry=RetryPolicy(max_attempts=3))
-    result = run(make_event(20), stub, settings)
+    sink = firehose(stub, pack_rows=False, retry=RetryPolicy(max_attempts=3))
+    result = run(make_event(20), stub, sink=sink)
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 7)}]}
     delivered = set(delivered_ids(stub))
     # Lambda retries from e7, so everything from e7 on comes again: nothing is lost.
@@ -147,17 +151,15 @@ def test_persistent_failure_reports_the_first_undelivered_record() -> None:
 
 def test_fails_fast_after_a_call_that_cannot_complete() -> None:
     stub = StubFirehose(throttle_calls=set(range(1, 100)))
-    settings = CaptureSettings(delivery_stream="s", pack_rows=False,
-                               retry=RetryPolicy(max_attempts=2))
-    result = run(make_event(1200), stub, settings)
+    sink = firehose(stub, pack_rows=False, retry=RetryPolicy(max_attempts=2))
+    result = run(make_event(1200), stub, sink=sink)
     assert result.first_failure == str(10**20)
     assert stub.calls == 2  # the later batches are not attempted
 
 
 def test_no_retry_starts_past_the_lambda_deadline() -> None:
     stub = StubFirehose(fail_entry=lambda call, i, data: True)
-    result = run(make_event(3), stub, CaptureSettings(delivery_stream="s"),
-                 remaining_seconds=lambda: 0.5)
+    result = run(make_event(3), stub, sink=firehose(stub), remaining_seconds=lambda: 0.5)
     assert result.failed
     assert stub.calls == 1
 
@@ -167,8 +169,8 @@ def test_oversize_row_is_spilled_to_s3_with_a_pointer() -> None:
     event["Records"][1]["dynamodb"]["NewImage"]["pad"] = {"S": "y" * 1_100_000}
     s3 = FakeS3()
     stub = StubFirehose()
-    settings = CaptureSettings(delivery_stream="s", spill_bucket="spill", spill_prefix="spill/")
-    result = run(event, stub, settings, s3=s3)
+    settings = CaptureSettings(spill_bucket="spill", spill_prefix="spill/")
+    result = run(event, stub, settings, sink=firehose(stub), s3=s3)
     assert not result.failed and result.spilled == 1
     rows = {json.loads(line)["event_id"]: json.loads(line) for line in stub.rows()}
     pointer = rows["e1"]
@@ -206,8 +208,8 @@ def test_malformed_record_is_quarantined_when_a_bucket_is_set() -> None:
     event = make_event(3)
     del event["Records"][1]["dynamodb"]
     s3, stub = FakeS3(), StubFirehose()
-    settings = CaptureSettings(delivery_stream="s", spill_bucket="spill")
-    result = run(event, stub, settings, s3=s3)
+    settings = CaptureSettings(spill_bucket="spill")
+    result = run(event, stub, settings, sink=firehose(stub), s3=s3)
     assert result.response() == {"batchItemFailures": []}
     assert result.quarantined == 1
     ((_, key),) = s3.objects
@@ -246,8 +248,9 @@ def test_a_value_dynamodb_refuses_is_quarantined_never_rewritten(value: dict,
 def test_quarantine_failure_falls_back_to_batch_failure() -> None:
     event = make_event(3)
     event["Records"][1]["dynamodb"]["NewImage"]["bad"] = {"QQ": "1"}
-    settings = CaptureSettings(delivery_stream="s", spill_bucket="b")
-    result = run(event, StubFirehose(), settings, s3=FakeS3(fail=True))
+    settings = CaptureSettings(spill_bucket="b")
+    stub = StubFirehose()
+    result = run(event, stub, settings, sink=firehose(stub), s3=FakeS3(fail=True))
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": str(10**20 + 1)}]}
 
 
@@ -265,15 +268,21 @@ def test_not_an_event_raises_one_clear_error() -> None:
 
 
 def test_settings_from_environment_name_the_bad_variable() -> None:
+    stub = StubFirehose()
     with pytest.raises(ConfigError, match="DELIVERY_STREAM_NAME is not set"):
-        CaptureSettings.from_env({})
+        sink_from_env({}, client=lambda service: stub)
     with pytest.raises(ConfigError, match=r"PACK_ROWS='maybe'"):
-        CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "PACK_ROWS": "maybe"})
+        sink_from_env({"DELIVERY_STREAM_NAME": "s", "PACK_ROWS": "maybe"},
+                      client=lambda service: stub)
     with pytest.raises(ConfigError, match=r"MAX_ROWS_PER_RECORD=501 is outside 1\.\.500"):
-        CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "MAX_ROWS_PER_RECORD": "501"})
-    s = CaptureSettings.from_env({"DELIVERY_STREAM_NAME": "s", "SPILL_BUCKET": "b",
-                                  "SPILL_PREFIX": "/x/y", "PACK_ROWS": "false"})
-    assert (s.spill_bucket, s.spill_prefix, s.pack_rows) == ("b", "x/y/", False)
+        sink_from_env({"DELIVERY_STREAM_NAME": "s", "MAX_ROWS_PER_RECORD": "501"},
+                      client=lambda service: stub)
+    env = {"DELIVERY_STREAM_NAME": "s", "SPILL_BUCKET": "b", "SPILL_PREFIX": "/x/y",
+           "PACK_ROWS": "false"}
+    s = CaptureSettings.from_env(env)
+    sink = sink_from_env(env, client=lambda service: stub)
+    assert isinstance(sink, FirehoseSink) and sink.client is stub
+    assert (s.spill_bucket, s.spill_prefix, sink.pack_rows) == ("b", "x/y/", False)
 
 
 def test_input_event_is_not_mutated() -> None:

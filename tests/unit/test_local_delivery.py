@@ -264,8 +264,7 @@ def test_capture_batch_delivers_through_the_local_stream(tmp_path: Path, load_ev
     """The capture Lambda's code path, unchanged, writes the lake through the stand-in."""
     ds = stream(tmp_path, fmt="jsonl")
     event = load_event("sam-cli-dynamodb-update.json")
-    result = capture_batch(event, firehose=ds,
-                           settings=CaptureSettings(delivery_stream=STREAM, table_name="demo"))
+    result = capture_batch(event, sink=ds, settings=CaptureSettings(table_name="demo"))
     assert result.response() == {"batchItemFailures": []}
     ds.close()
     rows = [json.loads(line) for f in data_files(tmp_path) for line in f.read_text().splitlines()]

@@ -9,6 +9,7 @@ import pytest
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.redact import RedactionPolicy, load_key, policy_from_env
+from ddbtrail.delivery.firehose import FirehoseSink
 from tests.stubs import StubFirehose
 from tests.unit.test_capture_delivery import FakeS3
 
@@ -33,8 +34,9 @@ POLICY = RedactionPolicy.from_mapping(
 
 def capture(records: list[dict], policy: RedactionPolicy = POLICY) -> tuple[StubFirehose, FakeS3]:
     stub, s3 = StubFirehose(), FakeS3()
-    settings = CaptureSettings(delivery_stream="s", spill_bucket="spill", redaction=policy)
-    result = capture_batch({"Records": records}, firehose=stub, settings=settings, s3=s3)
+    settings = CaptureSettings(spill_bucket="spill", redaction=policy)
+    result = capture_batch({"Records": records}, sink=FirehoseSink(stub, "s"), settings=settings,
+                           s3=s3)
     assert not result.failed
     return stub, s3
 

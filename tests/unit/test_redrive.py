@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from ddbtrail.capture.redrive import (
 )
 from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import ConfigError, DataTrimmed, DeliveryFailed, MalformedEvent
+from ddbtrail.delivery.firehose import FirehoseSink
 from tests.stubs import StubFirehose
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
@@ -168,13 +170,25 @@ def event_ids(firehose: StubFirehose) -> list[str]:
     return [json.loads(line)["event_id"] for line in firehose.rows()]
 
 
-SETTINGS = CaptureSettings(delivery_stream="changes",
-                           retry=RetryPolicy(max_attempts=2, base_delay=0.001))
+SETTINGS = CaptureSettings()
 
 
-def run(sqs: FakeSqs, streams: FakeStreams, firehose: StubFirehose, **kw: Any) -> Any:
-    return redrive("https://sqs/q", sqs=sqs, streams=streams, firehose=firehose,
-                   capture=SETTINGS, wait_seconds=0, **kw)
+class FlushedSink(FirehoseSink):
+    """The stub as a Firehose sink, with a chosen ``flush``."""
+
+    def __init__(self, client: StubFirehose, flush: Callable[[], object] | None) -> None:
+        super().__init__(client, "changes", retry=RetryPolicy(max_attempts=2, base_delay=0.001))
+        self.on_flush = flush
+
+    def flush(self) -> None:
+        if self.on_flush is not None:
+            self.on_flush()
+
+
+def run(sqs: FakeSqs, streams: FakeStreams, firehose: StubFirehose,
+        flush: Callable[[], object] | None = None, **kw: Any) -> Any:
+    return redrive("https://sqs/q", sqs=sqs, streams=streams,
+                   sink=FlushedSink(firehose, flush), capture=SETTINGS, wait_seconds=0, **kw)
 
 
 # --------------------------------------------------------------------------- parsing

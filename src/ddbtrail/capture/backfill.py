@@ -53,10 +53,10 @@ from ddbtrail.capture.keys import key_schema, to_client, to_wire
 from ddbtrail.core import codec
 from ddbtrail.core.backoff import RetryPolicy, TokenBucket
 from ddbtrail.core.exceptions import DeliveryFailed, LakeError, TableNotFound, UsageError
-from ddbtrail.core.flatten import Row, row_bytes
-from ddbtrail.core.row import SCHEMA_VERSION
+from ddbtrail.core.flatten import row_bytes
+from ddbtrail.core.row import Row, make_row
 from ddbtrail.core.timefmt import iso_ms
-from ddbtrail.delivery.firehose import MAX_RECORD_BYTES, EncodedRow, deliver, pack
+from ddbtrail.delivery.sink import EncodedRow, Sink
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -88,33 +88,23 @@ def snapshot_row(item: Mapping[str, Any], *, key_names: list[str], table_name: s
     image_text, image_hints = codec.encode_item(item, "/new_image")
     hints.update(image_hints)
     item_key = codec.item_key(keys)
-    ts = snapshot_timestamp(requested_ms)
-    event_time = iso_ms(ts)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": snapshot_event_id(snapshot_id, item_key),
-        "sequence_number": str(requested_ms),
-        "action": "SNAPSHOT",
-        "item_key": item_key,
-        "keys": keys_text,
-        "old_image": None,
-        "new_image": image_text,
-        "type_hints": codec.hints_json(hints),
-        "changed_attributes": None,
-        "timestamp": ts,
-        "event_time": event_time,
-        "ingested_at": iso_ms(ingested_ms),
-        "stream_view_type": None,
-        "size_bytes": None,
-        "ttl_delete": False,
-        "user_identity": None,
-        "event_source": EVENT_SOURCE,
-        "aws_region": region,
-        "spill_uri": None,
-        "snapshot_id": snapshot_id,
-        "table_name": table_name,
-        "dt": event_time[:10],
-    }
+    return make_row(
+        event_id=snapshot_event_id(snapshot_id, item_key),
+        sequence_number=str(requested_ms),
+        action="SNAPSHOT",
+        item_key=item_key,
+        keys=keys_text,
+        old_image=None,
+        new_image=image_text,
+        type_hints=codec.hints_json(hints),
+        changed_attributes=None,
+        timestamp=snapshot_timestamp(requested_ms),
+        ingested_at_ms=ingested_ms,
+        event_source=EVENT_SOURCE,
+        aws_region=region,
+        snapshot_id=snapshot_id,
+        table_name=table_name,
+    )
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -214,8 +204,7 @@ def new_snapshot_id(now_ms: int) -> str:
 def backfill(
     *,
     dynamodb: Any,
-    firehose: Any,
-    delivery_stream: str,
+    sink: Sink,
     lake: Lake,
     table: str,
     segments: int = 4,
@@ -229,8 +218,7 @@ def backfill(
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillReport:
     """Scan ``table`` in ``segments`` parallel threads and deliver one SNAPSHOT row per
-    item to ``firehose`` (boto3's put_record_batch contract; its ``flush()`` is called
-    before each checkpoint when it has one).
+    item to ``sink`` (its ``flush()`` is called before each checkpoint).
 
     Resumes the table's unfinished run; a finished run is not repeated (the report says
     ``already_done``) unless ``restart`` asks for a new snapshot, as Debezium's snapshot
@@ -267,7 +255,6 @@ def backfill(
                             resumed=resumed)
     bucket = TokenBucket(max_rcu, burst=max_rcu, sleep=sleep) if max_rcu else None
     lock = threading.Lock()
-    flush = getattr(firehose, "flush", None)
 
     def scan_segment(n: int) -> SegmentState:
         state = checkpoints.segment(snapshot_id, n)
@@ -293,19 +280,17 @@ def backfill(
                                    snapshot_id=snapshot_id, requested_ms=requested,
                                    ingested_ms=ingested, region=region)
                 data = row_bytes(row)
-                if len(data) > MAX_RECORD_BYTES:
+                if len(data) > sink.max_row_bytes:
                     large.append(row["item_key"])
                     continue
                 encoded.append(EncodedRow(data, i, (row["table_name"], row["dt"])))
             if encoded:
-                result = deliver(pack(encoded), client=firehose, stream_name=delivery_stream,
-                                 retry=RetryPolicy(), sleep=sleep)
+                result = sink.send(encoded)
                 if not result.ok:
                     raise DeliveryFailed(
                         f"backfill of {table} segment {n}: {len(result.failed_sources)} rows "
                         f"not delivered ({result.last_error}); rerun to resume")
-                if flush is not None:
-                    flush()
+                sink.flush()
             last = page.get("LastEvaluatedKey")
             state.last_key = to_wire(last) if last else None
             state.done = last is None

@@ -1,6 +1,8 @@
-"""One batch of stream records -> rows delivered to Firehose, or reported as failures.
+"""One batch of stream records -> rows delivered to a sink, or reported as failures.
 
-This is the code path of the capture Lambda and of the local stream runner alike.
+This is the code path of the capture Lambda and of the local stream runner alike. The
+target is any ``ddbtrail.delivery.sink.Sink`` (Firehose in AWS, the local delivery stream
+on one machine); nothing here knows which.
 The contract is at-least-once: every record's row is delivered, spilled, quarantined,
 or named in ``batchItemFailures`` so that Lambda retries from it. Nothing is dropped.
 """
@@ -15,20 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import MalformedRecord
-from ddbtrail.core.flatten import Row, event_records, flatten_records, record_identity, row_bytes
+from ddbtrail.core.flatten import event_records, flatten_records, record_identity, row_bytes
 from ddbtrail.core.redact import RedactionPolicy, policy_from_env
-from ddbtrail.core.row import partition_path
-from ddbtrail.core.settings import env_bool, env_int, env_required
-from ddbtrail.delivery.firehose import (
-    MAX_RECORD_BYTES,
-    MAX_ROWS_PER_RECORD,
-    DeliveryReport,
-    EncodedRow,
-    deliver,
-    pack,
-)
+from ddbtrail.core.row import Row, partition_path
+from ddbtrail.delivery.sink import DeliveryReport, EncodedRow, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -39,37 +32,28 @@ def _prefix(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CaptureSettings:
-    """How the capture path delivers. Explicit values win over the environment."""
+    """What the capture path does besides delivering (the sink has its own settings).
+    Explicit values win over the environment."""
 
-    delivery_stream: str
     table_name: str | None = None
     spill_bucket: str | None = None
     spill_prefix: str = "spill/"
     quarantine_prefix: str = "quarantine/"
-    pack_rows: bool = True
-    max_rows_per_record: int = MAX_ROWS_PER_RECORD
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
     redaction: RedactionPolicy | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **clients: Any) -> CaptureSettings:
-        """Read DELIVERY_STREAM_NAME (required), TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX,
-        QUARANTINE_PREFIX, PACK_ROWS, MAX_ROWS_PER_RECORD, MAX_ATTEMPTS, and
+        """Read TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX, QUARANTINE_PREFIX, and
         REDACTION_POLICY with its key (see ``ddbtrail.core.redact.load_key``; ``clients`` may
-        pass ``secretsmanager=`` or ``ssm=``).
-        Raises ConfigError naming the variable that is missing or wrong."""
+        pass ``secretsmanager=`` or ``ssm=``). The sink reads its own (DELIVERY_STREAM_NAME,
+        ...: ``ddbtrail.delivery.targets.sink_from_env``).
+        Raises ConfigError naming the variable that is wrong."""
         env = os.environ if env is None else env
-        stream = env_required(env, "DELIVERY_STREAM_NAME")
         return cls(
-            delivery_stream=stream,
             table_name=env.get("TABLE_NAME") or None,
             spill_bucket=env.get("SPILL_BUCKET") or None,
             spill_prefix=_prefix(env.get("SPILL_PREFIX", "spill/")),
             quarantine_prefix=_prefix(env.get("QUARANTINE_PREFIX", "quarantine/")),
-            pack_rows=env_bool(env, "PACK_ROWS", True),
-            max_rows_per_record=env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
-                                        1, MAX_ROWS_PER_RECORD),
-            retry=RetryPolicy(max_attempts=env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
             redaction=policy_from_env(env, **clients),
         )
 
@@ -98,15 +82,15 @@ class CaptureResult:
         return {"batchItemFailures": [{"itemIdentifier": self.first_failure}]}
 
     def metrics(self) -> dict[str, int]:
-        """Counts to publish, by metric name."""
+        """Counts to publish, by metric name (named for what they count, whatever the sink)."""
         d = self.delivery
         return {
             "Records": self.records,
             "Rows": self.rows,
-            "FirehoseRecords": d.records_sent,
-            "FirehoseCalls": d.calls,
-            "FirehoseBilledUnits": d.billed_units,
-            "RetriedEntries": d.retried_entries,
+            "DeliveredRecords": d.records_sent,
+            "DeliveryCalls": d.calls,
+            "DeliveryBilledUnits": d.billed_units,
+            "RetriedDeliveries": d.retried_entries,
             "SpilledRows": self.spilled,
             "QuarantinedRecords": self.quarantined,
             "MalformedRecords": len(self.malformed),
@@ -117,19 +101,19 @@ class CaptureResult:
 def capture_batch(
     event: object,
     *,
-    firehose: Any,
-    settings: CaptureSettings,
+    sink: Sink,
+    settings: CaptureSettings | None = None,
     s3: Any = None,
     now_ms: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
     remaining_seconds: Callable[[], float] | None = None,
 ) -> CaptureResult:
-    """Flatten, pack and deliver one event's records.
+    """Flatten one event's records and deliver the rows to ``sink``.
 
-    ``firehose`` has boto3's ``put_record_batch``; ``s3`` has ``put_object`` and is used
-    only for spill and quarantine. Raises MalformedEvent if ``event`` has no Records
+    ``s3`` has ``put_object`` and is used only for spill (rows larger than
+    ``sink.max_row_bytes``) and quarantine. Raises MalformedEvent if ``event`` has no Records
     list; every per-record problem is isolated and reported in the result instead.
     """
+    settings = settings or CaptureSettings()
     records = event_records(event)
     ingested = now_ms if now_ms is not None else int(time.time() * 1000)
     result = CaptureResult(records=len(records))
@@ -152,8 +136,8 @@ def capture_batch(
         row = item.row
         assert row is not None
         data = row_bytes(row)
-        if len(data) > MAX_RECORD_BYTES:
-            data_or_none = _spill(row, data, s3, settings)
+        if len(data) > sink.max_row_bytes:
+            data_or_none = _spill(row, data, s3, settings, sink.max_row_bytes)
             if data_or_none is None:
                 undeliverable.add(item.index)
                 result.undeliverable.append(row["event_id"])
@@ -163,11 +147,7 @@ def capture_batch(
         result.rows += 1
         encoded.append(EncodedRow(data, item.index, (row["table_name"], row["dt"])))
 
-    firehose_records = pack(encoded, enabled=settings.pack_rows,
-                            max_rows=settings.max_rows_per_record)
-    result.delivery = deliver(firehose_records, client=firehose,
-                              stream_name=settings.delivery_stream, retry=settings.retry,
-                              sleep=sleep, deadline=remaining_seconds)
+    result.delivery = sink.send(encoded, deadline=remaining_seconds)
     failed = undeliverable | result.delivery.failed_sources
     if failed:
         first = min(failed)
@@ -179,11 +159,12 @@ def capture_batch(
     return result
 
 
-def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes | None:
+def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings,
+           limit: int) -> bytes | None:
     """Put an oversize row in S3 and return the pointer row's bytes; None if impossible."""
     if s3 is None or settings.spill_bucket is None:
-        logger.error("row exceeds Firehose's 1,000 KiB record limit and no SPILL_BUCKET is set",
-                     extra={"event_id": row["event_id"], "bytes": len(data)})
+        logger.error("row exceeds the sink's record limit and no SPILL_BUCKET is set",
+                     extra={"event_id": row["event_id"], "bytes": len(data), "limit": limit})
         return None
     key = (f"{settings.spill_prefix}{partition_path(row['table_name'], row['dt'])}"
            f"{row['event_id']}.json")
@@ -193,10 +174,10 @@ def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings) -> bytes |
     except Exception as exc:  # noqa: BLE001 - any failure leaves the record for Lambda to retry
         logger.error("spill to S3 failed", extra={"event_id": row["event_id"], "error": str(exc)})
         return None
-    pointer = dict(row, old_image=None, new_image=None, type_hints=None,
-                   spill_uri=f"s3://{settings.spill_bucket}/{key}")
+    pointer: Row = {**row, "old_image": None, "new_image": None, "type_hints": None,
+                    "spill_uri": f"s3://{settings.spill_bucket}/{key}"}
     small = row_bytes(pointer)
-    if len(small) > MAX_RECORD_BYTES:
+    if len(small) > limit:
         logger.error("pointer row still exceeds the record limit",
                      extra={"event_id": row["event_id"], "bytes": len(small)})
         return None

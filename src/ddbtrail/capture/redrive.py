@@ -6,7 +6,8 @@ and last sequence numbers, not the changes. ``redrive`` reads each message, re-r
 exactly that range (GetShardIterator AT_SEQUENCE_NUMBER start, GetRecords until past the
 end; sequence numbers compared as integers), runs the records through the capture path
 (``ddbtrail.capture.batch.capture_batch``) into Firehose or the local delivery stream, and
-deletes the message only after every record of its range was delivered (``flush`` first).
+deletes the message only after every record of its range was delivered (the sink's
+``flush`` first).
 
 A range no longer fully in the stream (DynamoDB Streams keeps records 24 hours) is
 *trimmed*: TrimmedDataAccessException, a shard or stream no longer listed, or retained
@@ -50,6 +51,7 @@ from ddbtrail.core.exceptions import (
 from ddbtrail.core.flatten import table_from_arn
 from ddbtrail.core.settings import env_bool, env_int, env_required
 from ddbtrail.core.timefmt import iso_s
+from ddbtrail.delivery.sink import Sink
 
 logger = logging.getLogger(__name__)
 
@@ -482,7 +484,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def deliver_records(records: Sequence[Mapping[str, Any]], stream_arn: str, *,
-                    firehose: Any, capture: CaptureSettings, s3: Any = None,
+                    sink: Sink, capture: CaptureSettings, s3: Any = None,
                     remaining_seconds: Callable[[], float] | None = None) -> int:
     """Run GetRecords records through the capture path; return the rows handed over.
 
@@ -492,10 +494,10 @@ def deliver_records(records: Sequence[Mapping[str, Any]], stream_arn: str, *,
     for chunk in _batches(records, CAPTURE_CHUNK):
         event = lambda_event(chunk, stream_arn)
         try:
-            result = capture_batch(event, firehose=firehose, settings=capture, s3=s3,
+            result = capture_batch(event, sink=sink, settings=capture, s3=s3,
                                    remaining_seconds=remaining_seconds)
         except (ClientError, BotoCoreError) as exc:
-            raise DeliveryFailed(f"delivery to {capture.delivery_stream} failed: {exc}") from exc
+            raise DeliveryFailed(f"delivery to {sink.name} failed: {exc}") from exc
         rows += result.rows
         if result.failed:
             why = "; ".join(str(m) for m in result.malformed[:1]) or (
@@ -510,9 +512,8 @@ def redrive(
     *,
     sqs: Any,
     streams: Any,
-    firehose: Any,
+    sink: Sink,
     capture: CaptureSettings,
-    flush: Callable[[], object] | None = None,
     s3: Any = None,
     dry_run: bool = False,
     discard_trimmed: bool = False,
@@ -526,14 +527,13 @@ def redrive(
 ) -> RedriveReport:
     """Redrive every on-failure message of ``queue_url`` (see the module docstring).
 
-    ``firehose`` has boto3's put_record_batch (Firehose or a LocalDeliveryStream);
-    ``flush`` makes handed-over rows durable and is called before any message is deleted
-    (a LocalDeliveryStream's ``flush``; None for Firehose, which holds what it accepted).
+    ``sink`` takes the rows (Firehose or the local delivery stream); its ``flush`` makes
+    handed-over rows durable and is called before any message is deleted.
     Messages received but kept are made visible again when the run ends. ``on_outcome``
     is called once per message, after its deletion was decided (one log line each). With ``dry_run``
     ranges are read and counted, nothing is delivered or deleted. The run stops when the
     queue is empty, after ``max_messages``, or when ``remaining_seconds()`` drops under
-    ``min_remaining_seconds``. Returns the report; raises DeliveryFailed if ``flush``
+    ``min_remaining_seconds``. Returns the report; raises DeliveryFailed if ``sink.flush``
     fails (no message of that receive is then deleted) and botocore errors for SQS.
     """
     report = RedriveReport(dry_run=dry_run)
@@ -552,15 +552,15 @@ def redrive(
                 extra = messages[max_messages - len(report.outcomes):]
                 kept.extend(extra)
                 messages = messages[:max_messages - len(report.outcomes)]
-            handled = [(m, _handle(m, streams=streams, shards=shards, firehose=firehose,
+            handled = [(m, _handle(m, streams=streams, shards=shards, sink=sink,
                                    capture=capture, s3=s3, dry_run=dry_run, now=now(),
                                    remaining_seconds=remaining_seconds))
                        for m in messages]
             deletable = [(m, o) for m, o in handled if o.status == "redriven"
                          or (o.status == "trimmed" and discard_trimmed)]
-            if deletable and flush is not None:
+            if deletable:
                 try:
-                    flush()
+                    sink.flush()
                 except DdbtrailError as exc:
                     for _, o in deletable:
                         o.status, o.error = "failed", exc
@@ -589,7 +589,7 @@ def _finish(report: RedriveReport, handled: list[tuple[_Message, RangeOutcome]],
             on_outcome(outcome)
 
 
-def _handle(m: _Message, *, streams: Any, shards: _ShardCache, firehose: Any,
+def _handle(m: _Message, *, streams: Any, shards: _ShardCache, sink: Sink,
             capture: CaptureSettings, s3: Any, dry_run: bool, now: float,
             remaining_seconds: Callable[[], float] | None) -> RangeOutcome:
     age = (now - m.sent_ms / 1000) if m.sent_ms is not None else None
@@ -616,7 +616,7 @@ def _handle(m: _Message, *, streams: Any, shards: _ShardCache, firehose: Any,
     if dry_run or not read.records:
         return outcome
     try:
-        outcome.rows = deliver_records(read.records, rng.stream_arn, firehose=firehose,
+        outcome.rows = deliver_records(read.records, rng.stream_arn, sink=sink,
                                        capture=capture, s3=s3,
                                        remaining_seconds=remaining_seconds)
     except DeliveryFailed as exc:

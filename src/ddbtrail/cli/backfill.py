@@ -12,7 +12,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ddbtrail.capture.backfill import backfill
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import LocalDeliveryStream
+from ddbtrail.delivery.sink import Sink
 from ddbtrail.lake.files import Lake
 
 
@@ -46,13 +48,13 @@ def backfill_command(
     """
     dynamodb = aws_client("dynamodb", endpoint_url, region, profile)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    sink: Sink
     if delivery_stream:
-        sink = aws_client("firehose", endpoint_url, region, profile)
-        stream_name = delivery_stream
+        sink = FirehoseSink(aws_client("firehose", endpoint_url, region, profile),
+                            delivery_stream)
         local = None
     else:
-        local = LocalDeliveryStream(the_lake, fmt=fmt)
-        sink, stream_name = local, local.name
+        local = sink = LocalDeliveryStream(the_lake, fmt=fmt)
     total = 0
     estimate = _item_count(dynamodb, table)
     try:
@@ -69,8 +71,8 @@ def backfill_command(
                 progress.update(task, advance=items, counts=(
                     f"{seen['items']:,} items{about}, {seen['pages']:,} pages"))
 
-            report = backfill(dynamodb=dynamodb, firehose=sink, delivery_stream=stream_name,
-                              lake=the_lake, table=table, segments=segments, max_rcu=max_rcu,
+            report = backfill(dynamodb=dynamodb, sink=sink, lake=the_lake, table=table,
+                              segments=segments, max_rcu=max_rcu,
                               consistent=consistent_read, restart=new,
                               region=region or dynamodb.meta.region_name, progress=advance)
             total = report.items

@@ -14,7 +14,9 @@ from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aw
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.redact import policy_from_env
+from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
+from ddbtrail.delivery.sink import Sink
 from ddbtrail.lake.files import Lake
 
 COLUMNS = ("status", "shard", "start", "end", "batch_size", "records", "rows",
@@ -78,9 +80,10 @@ def redrive_command(
     sqs = aws_client("sqs", endpoint_url, region, profile)
     streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
     local: LocalDeliveryStream | None = None
-    target: Any
+    target: Sink
     if delivery_stream:
-        target = aws_client("firehose", endpoint_url, region, profile)
+        target = FirehoseSink(aws_client("firehose", endpoint_url, region, profile),
+                              delivery_stream)
         where = f"Firehose {delivery_stream}"
     else:
         the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
@@ -88,11 +91,9 @@ def redrive_command(
         local = target = LocalDeliveryStream(the_lake, name="ddbtrail-redrive", fmt=fmt,
                                              buffer_seconds=3600.0)
         where = the_lake.uri
-    settings = CaptureSettings(delivery_stream=delivery_stream or "ddbtrail-redrive",
-                               redaction=policy_from_env())
+    settings = CaptureSettings(redaction=policy_from_env())
     try:
-        report = redrive(queue_url, sqs=sqs, streams=streams, firehose=target,
-                         capture=settings, flush=local.flush if local else None,
+        report = redrive(queue_url, sqs=sqs, streams=streams, sink=target, capture=settings,
                          dry_run=dry_run, discard_trimmed=discard_trimmed,
                          max_messages=max_messages, visibility_timeout=visibility_timeout)
     except (ClientError, BotoCoreError) as exc:

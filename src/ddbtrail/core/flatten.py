@@ -19,10 +19,7 @@ from typing import Any, Final, NamedTuple
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import InvalidValue, MalformedEvent, MalformedRecord
 from ddbtrail.core.redact import RedactionPolicy, Redactor
-from ddbtrail.core.row import COLUMN_NAMES, SCHEMA_VERSION
-from ddbtrail.core.timefmt import iso_ms
-
-Row = dict[str, Any]
+from ddbtrail.core.row import COLUMN_NAMES, Row, make_row
 
 STREAM_ACTIONS: Final = frozenset({"INSERT", "MODIFY", "REMOVE"})
 _TABLE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,255}\Z")
@@ -228,38 +225,31 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
     if not isinstance(view, str):
         view = _infer_view(old is not None, new is not None, action)
     ts = change.timestamp_ms if change.timestamp_ms is not None else ingested_at_ms
-    event_time = iso_ms(ts)
-    if change.extra_micros is not None:  # ...12.345Z -> ...12.345678Z
-        event_time = f"{event_time[:-1]}{change.extra_micros:03d}Z"
     identity = change.user_identity or {}
     principal = identity.get("principalId")
     size = ddb.get("SizeBytes")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": change.event_id,
-        "sequence_number": change.sequence_number,
-        "action": action,
-        "item_key": encoded.item_key,
-        "keys": encoded.keys,
-        "old_image": encoded.old_image,
-        "new_image": encoded.new_image,
-        "type_hints": encoded.type_hints,
-        "changed_attributes": changed,
-        "timestamp": ts,
-        "event_time": event_time,
-        "ingested_at": iso_ms(ingested_at_ms),
-        "stream_view_type": view,
-        "size_bytes": size if isinstance(size, int) and not isinstance(size, bool) else None,
-        "ttl_delete": (action == "REMOVE" and identity.get("type") == "Service"
-                       and principal == "dynamodb.amazonaws.com"),
-        "user_identity": principal if isinstance(principal, str) else None,
-        "event_source": change.event_source,
-        "aws_region": change.region,
-        "spill_uri": None,
-        "snapshot_id": None,
-        "table_name": change.table_name,
-        "dt": event_time[:10],
-    }
+    return make_row(
+        event_id=change.event_id,
+        sequence_number=change.sequence_number,
+        action=action,
+        item_key=encoded.item_key,
+        keys=encoded.keys,
+        old_image=encoded.old_image,
+        new_image=encoded.new_image,
+        type_hints=encoded.type_hints,
+        changed_attributes=changed,
+        timestamp=ts,
+        extra_micros=change.extra_micros,
+        ingested_at_ms=ingested_at_ms,
+        stream_view_type=view,
+        size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        ttl_delete=(action == "REMOVE" and identity.get("type") == "Service"
+                    and principal == "dynamodb.amazonaws.com"),
+        user_identity=principal if isinstance(principal, str) else None,
+        event_source=change.event_source,
+        aws_region=change.region,
+        table_name=change.table_name,
+    )
 
 
 def _infer_view(has_old: bool, has_new: bool, action: str) -> str | None:
@@ -324,7 +314,7 @@ _ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _ORDER: Final = tuple(COLUMN_NAMES)
 
 
-def _ordered(row: Row) -> Row:
+def _ordered(row: Row) -> Mapping[str, object]:
     """The row with its columns in schema order (build_row already makes them so)."""
     return row if tuple(row) == _ORDER else {name: row.get(name) for name in COLUMN_NAMES}
 

@@ -11,7 +11,9 @@ Kept free of heavy imports: the capture Lambda imports this module, and only the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
+
+from ddbtrail.core.timefmt import iso_ms
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,6 +78,78 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("table_name", "string", False, "Source DynamoDB table.", partition=True),
     Column("dt", "string", False, "Event date YYYY-MM-DD (UTC); the partition.", partition=True),
 )
+
+class Row(TypedDict):
+    """One change row as capture makes it: exactly the keys of ``COLUMNS``, in order."""
+
+    schema_version: int
+    event_id: str
+    sequence_number: str
+    action: str
+    item_key: str
+    keys: str
+    old_image: str | None
+    new_image: str | None
+    type_hints: str | None
+    changed_attributes: list[str] | None
+    timestamp: int
+    event_time: str
+    ingested_at: str
+    stream_view_type: str | None
+    size_bytes: int | None
+    ttl_delete: bool
+    user_identity: str | None
+    event_source: str
+    aws_region: str | None
+    spill_uri: str | None
+    snapshot_id: str | None
+    table_name: str
+    dt: str
+
+
+def make_row(*, event_id: str, sequence_number: str, action: str, item_key: str, keys: str,
+             old_image: str | None, new_image: str | None, type_hints: str | None,
+             changed_attributes: list[str] | None, timestamp: int, ingested_at_ms: int,
+             event_source: str, table_name: str, aws_region: str | None,
+             extra_micros: int | None = None,
+             stream_view_type: str | None = None, size_bytes: int | None = None,
+             ttl_delete: bool = False, user_identity: str | None = None,
+             snapshot_id: str | None = None) -> Row:
+    """The one way a row is made (stream changes and SNAPSHOT rows alike).
+
+    The event time, ingest time and ``dt`` partition are derived here from the epoch-ms
+    ``timestamp`` and ``ingested_at_ms``, so every writer formats them the same way.
+    ``extra_micros`` (0-999) extends the event time to microseconds when the source has them.
+    """
+    event_time = iso_ms(timestamp)
+    if extra_micros is not None:  # ...12.345Z -> ...12.345678Z
+        event_time = f"{event_time[:-1]}{extra_micros:03d}Z"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id,
+        "sequence_number": sequence_number,
+        "action": action,
+        "item_key": item_key,
+        "keys": keys,
+        "old_image": old_image,
+        "new_image": new_image,
+        "type_hints": type_hints,
+        "changed_attributes": changed_attributes,
+        "timestamp": timestamp,
+        "event_time": event_time,
+        "ingested_at": iso_ms(ingested_at_ms),
+        "stream_view_type": stream_view_type,
+        "size_bytes": size_bytes,
+        "ttl_delete": ttl_delete,
+        "user_identity": user_identity,
+        "event_source": event_source,
+        "aws_region": aws_region,
+        "spill_uri": None,
+        "snapshot_id": snapshot_id,
+        "table_name": table_name,
+        "dt": event_time[:10],
+    }
+
 
 COLUMN_NAMES: Final = tuple(c.name for c in COLUMNS)
 DATA_COLUMNS: Final = tuple(c for c in COLUMNS if not c.partition)

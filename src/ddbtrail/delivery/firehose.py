@@ -9,21 +9,29 @@
   exponential backoff and full jitter. Whatever still fails is reported, never dropped.
 
 ``client`` is anything with boto3's ``put_record_batch`` contract: a boto3 Firehose
-client, or the local delivery stream.
+client, or the local delivery stream. ``FirehoseSink`` is this module as a
+``ddbtrail.delivery.sink.Sink``: what capture talks to.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.core.settings import env_bool, env_int, env_required
+from ddbtrail.delivery.sink import DeliveryReport, EncodedRow
+
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_RECORDS", "MAX_RECORD_BYTES", "MAX_ROWS_PER_RECORD",
+           "DeliveryReport", "EncodedRow", "FirehoseRecord", "FirehoseSink", "billed_units",
+           "chunk_batches", "deliver", "pack"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +54,6 @@ RETRYABLE_CODES: Final = frozenset({
 def billed_units(size: int) -> int:
     """Firehose ingestion units of one record: 5 KB steps, rounded up."""
     return -(-size // BILLING_UNIT_BYTES)
-
-
-class EncodedRow(NamedTuple):
-    """One row as bytes (newline-terminated) with the batch position of its source record."""
-
-    data: bytes
-    source: int
-    partition: tuple[str, str]
 
 
 @dataclass(slots=True)
@@ -117,25 +117,6 @@ def chunk_batches(records: Sequence[FirehoseRecord]) -> list[list[FirehoseRecord
     if current:
         batches.append(current)
     return batches
-
-
-@dataclass(slots=True)
-class DeliveryReport:
-    """What a delivery did: counts for metrics, and which source records did not make it."""
-
-    calls: int = 0
-    records_sent: int = 0
-    rows_sent: int = 0
-    bytes_sent: int = 0
-    billed_units: int = 0
-    retried_entries: int = 0
-    throttled_calls: int = 0
-    failed_sources: set[int] = field(default_factory=set)
-    last_error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed_sources
 
 
 def deliver(records: Sequence[FirehoseRecord], *, client: Any, stream_name: str,
@@ -219,3 +200,55 @@ def _send_batch(batch: list[FirehoseRecord], client: Any, stream_name: str,
         report.retried_entries += len(failed)
         sleep(delay)
         pending = failed
+
+
+@dataclass(slots=True)
+class FirehoseSink:
+    """A Firehose delivery stream as a ``Sink``: rows packed, sent with PutRecordBatch.
+
+    ``client`` has boto3's ``put_record_batch`` (a boto3 Firehose client or the local
+    delivery stream). ``pack_rows`` shares Firehose records between small rows of one
+    partition (billing is per record in 5 KB steps), at most ``max_rows_per_record``.
+    """
+
+    client: Any
+    stream_name: str
+    pack_rows: bool = True
+    max_rows_per_record: int = MAX_ROWS_PER_RECORD
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_env(cls, client: Any, env: Mapping[str, str] | None = None) -> FirehoseSink:
+        """Read DELIVERY_STREAM_NAME (required), PACK_ROWS, MAX_ROWS_PER_RECORD and
+        MAX_ATTEMPTS. Raises ConfigError naming the variable that is missing or wrong."""
+        env = os.environ if env is None else env
+        return cls(
+            client,
+            env_required(env, "DELIVERY_STREAM_NAME"),
+            pack_rows=env_bool(env, "PACK_ROWS", True),
+            max_rows_per_record=env_int(env, "MAX_ROWS_PER_RECORD", MAX_ROWS_PER_RECORD,
+                                        1, MAX_ROWS_PER_RECORD),
+            retry=RetryPolicy(max_attempts=env_int(env, "MAX_ATTEMPTS", 8, 1, 100)),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.stream_name
+
+    @property
+    def max_row_bytes(self) -> int:
+        return MAX_RECORD_BYTES
+
+    def send(self, rows: Sequence[EncodedRow], *,
+             deadline: Callable[[], float] | None = None) -> DeliveryReport:
+        records = pack(rows, enabled=self.pack_rows, max_rows=self.max_rows_per_record)
+        return deliver(records, client=self.client, stream_name=self.stream_name,
+                       retry=self.retry, sleep=self.sleep, deadline=deadline)
+
+    def flush(self) -> None:
+        """Firehose holds what it accepted; a client that buffers (the local stream) is
+        flushed."""
+        flush = getattr(self.client, "flush", None)
+        if flush is not None:
+            flush()

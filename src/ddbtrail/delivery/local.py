@@ -1,7 +1,9 @@
 """The local delivery stream: a stand-in for Amazon Data Firehose that writes the lake.
 
-It has boto3's ``put_record_batch`` contract, so ``ddbtrail.capture.batch`` talks to it exactly
-as it talks to Firehose, and it enforces Firehose's limits the way Firehose does:
+It is a ``ddbtrail.delivery.sink.Sink`` whose ``send`` is Firehose's own path (packing,
+PutRecordBatch, retries: ``FirehoseSink``) into its ``put_record_batch``, so capture's rows
+reach the lake exactly as they reach Firehose, and it enforces Firehose's limits the way
+Firehose does:
 
 * more than 500 records, or a record over 1,000 KiB, is a ``ValidationException`` for the
   whole call; more than 4 MiB in one call is an ``InvalidArgumentException``;
@@ -45,7 +47,13 @@ from botocore.exceptions import ClientError
 
 from ddbtrail.core.exceptions import ConfigError, DeliveryFailed, LakeError
 from ddbtrail.core.row import DATA_COLUMNS, arrow_schema
-from ddbtrail.delivery.firehose import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES
+from ddbtrail.delivery.firehose import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    MAX_RECORD_BYTES,
+    FirehoseSink,
+)
+from ddbtrail.delivery.sink import DeliveryReport, EncodedRow
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -133,6 +141,17 @@ class LocalDeliveryStream:
         self._lock = threading.RLock()
         self._closed = False
         self.stats = DeliveryStats()
+
+    # ------------------------------------------------------------------ Sink
+
+    @property
+    def max_row_bytes(self) -> int:
+        return MAX_RECORD_BYTES
+
+    def send(self, rows: Sequence[EncodedRow], *,
+             deadline: Callable[[], float] | None = None) -> DeliveryReport:
+        """Deliver rows as capture delivers to Firehose: packed, PutRecordBatch, retries."""
+        return FirehoseSink(self, self.name).send(rows, deadline=deadline)
 
     # ------------------------------------------------------------------ Firehose API
 

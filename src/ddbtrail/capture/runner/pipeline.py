@@ -1,8 +1,8 @@
 """The local capture pipeline: stream runner -> capture_batch -> local delivery stream -> lake.
 
 The processor is the capture Lambda's own code path (``ddbtrail.capture.batch.capture_batch``)
-with the local delivery stream in Firehose's place. The delivery stream is flushed before
-every checkpoint, so a checkpoint never covers rows that are only in memory.
+into a ``Sink``: the local delivery stream where the Lambda has Firehose. The sink is
+flushed before every checkpoint, so a checkpoint never covers rows only in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ddbtrail.capture.runner.shards import error_code
 from ddbtrail.core.exceptions import StreamNotEnabled, TableNotFound
 from ddbtrail.core.redact import RedactionPolicy, policy_from_env
 from ddbtrail.delivery.local import LocalDeliveryStream
+from ddbtrail.delivery.sink import Sink
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -62,14 +63,13 @@ def table_stream(ddb: Any, table_name: str) -> TableStream:
     )
 
 
-def capture_processor(delivery: LocalDeliveryStream, table_name: str,
+def capture_processor(sink: Sink, table_name: str,
                       redaction: RedactionPolicy | None = None) -> Processor:
-    """A processor that runs the capture Lambda's code path into ``delivery``."""
-    settings = CaptureSettings(delivery_stream=delivery.name, table_name=table_name,
-                               redaction=redaction)
+    """A processor that runs the capture Lambda's code path into ``sink``."""
+    settings = CaptureSettings(table_name=table_name, redaction=redaction)
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
-        return capture_batch(event, firehose=delivery, settings=settings).response()
+        return capture_batch(event, sink=sink, settings=settings).response()
 
     return process
 
