@@ -235,7 +235,7 @@ def test_a_value_dynamodb_refuses_is_quarantined_never_rewritten(value: dict,
     event = make_event(3)
     event["Records"][1]["dynamodb"]["NewImage"]["bad"] = value
     s3, stub = FakeS3(), StubFirehose()
-    result = run(event, stub, CaptureSettings(delivery_stream="s", spill_bucket="spill"), s3=s3)
+    result = run(event, stub, CaptureSettings(spill_bucket="spill"), sink=firehose(stub), s3=s3)
     assert result.response() == {"batchItemFailures": []}
     assert delivered_ids(stub) == ["e0", "e2"]  # the batch goes on
     assert result.quarantined == 1
