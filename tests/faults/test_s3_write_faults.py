@@ -8,7 +8,6 @@ the buffer is gone) must read them again from the stream.
 
 from __future__ import annotations
 
-import functools
 import random
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pytest
 
-from ddbtrail.capture import batch as capture
-from ddbtrail.capture.runner import RunnerSettings, pipeline
+from ddbtrail.capture.runner import RunnerSettings
 from ddbtrail.capture.runner.pipeline import build_capture
 from ddbtrail.core.exceptions import DdbtrailError
 from ddbtrail.lake.files import Lake
@@ -97,9 +95,6 @@ class FlakyHandler(pafs.FileSystemHandler):
 
 def test_failed_lake_writes_stay_buffered_and_restarts_lose_nothing(
         moto_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The capture path's Firehose backoff, without the waiting (faults are injected).
-    monkeypatch.setattr(pipeline, "capture_batch",
-                        functools.partial(capture.capture_batch, sleep=no_sleep))
     rng = random.Random(seed(7001))
     ddb, table, _ = make_table(moto_server, "s3-faults")
     streams = moto_server.client("dynamodbstreams")
@@ -119,6 +114,8 @@ def test_failed_lake_writes_stay_buffered_and_restarts_lose_nothing(
             # A small buffer: while writes fail, it fills and refuses records per entry
             # (ServiceUnavailableException), which the capture path must retry too.
             run.delivery.max_buffered_bytes = 45_000
+            # The capture path's Firehose backoff, without the waiting (faults are injected).
+            run.delivery.sleep = no_sleep
             try:
                 run.run(once=True)
             except DdbtrailError:

@@ -107,7 +107,8 @@ class LocalDeliveryStream:
     """A Firehose delivery stream that writes to a ``Lake``. Use ``flush()``/``close()``.
 
     ``clock`` returns seconds (monotonic is fine); ``now`` returns epoch seconds for object
-    names. Thread-safe: one lock guards the buffers.
+    names; ``sleep`` waits between the retries of ``send``. Thread-safe: one lock guards the
+    buffers.
     """
 
     def __init__(
@@ -122,6 +123,7 @@ class LocalDeliveryStream:
         gzip_jsonl: bool = False,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
@@ -136,6 +138,7 @@ class LocalDeliveryStream:
         self.gzip_jsonl = gzip_jsonl
         self._clock = clock
         self._now = now
+        self.sleep = sleep  # the backoff of ``send``'s retries
         self._buffers: dict[tuple[str, str], _Buffer] = {}
         self._errors: list[dict[str, Any]] = []
         self._lock = threading.RLock()
@@ -151,7 +154,7 @@ class LocalDeliveryStream:
     def send(self, rows: Sequence[EncodedRow], *,
              deadline: Callable[[], float] | None = None) -> DeliveryReport:
         """Deliver rows as capture delivers to Firehose: packed, PutRecordBatch, retries."""
-        return FirehoseSink(self, self.name).send(rows, deadline=deadline)
+        return FirehoseSink(self, self.name, sleep=self.sleep).send(rows, deadline=deadline)
 
     # ------------------------------------------------------------------ Firehose API
 
