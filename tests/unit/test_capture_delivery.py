@@ -298,10 +298,11 @@ if sys.argv[1] == "stdlib":
     sys.modules["orjson"] = None  # as in a Lambda asset without the wheel
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
 from ddbtrail.core import codec
+from ddbtrail.delivery.firehose import FirehoseSink
 from tests.stubs import StubFirehose
 stub = StubFirehose()
 event = json.load(sys.stdin)
-capture_batch(event, firehose=stub, settings=CaptureSettings(delivery_stream="s"), now_ms=1)
+capture_batch(event, sink=FirehoseSink(stub, "s"), settings=CaptureSettings(), now_ms=1)
 print(json.dumps({"fast": codec.FAST_JSON,
                   "data": [base64.b64encode(d).decode() for d in stub.accepted]}))
 """
