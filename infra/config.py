@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from ddbtrail.capture.runner.esm import EsmSettings
 from ddbtrail.catalog.glue import LAKE_FORMATS
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.redact import RedactionPolicy
@@ -38,6 +39,8 @@ _SSM_NAME: Final = re.compile(r"(?!/?(aws|ssm))((/[A-Za-z0-9_.-]+)+|[A-Za-z0-9_.
 MAX_REDACTION_POLICY_BYTES: Final = 3_072
 ARCHIVE_CLASSES: Final = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 LOCK_MODES: Final = ("GOVERNANCE", "COMPLIANCE")
+# The event source mapping's defaults live in one place, shared with the local runner.
+_ESM: Final = EsmSettings()
 _TRUE: Final = {"1", "true", "yes", "on"}
 _FALSE: Final = {"0", "false", "no", "off"}
 
@@ -58,11 +61,11 @@ class DeployConfig:
     pack_rows: bool | None = None
     require_new_and_old_images: bool = True
     stream_check_serial: str = "1"
-    batch_size: int = 500
-    batch_window_seconds: int = 5
-    max_retry_attempts: int = 10
-    max_record_age_seconds: int = 21_600
-    parallelization_factor: int = 1
+    batch_size: int = _ESM.batch_size
+    batch_window_seconds: int = _ESM.batch_window_seconds
+    max_retry_attempts: int = _ESM.max_retry_attempts
+    max_record_age_seconds: int = _ESM.max_record_age_seconds
+    parallelization_factor: int = _ESM.parallelization_factor
     lambda_memory_mb: int = 512
     lambda_timeout_seconds: int = 120
     buffer_interval_seconds: int = 300
@@ -112,6 +115,15 @@ class DeployConfig:
     def all_tables(self) -> tuple[str, ...]:
         """Captured tables: the existing ones, then the demo table if asked for."""
         return self.tables + ((self.demo_table_name,) if self.demo_table else ())
+
+    @property
+    def esm(self) -> EsmSettings:
+        """The capture's event source mapping, as the local runner knows it too."""
+        return EsmSettings(batch_size=self.batch_size,
+                           batch_window_seconds=self.batch_window_seconds,
+                           max_retry_attempts=self.max_retry_attempts,
+                           max_record_age_seconds=self.max_record_age_seconds,
+                           parallelization_factor=self.parallelization_factor)
 
     @property
     def packs_rows(self) -> bool:

@@ -312,17 +312,18 @@ class TableCapture(Construct):
         depends_only_on(self.function, self.policy)
         acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
 
+        esm = cfg.esm
         self.mapping = lambda_.CfnEventSourceMapping(
             self, "Mapping",
             function_name=self.function.function_name,
             event_source_arn=stream_arn,
-            starting_position="TRIM_HORIZON",
-            batch_size=cfg.batch_size,
-            maximum_batching_window_in_seconds=cfg.batch_window_seconds,
-            parallelization_factor=cfg.parallelization_factor,
-            bisect_batch_on_function_error=True,
-            maximum_retry_attempts=cfg.max_retry_attempts,
-            maximum_record_age_in_seconds=cfg.max_record_age_seconds,
+            starting_position=esm.starting_position,
+            batch_size=esm.batch_size,
+            maximum_batching_window_in_seconds=esm.batch_window_seconds,
+            parallelization_factor=esm.parallelization_factor,
+            bisect_batch_on_function_error=esm.bisect_on_error,
+            maximum_retry_attempts=esm.max_retry_attempts,
+            maximum_record_age_in_seconds=esm.max_record_age_seconds,
             function_response_types=["ReportBatchItemFailures"],
             destination_config=lambda_.CfnEventSourceMapping.DestinationConfigProperty(
                 on_failure=lambda_.CfnEventSourceMapping.OnFailureProperty(

@@ -124,7 +124,8 @@ def test_redrive_delivers_exactly_the_failed_ranges_and_keeps_a_trimmed_one(
 
     runner = StreamRunner(
         streams, arn, function, CheckpointStore(lake, checkpoint_name(table)),
-        RunnerSettings(batch_size=10, max_retries=1, checkpoint_interval=0, poll_interval=0),
+        RunnerSettings(batch_size=10, max_retry_attempts=1, bisect_on_error=False,
+                       checkpoint_interval=0, poll_interval=0),
         before_checkpoint=delivery.flush, on_failure=lambda info: next(senders)(info),
         sleep=lambda s: None)
     stats = runner.run(once=True)

@@ -86,7 +86,7 @@ def run_capture(streams: Any, arn: str, table: str, lake: Lake, rng: random.Rand
 
     runner = StreamRunner(streams, arn, process, CheckpointStore(lake, f"capture-{table}"),
                           RunnerSettings(batch_size=10, checkpoint_interval=0, poll_interval=0,
-                                         max_retries=-1),
+                                         max_retry_attempts=-1),
                           before_checkpoint=delivery.flush, sleep=no_sleep)
     try:
         runner.run(once=True)

@@ -45,7 +45,7 @@ def test_a_batch_retried_forever_does_not_crash_the_runner(tmp_path: Any) -> Non
 
     runner = StreamRunner(OneRecordStream(), ARN, fails_1100_times,
                           CheckpointStore(Lake.open(str(tmp_path / "lake")), "t"),
-                          RunnerSettings(max_retries=-1, poll_interval=0,
+                          RunnerSettings(max_retry_attempts=-1, poll_interval=0,
                                          retry_base_delay=0.001, retry_max_delay=0.001),
                           sleep=no_sleep)
     stats = runner.run(once=True)

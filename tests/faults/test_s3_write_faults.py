@@ -103,7 +103,7 @@ def test_failed_lake_writes_stay_buffered_and_restarts_lose_nothing(
     flaky_lake = Lake(uri=root, fs=pafs.PyFileSystem(handler), root=root)
     ledger = Ledger(ddb, table, rng)
     settings = RunnerSettings(batch_size=20, checkpoint_interval=0, poll_interval=0,
-                              max_retries=-1, retry_base_delay=0.001, retry_max_delay=0.005)
+                              max_retry_attempts=-1, retry_base_delay=0.001, retry_max_delay=0.005)
     runs = crashes = refused = 0
     for _ in range(3):  # writes keep coming; each round runs until one run ends cleanly
         ledger.write(100)

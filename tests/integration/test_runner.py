@@ -136,6 +136,10 @@ def no_sleep(_: float) -> None:
 def runner(client: Any, processor: Any, lake: Lake, arn: str = ARN,
            **settings: Any) -> StreamRunner:
     settings.setdefault("poll_interval", 0)
+    # These tests state Lambda's own mapping defaults (ddbtrail deploys other ones).
+    settings.setdefault("batch_size", 100)
+    settings.setdefault("max_retry_attempts", -1)
+    settings.setdefault("bisect_on_error", False)
     return StreamRunner(client, arn, processor, CheckpointStore(lake, "test"),
                         RunnerSettings(**settings), sleep=no_sleep)
 
@@ -398,7 +402,7 @@ def test_bisect_isolates_a_poison_record_and_sends_it_to_the_failure_file(lake: 
 
     rec = Recorder(answer)
     stats = runner(fake, rec, lake, batch_size=8, bisect_on_error=True,
-                   max_retries=2).run(once=True)
+                   max_retry_attempts=2).run(once=True)
     ok = [s for e in rec.events if "6" not in e for s in e]
     assert sorted(int(s) for s in ok) == [1, 2, 3, 4, 5, 7, 8]
     assert len(ok) == 7  # every good record processed exactly once
@@ -419,7 +423,7 @@ def test_bisect_isolates_a_poison_record_and_sends_it_to_the_failure_file(lake: 
 def test_without_bisect_the_whole_batch_is_retried_then_kept(lake: Lake) -> None:
     fake = FakeStreams({"s1": (None, [1, 2, 3], False)})
     rec = Recorder(lambda seqs: (_ for _ in ()).throw(RuntimeError("down")))
-    stats = runner(fake, rec, lake, batch_size=3, max_retries=1).run(once=True)
+    stats = runner(fake, rec, lake, batch_size=3, max_retry_attempts=1).run(once=True)
     assert rec.events == [["1", "2", "3"]] * 2
     assert stats.failed_records == 3
 

@@ -26,6 +26,8 @@ from ddbtrail.cli._errors import run
 
 __all__ = ["app", "err_console", "main"]
 
+__all__ = ["app", "main"]
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code: 0 ok, 2 usage error, 1 runtime error (one line

@@ -140,7 +140,7 @@ def capture_command(
         raise UsageError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
     if checkpoint_interval <= 0:
         raise UsageError("--checkpoint-interval must be > 0")
-    settings = RunnerSettings(batch_size=batch_size, max_retries=max_retries,
+    settings = RunnerSettings(batch_size=batch_size, max_retry_attempts=max_retries,
                               bisect_on_error=bisect, checkpoint_interval=checkpoint_interval)
     policy = None
     if redaction_policy is not None:

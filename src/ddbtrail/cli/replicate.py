@@ -93,8 +93,8 @@ def replicate_command(
             runner = StreamRunner(
                 streams, stream.stream_arn, replicate_processor(target, settings),
                 CheckpointStore(the_lake, f"replicate-{from_table}-to-{to_table}"),
-                RunnerSettings(batch_size=batch_size, max_retries=max_retries,
-                               function_name="ddbtrail-replicate"),
+                RunnerSettings(batch_size=batch_size, max_retry_attempts=max_retries,
+                               bisect_on_error=False, function_name="ddbtrail-replicate"),
                 on_progress=progress)
             with graceful_stop(runner.stop):
                 if live is not None:

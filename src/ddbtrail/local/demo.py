@@ -524,7 +524,7 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
                                     credentials=Credentials(**_FAKE))
         run = build_capture(TABLE, lake, ddb=ddb, streams=streams,
                             fmt=fmt, settings=RunnerSettings(
-                                batch_size=1000, max_retries=3, bisect_on_error=True,
+                                batch_size=1000, max_retry_attempts=3, bisect_on_error=True,
                                 checkpoint_interval=3600, poll_interval=0))
         stats = run.run(once=True)
         t2 = clock()

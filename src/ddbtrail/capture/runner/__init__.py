@@ -7,7 +7,13 @@ ApproximateCreationDateTime as epoch seconds) and returns Lambda's response
 """
 
 from ddbtrail.capture.runner.checkpoint import Checkpoint, CheckpointStore
-from ddbtrail.capture.runner.esm import Processor, RunnerSettings, RunStats, StreamRunner
+from ddbtrail.capture.runner.esm import (
+    EsmSettings,
+    Processor,
+    RunnerSettings,
+    RunStats,
+    StreamRunner,
+)
 from ddbtrail.capture.runner.shards import (
     Shard,
     describe_shards,
@@ -20,6 +26,7 @@ from ddbtrail.capture.runner.shards import (
 __all__ = [
     "Checkpoint",
     "CheckpointStore",
+    "EsmSettings",
     "Processor",
     "RunStats",
     "RunnerSettings",

@@ -11,7 +11,7 @@ does with ``FunctionResponseTypes=["ReportBatchItemFailures"]``:
   fails the whole batch);
 * error (an exception, or no progress): with ``bisect_on_error`` the batch is split in
   two and each half is retried separately (splits do not count as retries); a single
-  record is retried with exponential backoff; after ``max_retries`` (-1: forever) the
+  record is retried with exponential backoff; after ``max_retry_attempts`` (-1: forever) the
   batch goes to the on-failure destination (a DDBStreamBatchInfo record in the lake) and
   the position moves past it. That is never silent: it is logged and counted.
 
@@ -65,16 +65,31 @@ _EMPTY_PAGES_PER_STEP: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
-class RunnerSettings:
-    """Event source mapping settings. Defaults are Lambda's, except where noted.
+class EsmSettings:
+    """A DynamoDB Streams event source mapping's settings, with the one set of defaults:
+    the stack deploys them (``infra/config.py``) and the local runner emulates them.
+
+    The runner honours ``batch_size``, ``max_retry_attempts`` (-1: forever),
+    ``bisect_on_error`` and ``starting_position``; it reads as fast as it can, so the
+    batching window, record age and parallelization factor are the deployment's only.
+    """
+
+    batch_size: int = 500
+    batch_window_seconds: int = 5
+    max_retry_attempts: int = 10
+    max_record_age_seconds: int = 21_600
+    parallelization_factor: int = 1
+    bisect_on_error: bool = True
+    starting_position: StartingPosition = "TRIM_HORIZON"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings(EsmSettings):
+    """The local runner's settings: the mapping's, and how often it polls and checkpoints.
 
     ``checkpoint_interval``, ``poll_interval`` and ``describe_interval`` are seconds.
     """
 
-    batch_size: int = 100
-    max_retries: int = -1
-    bisect_on_error: bool = False
-    starting_position: StartingPosition = "TRIM_HORIZON"
     poll_interval: float = 1.0
     checkpoint_interval: float = 60.0
     describe_interval: float = 60.0
@@ -85,8 +100,8 @@ class RunnerSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise ConfigError(f"--batch-size {self.batch_size}: must be 1..{MAX_BATCH_SIZE}")
-        if not -1 <= self.max_retries <= 10_000:
-            raise ConfigError(f"--max-retries {self.max_retries}: must be -1 (forever) "
+        if not -1 <= self.max_retry_attempts <= 10_000:
+            raise ConfigError(f"--max-retries {self.max_retry_attempts}: must be -1 (forever) "
                               "or 0..10000")
         if self.starting_position not in ("TRIM_HORIZON", "LATEST"):
             raise ConfigError(f"starting position {self.starting_position!r}: "
@@ -394,7 +409,7 @@ class StreamRunner:
                 self.stats.bisects += 1
                 logger.warning("batch of %d records failed (%s); bisecting", len(rest), error)
                 continue
-            if 0 <= self.settings.max_retries < attempts:
+            if 0 <= self.settings.max_retry_attempts < attempts:
                 self._send_to_failure(state, rest, attempts, error)
                 pending.pop(0)
                 continue
