@@ -11,6 +11,7 @@ from ddbtrail.cli._app import LakeOpt, app
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.settings import parse_assignments
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved as q
 
@@ -33,16 +34,7 @@ def list_queries(output: OutputOption = Output.table) -> None:
 
 def parse_params(options: list[str]) -> dict[str, str]:
     """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; UsageError on a bad or repeated one."""
-    values: dict[str, str] = {}
-    for option in options:
-        name, sep, value = option.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UsageError(f"--param {option!r}: expected NAME=VALUE")
-        if name in values:
-            raise UsageError(f"--param {name}: given more than once")
-        values[name] = value
-    return values
+    return parse_assignments(options, option="--param", expected="NAME=VALUE")
 
 
 @app.command("query")

@@ -1,13 +1,14 @@
-"""Typed reads of environment variables for settings parsed once at cold start.
+"""Typed reads of settings: environment variables parsed once at cold start, and the
+repeatable ``NAME=VALUE`` options of the CLI.
 
-Every helper raises ConfigError with a message that names the variable.
+Every helper raises an error whose message names the variable or the option.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from ddbtrail.core.exceptions import ConfigError
+from ddbtrail.core.exceptions import ConfigError, UsageError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -47,3 +48,22 @@ def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     if not lo <= value <= hi:
         raise ConfigError(f"{name}={value} is outside {lo}..{hi}")
     return value
+
+
+def parse_assignments(options: Iterable[str], *, option: str, expected: str,
+                      repeated: str = "given more than once") -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` (names stripped, values kept as given).
+
+    UsageError names ``option`` and the bad one: no ``=`` or no name (``expected`` says
+    what was), or a name given twice (``repeated``).
+    """
+    values: dict[str, str] = {}
+    for text in options:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"{option} {text!r}: expected {expected}")
+        if name in values:
+            raise UsageError(f"{option} {name}: {repeated}")
+        values[name] = value
+    return values

@@ -20,6 +20,7 @@ from ddbtrail.core.exceptions import (
     TableNotFound,
     UsageError,
 )
+from ddbtrail.core.settings import parse_assignments
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
 from ddbtrail.query.duck import connect
@@ -88,15 +89,8 @@ def typed_item(row: Mapping[str, Any], image: str = "item") -> codec.TypedItem |
 
 def parse_key_options(options: Sequence[str]) -> dict[str, str]:
     """``["pk=a", "sk=b"]`` -> ``{"pk": "a", "sk": "b"}``. Raises UsageError naming the bad one."""
-    values: dict[str, str] = {}
-    for option in options:
-        name, sep, value = option.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise UsageError(f"--key {option!r}: expected ATTR=VALUE, e.g. --key Id=101")
-        if name in values:
-            raise UsageError(f"--key {name}: given twice")
-        values[name] = value
+    values = parse_assignments(options, option="--key",
+                               expected="ATTR=VALUE, e.g. --key Id=101", repeated="given twice")
     if not values:
         raise UsageError("--key: give the item's key, e.g. --key Id=101")
     return values
