@@ -14,6 +14,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,10 +231,34 @@ def table_arn(table: str) -> str:
     return f"arn:{Aws.PARTITION}:dynamodb:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/{table}"
 
 
+def staged_code(scope: Construct, handler_file: str, name: str) -> lambda_.Code:
+    """A handler's asset (``build_lambda_asset``), staged under the cloud assembly folder."""
+    staging = Path(Stage.of(scope).outdir) / ".staging" / name  # type: ignore[union-attr]
+    return lambda_.Code.from_asset(str(build_lambda_asset(handler_file, staging)))
+
+
 def shared_code(scope: Construct) -> lambda_.Code:
     """The capture asset, staged under the cloud assembly folder."""
-    staging = Path(Stage.of(scope).outdir) / ".staging" / "capture"  # type: ignore[union-attr]
-    return lambda_.Code.from_asset(str(build_capture_asset(staging)))
+    return staged_code(scope, C.CAPTURE_HANDLER_FILE, "capture")
+
+
+def python_function(scope: Construct, cid: str, *, handler: str, code: lambda_.Code,
+                    layers: list[lambda_.ILayerVersion], memory_mb: int, timeout_seconds: int,
+                    role: iam.IRole, log_group: logs.ILogGroup,
+                    environment: Mapping[str, str], description: str,
+                    reserved_concurrency: int | None = None) -> lambda_.Function:
+    """A ddbtrail Lambda: the Python runtime the Powertools layer is built for, on arm64."""
+    function = lambda_.Function(
+        scope, cid,
+        runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
+        architecture=lambda_.Architecture.ARM_64,  # = C.LAMBDA_ARCHITECTURE
+        handler=handler, code=code, layers=layers,
+        memory_size=memory_mb, timeout=Duration.seconds(timeout_seconds),
+        reserved_concurrent_executions=reserved_concurrency,
+        role=role, log_group=log_group, environment=dict(environment),
+        description=description)
+    acknowledge(function, "AwsSolutions-L1", RUNTIME_REASON)
+    return function
 
 
 def powertools_layer(scope: Construct, version: int) -> lambda_.ILayerVersion:
@@ -298,19 +323,15 @@ class TableCapture(Construct):
                     "ListStreams is scoped to this table's streams, as the DynamoDB docs show; "
                     "the stream ARN changes if the stream is re-enabled.")
 
-        self.function = lambda_.Function(
-            self, "Function",
-            runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
-            architecture=lambda_.Architecture.ARM_64,  # = C.LAMBDA_ARCHITECTURE
-            handler=C.CAPTURE_HANDLER, code=shared.code, layers=[shared.powertools],
-            memory_size=cfg.lambda_memory_mb, timeout=Duration.seconds(cfg.lambda_timeout_seconds),
-            role=role, log_group=log_group,
+        self.function = python_function(
+            self, "Function", handler=C.CAPTURE_HANDLER, code=shared.code,
+            layers=[shared.powertools], memory_mb=cfg.lambda_memory_mb,
+            timeout_seconds=cfg.lambda_timeout_seconds, role=role, log_group=log_group,
             environment=capture_environment(cfg, table=table,
                                             delivery_stream=shared.delivery_stream_name,
                                             spill_bucket=shared.bucket.bucket_name),
             description=f"ddbtrail: {table} stream -> Firehose")
         depends_only_on(self.function, self.policy)
-        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
 
         esm = cfg.esm
         self.mapping = lambda_.CfnEventSourceMapping(

@@ -36,9 +36,8 @@ Attributes: ``function``, ``role``, ``rule``, ``age_alarm``, ``trimmed_alarm``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stage
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -52,17 +51,15 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as C
-from infra.constructs.capture import RUNTIME_REASON, build_lambda_asset, powertools_layer
-from infra.constructs.nag import acknowledge
+from infra.constructs.capture import (
+    powertools_layer,
+    python_function,
+    staged_code,
+)
 
 HANDLER_FILE = "redrive.py"
 HANDLER = "redrive.handler"
 STREAM_RETENTION_SECONDS = 86_400
-
-
-def build_redrive_asset(dest: Path) -> Path:
-    """The redrive Lambda's asset: its handler and the core package."""
-    return build_lambda_asset(HANDLER_FILE, dest)
 
 
 class ScheduledRedrive(Construct):
@@ -128,17 +125,14 @@ class ScheduledRedrive(Construct):
             "MIN_REMAINING_SECONDS": "60",
             "POWERTOOLS_SERVICE_NAME": "ddbtrail-redrive",
         })
-        self.function = lambda_.Function(
-            self, "Function",
-            runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
-            architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLER, code=code or self._default_code(),
+        self.function = python_function(
+            self, "Function", handler=HANDLER,
+            code=code or staged_code(self, HANDLER_FILE, "redrive"),
             layers=[powertools or powertools_layer(self, C.POWERTOOLS_LAYER_VERSION)],
-            memory_size=memory_mb, timeout=Duration.seconds(timeout_seconds),
+            memory_mb=memory_mb, timeout_seconds=timeout_seconds,
             role=self.role, log_group=log_group, environment=env,
             description="ddbtrail: redrive failed stream batches from the on-failure queue")
         self.function.node.add_dependency(self.policy)
-        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
 
         # No retries of a failed run: the next scheduled run is the retry.
         self.rule = events.Rule(
@@ -169,8 +163,3 @@ class ScheduledRedrive(Construct):
         if alarm_topic is not None:
             for alarm in (self.age_alarm, self.trimmed_alarm):
                 alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
-
-    def _default_code(self) -> lambda_.Code:
-        outdir = Stage.of(self).outdir  # type: ignore[union-attr]
-        staging = Path(outdir) / ".staging" / "redrive"
-        return lambda_.Code.from_asset(str(build_redrive_asset(staging)))

@@ -34,9 +34,8 @@ Attributes: ``queue``, ``dlq``, ``function``, ``event_source``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stage
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -46,16 +45,15 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as C
-from infra.constructs.capture import RUNTIME_REASON, build_lambda_asset, powertools_layer
+from infra.constructs.capture import (
+    powertools_layer,
+    python_function,
+    staged_code,
+)
 from infra.constructs.nag import acknowledge
 
 HANDLER_FILE = "sqs_copy.py"
 HANDLER = "sqs_copy.handler"
-
-
-def build_sqs_copy_asset(dest: Path) -> Path:
-    """The sqs_copy Lambda's asset: its handler and the core package."""
-    return build_lambda_asset(HANDLER_FILE, dest)
 
 
 class SqsCopy(Construct):
@@ -125,17 +123,14 @@ class SqsCopy(Construct):
                        "POWERTOOLS_SERVICE_NAME": "ddbtrail-sqs-copy"}
         if target_region:
             environment["TARGET_REGION"] = target_region
-        self.function = lambda_.Function(
-            self, "Function",
-            runtime=lambda_.Runtime(C.LAMBDA_PYTHON, lambda_.RuntimeFamily.PYTHON),
-            architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLER, code=code or self._default_code(),
+        self.function = python_function(
+            self, "Function", handler=HANDLER,
+            code=code or staged_code(self, HANDLER_FILE, "sqs-copy"),
             layers=[powertools or powertools_layer(self, C.POWERTOOLS_LAYER_VERSION)],
-            memory_size=memory_mb, timeout=Duration.seconds(timeout_seconds),
-            reserved_concurrent_executions=reserved_concurrency,
+            memory_mb=memory_mb, timeout_seconds=timeout_seconds,
+            reserved_concurrency=reserved_concurrency,
             role=role, log_group=log_group, environment=environment,
             description=f"ddbtrail: copy queue -> {target_table_name}")
-        acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
 
         self.event_source = sources.SqsEventSource(
             self.queue, batch_size=batch_size,
@@ -152,8 +147,3 @@ class SqsCopy(Construct):
             threshold=0, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             alarm_description="ddbtrail copy: messages in the dead-letter queue")
-
-    def _default_code(self) -> lambda_.Code:
-        outdir = Stage.of(self).outdir  # type: ignore[union-attr]
-        staging = Path(outdir) / ".staging" / "sqs-copy"
-        return lambda_.Code.from_asset(str(build_sqs_copy_asset(staging)))

@@ -8,10 +8,9 @@ optional scheduled redrive (``infra/constructs/redrive.py``) per table with ``re
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack, Stage
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,6 +29,7 @@ from infra.constructs.capture import (
     powertools_layer,
     redaction_statements,
     shared_code,
+    staged_code,
 )
 from infra.constructs.catalog import Catalog
 from infra.constructs.cloudtrail import TrailTable
@@ -38,7 +38,8 @@ from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
-from infra.constructs.redrive import ScheduledRedrive, build_redrive_asset
+from infra.constructs.redrive import HANDLER_FILE as REDRIVE_HANDLER_FILE
+from infra.constructs.redrive import ScheduledRedrive
 from infra.constructs.sqs_copy import SqsCopy
 
 
@@ -132,8 +133,7 @@ class DdbtrailStack(Stack):
 
     def _redrives(self, cfg: DeployConfig, shared: Shared) -> dict[str, ScheduledRedrive]:
         """A scheduled redrive of each capture's on-failure queue, with the capture's settings."""
-        staging = Path(Stage.of(self).outdir) / ".staging" / "redrive"  # type: ignore[union-attr]
-        code = lambda_.Code.from_asset(str(build_redrive_asset(staging)))
+        code = staged_code(self, REDRIVE_HANDLER_FILE, "redrive")
         redrives: dict[str, ScheduledRedrive] = {}
         for table, capture in self.captures.items():
             env = capture_environment(cfg, table=table, delivery_stream=shared.delivery_stream_name,
