@@ -10,7 +10,6 @@ import typer
 from ddbtrail.cli._app import LakeOpt, app
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.settings import parse_assignments
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved as q
