@@ -149,3 +149,33 @@ def test_pretty_plain_keeps_numbers_exact() -> None:
     assert "1.5E-129" in pretty
     assert "110111111111111110000000000000000000000" in pretty
     assert codec.parse_plain(pretty) == codec.parse_plain(text)
+
+
+def test_demo_shows_progress_while_it_writes_and_captures(tmp_path: Path) -> None:
+    import io
+
+    from ddbtrail.capture.runner.esm import RunStats
+    from ddbtrail.cli._tour import ConsoleSteps
+
+    made: list[tuple[int, int]] = []
+    captured: list[int] = []
+
+    class Recording(ConsoleSteps):
+        def writing(self, done: int, total: int) -> None:
+            made.append((done, total))
+            super().writing(done, total)
+
+        def capturing(self, stats: RunStats) -> None:
+            captured.append(stats.records)
+            super().capturing(stats)
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    run_demo(Lake.open(str(tmp_path / "lake")), changes=300, fmt="jsonl",
+             steps=Recording(console))
+    assert len(made) > 5 and made[-1] == (300, 300)
+    assert [d for d, _ in made] == sorted(d for d, _ in made)
+    assert captured and captured[-1] >= 300 and captured == sorted(captured)
+    shown = screen.getvalue()
+    assert "making changes: " in shown and "of 300" in shown
+    assert "capturing the stream: " in shown

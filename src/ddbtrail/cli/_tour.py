@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from ddbtrail.capture.runner.esm import RunStats
 from ddbtrail.core.codec import JsonNumber, parse_plain
@@ -31,6 +33,28 @@ class ConsoleSteps(DemoSteps):
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        # One transient line while the long stages run (nothing when not a terminal).
+        self.line = Live(Text(""), console=console, transient=True,
+                         refresh_per_second=4) if console.is_terminal else None
+        self.total_changes = 0
+
+    def _show(self, text: str) -> None:
+        if self.line is not None:
+            self.line.start()
+            self.line.update(Text(text), refresh=True)
+
+    def _done(self) -> None:
+        if self.line is not None:
+            self.line.stop()
+
+    def writing(self, made: int, total: int) -> None:
+        self.total_changes = total
+        self._show(f"making changes: {made:,} of {total:,}")
+
+    def capturing(self, stats: RunStats) -> None:
+        self._show(f"capturing the stream: {stats.records:,} records (of about "
+                   f"{self.total_changes:,} changes), shards {stats.shards_done}/"
+                   f"{stats.shards_total} done")
 
     def replaced(self, lake_uri: str, table: str) -> None:
         self.console.print(f"[dim]replaced the previous demo data of {table} in "
@@ -41,11 +65,13 @@ class ConsoleSteps(DemoSteps):
                            "(customer_id S, order_id N) with a NEW_AND_OLD_IMAGES stream")
 
     def wrote(self, workload: WorkloadStats, seconds: float) -> None:
+        self._done()
         self.console.print(f"made {workload.changes:,} changes ({workload.calls:,} "
                            f"BatchWriteItem calls) in {seconds:.1f} s")
 
     def captured(self, stats: RunStats, files: list[str], fmt: str, seconds: float,
                  lake_uri: str, checkpoints: str) -> None:
+        self._done()
         self.console.print(
             f"captured {stats.records:,} stream records into {lake_uri} "
             f"({len(files)} {fmt} file{'s' if len(files) != 1 else ''}) in {seconds:.1f} s; "

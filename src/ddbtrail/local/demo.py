@@ -176,8 +176,10 @@ class Workload:
     def __init__(self, ddb: Any, table: str, changes: int, *, seed: int = 7,
                  mark_ttl: Callable[[list[Item]], None],
                  now: Callable[[], float] = time.time,
-                 trail: TrailRecorder | None = None) -> None:
+                 trail: TrailRecorder | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.ddb = ddb
+        self.progress = progress  # (changes made, changes asked for), after each write
         self.table = table
         self.target = changes
         self.rng = random.Random(seed)
@@ -208,6 +210,8 @@ class Workload:
             room = min(BATCH, self.target - made, max(1, next_star - made)
                        if self.star_plan else BATCH)
             made += self._group(kind, room) or self._group("insert", room)
+            if self.progress is not None:
+                self.progress(made, self.target)
         return self.stats
 
     def _next_kind(self) -> str:
@@ -435,8 +439,14 @@ class DemoSteps:
     def started(self, endpoint_url: str, table: str) -> None:
         """Embedded AWS is up and ``table`` exists with its stream."""
 
+    def writing(self, made: int, total: int) -> None:
+        """The workload has made ``made`` of ``total`` changes (after each write)."""
+
     def wrote(self, workload: WorkloadStats, seconds: float) -> None:
         """The workload made its changes."""
+
+    def capturing(self, stats: RunStats) -> None:
+        """The runner's progress (after each batch)."""
 
     def captured(self, stats: RunStats, files: list[str], fmt: str, seconds: float,
                  lake_uri: str, checkpoints: str) -> None:
@@ -516,7 +526,7 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
         recorder = TrailRecorder(aws.region, seed=seed)
         workload = Workload(ddb, TABLE, changes, seed=seed,
                             mark_ttl=moto_ttl_marker(aws.region, TABLE),
-                            trail=recorder).run()
+                            trail=recorder, progress=steps.writing).run()
         recorder.write(lake, trail_root(lake))
         t1 = clock()
         steps.wrote(workload, t1 - t0)
@@ -525,7 +535,8 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
         run = build_capture(TABLE, lake, ddb=ddb, streams=streams,
                             fmt=fmt, settings=RunnerSettings(
                                 batch_size=1000, max_retry_attempts=3, bisect_on_error=True,
-                                checkpoint_interval=3600, poll_interval=0))
+                                checkpoint_interval=3600, poll_interval=0),
+                            on_progress=steps.capturing)
         stats = run.run(once=True)
         t2 = clock()
     files = list(run.delivery.stats.files)
