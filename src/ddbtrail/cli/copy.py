@@ -68,8 +68,8 @@ def copy_command(
     for key in report.too_large:
         err_console.print(f"error: item {key} is larger than {max_message_bytes} bytes as a "
                           "message; not sent", markup=False, highlight=False)
-    console.print(f"sent {report.sent} of {report.requested} items to {queue_url} "
-                  f"({len(report.missing)} not found, {len(report.too_large)} too large, "
-                  f"{report.calls} SendMessageBatch calls)", markup=False, highlight=False)
+    console.print(f"sent {report.sent:,} of {report.requested:,} items to {queue_url} "
+                  f"({len(report.missing):,} not found, {len(report.too_large):,} too large, "
+                  f"{report.calls:,} SendMessageBatch calls)", markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(1)

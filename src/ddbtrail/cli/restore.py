@@ -54,7 +54,7 @@ def restore_command(
     if dry_run:
         for item in plan.items:
             sys.stdout.write(wire_json(item) + "\n")
-        err_console.print(f"dry run: would write {len(plan.items)} item(s) of {table} as of "
+        err_console.print(f"dry run: would write {len(plan.items):,} item(s) of {table} as of "
                           f"{iso_ms(at_ms)} to {to_table}", markup=False, highlight=False)
         return
     try:
@@ -65,7 +65,7 @@ def restore_command(
                                   progress=lambda n: progress.advance(task, n))
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"restore into {to_table}", exc, resource=f"table {to_table}") from exc
-    console.print(f"restored {written} item(s) of {table} as of {iso_ms(at_ms)} into "
+    console.print(f"restored {written:,} item(s) of {table} as of {iso_ms(at_ms)} into "
                   f"{to_table}", markup=False, highlight=False)
     if plan.absent:
         raise typer.Exit(1)

@@ -86,8 +86,9 @@ def schema_command(
 
 
 def _print_report(report: dict[str, object]) -> None:
-    attrs = Table(title=f"{report['table']}: {report['changes']} changes, {report['items']} "
-                        f"items ({report['live_items']} live), {report['first_change']} to "
+    attrs = Table(title=f"{report['table']}: {report['changes']:,} changes, "
+                        f"{report['items']:,} items ({report['live_items']:,} live), "
+                        f"{report['first_change']} to "
                         f"{report['last_change']}")
     for col in ("attribute", "column", "sql type", "types seen", "first seen", "last seen",
                 "items", "live"):
