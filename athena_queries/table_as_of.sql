@@ -2,9 +2,15 @@
 -- kind: query
 -- question: What did every item of a table look like at an instant? Items deleted by then are absent.
 -- parameters:
---   table_name  string     DynamoDB table name
---   at          timestamp  the instant, ISO-8601 (e.g. 2024-05-01T12:00:00Z); changes at or before it count
---   at          timestamp  the same instant again (prunes dt partitions)
+--   table_name    string     DynamoDB table name
+--   snapshot      timestamp  instant of the state snapshot to start from: the latest row of snapshot_status at or before `at` that is not stale; 1970-01-01 reads the whole history [default: 1970-01-01T00:00:00Z]
+--   snapshot      timestamp  the same instant again (its partition)
+--   snapshot_made_at  string  made_at of that snapshot [default: none]
+--   table_name    string     the same table again
+--   snapshot      timestamp  the same snapshot instant again (changes after it count)
+--   at            timestamp  the instant, ISO-8601 (e.g. 2024-05-01T12:00:00Z); changes at or before it count
+--   snapshot      timestamp  the same snapshot instant again (prunes dt partitions)
+--   at            timestamp  the same instant again (prunes dt partitions)
 -- output:
 --   item_key             canonical item key (rows are ordered by it)
 --   keys                 the key attributes, plain JSON
@@ -13,23 +19,35 @@
 --   last_event_time      time of the item's last change at or before the instant, ISO-8601 UTC
 --   last_sequence_number sequence number of that change
 --   last_action          action of that change (INSERT | MODIFY | SNAPSHOT)
-WITH ranked AS (
+-- note: the answer is the same with or without a snapshot: a snapshot holds each live
+-- note: item's latest row at its instant, and every change after it orders after those.
+WITH candidates AS (
+    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
+           change_order
+    FROM snapshots
+    WHERE table_name = ?
+      AND snapshot_date = date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+      AND snapshot_ms = CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
+      AND made_at = ?
+      AND row_kind = 'item'
+    UNION ALL
+    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
+           change_order
+    FROM changes_ordered
+    WHERE table_name = ?
+      AND "timestamp" > CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
+      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
+      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+),
+ranked AS (
     SELECT
-        item_key,
-        keys,
-        new_image,
-        type_hints,
-        event_time,
-        sequence_number,
-        action,
+        *,
         row_number() OVER (
             PARTITION BY item_key
             ORDER BY change_order DESC
         ) AS recency
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+    FROM candidates
 )
 SELECT
     item_key,

@@ -12,6 +12,44 @@
 --   last_sequence_number sequence number of that change
 --   last_action          action of that change (INSERT | MODIFY | SNAPSHOT)
 -- note: create it in Athena with CREATE OR REPLACE VIEW current_state AS <this query>.
+-- note: Each table starts from its latest snapshot that is not stale (snapshot_status)
+-- note: and reads only the changes after it; a table with none reads its whole history.
+WITH usable AS (
+    SELECT
+        table_name, snapshot_date, snapshot_ms, made_at,
+        row_number() OVER (
+            PARTITION BY table_name ORDER BY snapshot_ms DESC, made_at DESC
+        ) AS newest
+    FROM snapshot_status
+    WHERE NOT stale
+),
+chosen AS (
+    SELECT table_name, snapshot_date, snapshot_ms, made_at FROM usable WHERE newest = 1
+),
+candidates AS (
+    SELECT s.table_name, s.item_key, s.keys, s.new_image, s.type_hints, s.event_time,
+           s.sequence_number, s.action, s.change_order
+    FROM snapshots AS s
+    JOIN chosen AS c
+      ON s.table_name = c.table_name
+     AND s.snapshot_date = c.snapshot_date
+     AND s.snapshot_ms = c.snapshot_ms
+     AND s.made_at = c.made_at
+    WHERE s.row_kind = 'item'
+    UNION ALL
+    SELECT o.table_name, o.item_key, o.keys, o.new_image, o.type_hints, o.event_time,
+           o.sequence_number, o.action, o.change_order
+    FROM changes_ordered AS o
+    JOIN chosen AS c
+      ON o.table_name = c.table_name
+     AND o.dt >= c.snapshot_date
+     AND o."timestamp" > c.snapshot_ms
+    UNION ALL
+    SELECT o.table_name, o.item_key, o.keys, o.new_image, o.type_hints, o.event_time,
+           o.sequence_number, o.action, o.change_order
+    FROM changes_ordered AS o
+    WHERE o.table_name NOT IN (SELECT table_name FROM chosen)
+)
 SELECT
     table_name,
     item_key,
@@ -28,7 +66,7 @@ FROM (
             PARTITION BY table_name, item_key
             ORDER BY change_order DESC
         ) AS recency
-    FROM changes_ordered
+    FROM candidates
 ) AS ranked
 WHERE recency = 1
   AND action <> 'REMOVE'

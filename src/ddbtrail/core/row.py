@@ -265,3 +265,55 @@ def iceberg_schema() -> Any:
                                   field_type=field_type, required=not c.nullable,
                                   doc=c.comment))
     return Schema(*fields, schema_id=0, identifier_field_ids=[])
+
+
+# --------------------------------------------------------------------------- snapshots
+# A state snapshot holds one row per live item of a table at an instant: the change row
+# that made the item's state (the columns below, taken from COLUMNS), plus what says
+# which snapshot it belongs to. One "complete" row per build marks it finished (a build
+# that failed half-way is never read) and lets an empty table have a snapshot.
+SNAPSHOT_DIR: Final = "snapshots"
+SNAPSHOT_PARTITION_TEMPLATE: Final = "table_name={table_name}/snapshot_date={snapshot_date}/"
+ROW_KINDS: Final = ("item", "complete")
+_SNAPSHOT_FROM_ROW: Final = ("event_id", "sequence_number", "action", "item_key", "keys",
+                             "new_image", "type_hints", "timestamp", "event_time",
+                             "ingested_at")
+_BY_NAME: Final = {c.name: c for c in COLUMNS}
+SNAPSHOT_COLUMNS: Final[tuple[Column, ...]] = (
+    *(_BY_NAME[name] for name in _SNAPSHOT_FROM_ROW),
+    Column("change_order", "string", False,
+           "The change's position in its item's order (view changes_ordered)."),
+    Column("snapshot_ms", "bigint", False,
+           "The snapshot's instant, epoch ms: changes at or before it are in it."),
+    Column("made_at", "string", False, "When the build ran, ISO-8601 UTC; names the build."),
+    Column("visible_before", "string", False,
+           "Rows ingested before this (ISO-8601 UTC) were in the lake when it was built; "
+           "a change at or before snapshot_ms ingested later makes the snapshot stale."),
+    Column("row_kind", "string", False, "item | complete (one per finished build)."),
+    _BY_NAME["table_name"],
+    Column("snapshot_date", "string", False, "Date of snapshot_ms, YYYY-MM-DD (UTC); the "
+           "partition.", partition=True),
+)
+SNAPSHOT_COLUMN_NAMES: Final = tuple(c.name for c in SNAPSHOT_COLUMNS)
+
+
+def snapshot_partition_path(table_name: str, snapshot_date: str) -> str:
+    """The folder of one snapshot partition, relative to the lake root, trailing slash."""
+    return SNAPSHOT_DIR + "/" + SNAPSHOT_PARTITION_TEMPLATE.format(
+        table_name=table_name, snapshot_date=snapshot_date)
+
+
+def snapshot_arrow_schema(*, include_partitions: bool = True) -> pa.Schema:
+    """The Parquet/Arrow schema of a snapshot row."""
+    import pyarrow as pa
+
+    cols = [c for c in SNAPSHOT_COLUMNS if include_partitions or not c.partition]
+    return pa.schema(
+        [pa.field(c.name, arrow_type(c.glue_type), nullable=c.nullable) for c in cols],
+        metadata={"ddbtrail.schema_version": str(SCHEMA_VERSION)})
+
+
+def snapshot_glue_columns(*, partitions: bool = False) -> list[dict[str, str]]:
+    """Glue ``Columns`` (or ``PartitionKeys``) of the snapshot table."""
+    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment}
+            for c in SNAPSHOT_COLUMNS if c.partition == partitions]

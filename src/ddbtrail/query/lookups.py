@@ -23,6 +23,7 @@ from ddbtrail.core.exceptions import (
 from ddbtrail.core.settings import parse_assignments
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
+from ddbtrail.query import snapshots
 from ddbtrail.query.duck import connect
 from ddbtrail.query.saved import load, run_duckdb
 
@@ -48,26 +49,37 @@ def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, A
     return _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
 
 
-def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int) -> dict[str, Any] | None:
+def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int, *,
+               use_snapshots: bool = True,
+               explain: list[str] | None = None) -> dict[str, Any] | None:
     """One item as it was at ``at_ms`` (epoch ms, changes at or before it count).
 
     None when the item did not exist then (never written, or deleted). The row has the
     columns of ``item_as_of.sql``: ``item`` is the plain image text, ``type_hints`` the
-    row's hints (the item's under ``/new_image``); ``typed_item`` rebuilds it.
+    row's hints (the item's under ``/new_image``); ``typed_item`` rebuilds it. Starts from
+    the latest usable state snapshot (``ddbtrail.query.snapshots``) unless
+    ``use_snapshots`` is false; ``explain`` receives what was read.
     """
-    at = iso_ms(at_ms)
-    found = _run(lake, "item_as_of", {"table_name": table_name, "item_key": item_key, "at": at},
-                 dt_to=at[:10])
+    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots)
+    if explain is not None:
+        explain.extend(plan.explain())
+    found = snapshots.run_as_of(lake, "item_as_of", {"table_name": table_name,
+                                                     "item_key": item_key,
+                                                     "at": iso_ms(at_ms)}, plan)
     return found[0] if found else None
 
 
-def table_as_of(lake: Lake, table_name: str, at_ms: int) -> list[dict[str, Any]]:
+def table_as_of(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True,
+                explain: list[str] | None = None) -> list[dict[str, Any]]:
     """Every live item of a table at ``at_ms`` (epoch ms), ordered by item_key.
 
     Items deleted at or before the instant are absent. Rows as in ``item_as_of``.
     """
-    at = iso_ms(at_ms)
-    return _run(lake, "table_as_of", {"table_name": table_name, "at": at}, dt_to=at[:10])
+    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots)
+    if explain is not None:
+        explain.extend(plan.explain())
+    return snapshots.run_as_of(lake, "table_as_of", {"table_name": table_name,
+                                                     "at": iso_ms(at_ms)}, plan)
 
 
 def typed_item(row: Mapping[str, Any], image: str = "item") -> codec.TypedItem | None:

@@ -289,8 +289,14 @@ def install_views(query: Query, con: duckdb.DuckDBPyConnection) -> None:
     """Create on ``con`` the saved views ``query`` selects from (``changes_ordered`` ...),
     and theirs in turn, as DuckDB temporary views, so that the same SQL runs as on Athena
     (where the maintenance state machine creates them). Raises QueryError."""
-    views = {view_name(q): q for q in catalogue(query.path.parent) if q.kind == "view"}
-    for name in sorted(_tables_read(query.sql) & views.keys()):
+    install_views_for(query.sql, con, query.path.parent)
+
+
+def install_views_for(sql: str, con: duckdb.DuckDBPyConnection,
+                      folder: Path | None = None) -> None:
+    """``install_views`` for any SQL text that reads saved views by name."""
+    views = {view_name(q): q for q in catalogue(folder) if q.kind == "view"}
+    for name in sorted(_tables_read(sql) & views.keys()):
         present = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
                               [name]).fetchone()
         if present and present[0]:

@@ -1,0 +1,317 @@
+"""State snapshots: a table's state at an instant, so as-of reads O(items + changes since).
+
+A snapshot holds one row per live item of a table at an instant (``snapshot_ms``): the
+change row that made the item's state (``core.row.SNAPSHOT_COLUMNS``). It lives in the
+lake's second dataset, ``<lake>/snapshots/table_name=<t>/snapshot_date=<d>/``, which no
+reader of ``changes`` lists. Everything here runs the saved SQL, the same files Athena
+runs:
+
+- ``snapshot_state.sql`` builds one from the previous snapshot plus the changes between
+  the two (the first reads the whole history), ``snapshot_complete.sql`` marks it done;
+- ``view_snapshot_status.sql`` says which builds are finished and which are *stale*: a
+  change at or before the instant that was ingested after the build could see the lake
+  (``visible_before``) makes it stale, and a stale snapshot is never read;
+- ``item_as_of.sql`` / ``table_as_of.sql`` start from the latest usable snapshot at or
+  before the instant and read the changes after it only.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.row import (
+    SNAPSHOT_DIR,
+    snapshot_arrow_schema,
+    snapshot_partition_path,
+)
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import DataFile, Lake
+from ddbtrail.query.duck import connect
+from ddbtrail.query.saved import install_views_for, load, run_duckdb
+
+if TYPE_CHECKING:
+    import duckdb
+
+VIEW: Final = "snapshots"
+NO_SNAPSHOT: Final = "1970-01-01T00:00:00.000Z"
+NO_BUILD: Final = "none"
+DAY_MS: Final = 86_400_000
+# Firehose's longest buffering interval: a row may reach S3 this long after its
+# ingested_at, so a build trusts only rows ingested this long before it ran.
+S3_SETTLE_SECONDS: Final = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """One finished snapshot build of a table (a row of ``snapshot_status``)."""
+
+    table_name: str
+    snapshot_date: str
+    snapshot_ms: int
+    made_at: str
+    visible_before: str
+    items: int
+    late_changes: int
+    stale: bool
+
+    @property
+    def instant(self) -> str:
+        return iso_ms(self.snapshot_ms)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What an as-of reads: the snapshot it starts from (or None), the files, the bytes."""
+
+    table_name: str
+    at_ms: int
+    snapshot: Build | None = None
+    ignored: list[Build] = field(default_factory=list)   # stale builds at or before at_ms
+    snapshot_files: list[DataFile] = field(default_factory=list)
+    change_files: list[DataFile] = field(default_factory=list)
+
+    def values(self) -> dict[str, str]:
+        """The snapshot parameters of the as-of queries."""
+        if self.snapshot is None:
+            return {"snapshot": NO_SNAPSHOT, "snapshot_made_at": NO_BUILD}
+        return {"snapshot": self.snapshot.instant, "snapshot_made_at": self.snapshot.made_at}
+
+    def explain(self) -> list[str]:
+        """Lines for ``--explain``: the snapshot used, the files and bytes read."""
+        lines = []
+        if self.snapshot is None:
+            lines.append(f"snapshot: none at or before {iso_ms(self.at_ms)}; reading the "
+                         "whole history")
+        else:
+            s = self.snapshot
+            lines.append(f"snapshot: {s.instant} (made {s.made_at}, {s.items} items)")
+        for b in self.ignored:
+            lines.append(f"ignored stale snapshot {b.instant} (made {b.made_at}): "
+                         f"{b.late_changes} change(s) at or before it arrived later")
+        for what, files in (("snapshot", self.snapshot_files), ("changes", self.change_files)):
+            size = sum(f.size for f in files)
+            span = (f", dt {files[0].dt}..{max(f.dt for f in files)}"
+                    if files and what == "changes" else "")
+            lines.append(f"{what}: {len(files)} file(s), {size:,} bytes{span}")
+        return lines
+
+
+# --------------------------------------------------------------------------- files
+
+
+def snapshot_files(lake: Lake, table_name: str, snapshot_date: str | None = None) -> list[DataFile]:
+    """Parquet files of a table's snapshots (of one date, if given), sorted by path."""
+    import pyarrow.fs as pafs
+
+    base = lake.path(SNAPSHOT_DIR, f"table_name={table_name}")
+    out = []
+    try:
+        dates = [snapshot_date] if snapshot_date else [
+            i.base_name.removeprefix("snapshot_date=")
+            for i in lake.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+            if i.type == pafs.FileType.Directory and i.base_name.startswith("snapshot_date=")]
+        for date in dates:
+            folder = lake.path(snapshot_partition_path(table_name, date))
+            for f in lake.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+                if (f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+                        and not f.base_name.startswith((".", "_"))):
+                    out.append(DataFile(f.path, table_name, date, f.size or 0))
+    except OSError as exc:
+        raise LakeError(f"lake {lake.uri}: cannot list snapshots ({exc})") from exc
+    return sorted(out, key=lambda f: f.path)
+
+
+def register(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile]) -> None:
+    """A ``snapshots`` view on ``con`` over ``files``, with the Glue table's columns."""
+    schema = snapshot_arrow_schema(include_partitions=True)
+    source: Any
+    if files:
+        partitioning = ds.partitioning(
+            pa.schema([pa.field("table_name", pa.string()),
+                       pa.field("snapshot_date", pa.string())]), flavor="hive")
+        source = ds.dataset([f.path for f in files], schema=schema, format="parquet",
+                            filesystem=lake.fs, partitioning=partitioning,
+                            partition_base_dir=lake.path(SNAPSHOT_DIR))
+    else:
+        source = schema.empty_table()
+    con.register("_snapshots_0", source)
+    columns = ", ".join(f'"{c}"' for c in schema.names)
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT {columns} FROM _snapshots_0")
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(lake: Lake, table_name: str) -> list[Build]:
+    """Every finished snapshot build of a table, oldest instant first, stale ones marked.
+
+    Runs ``view_snapshot_status.sql`` over the table's snapshots and changes.
+    """
+    files = snapshot_files(lake, table_name)
+    if not files:
+        return []
+    last_date = max(f.dt for f in files)
+    # A late change sits in the partition of its event date: none after the last snapshot's.
+    con = connect(lake, table_name=table_name, dt_to=last_date)
+    try:
+        register(con, lake, files)
+        sql = ("SELECT table_name, snapshot_date, snapshot_ms, made_at, visible_before, items, "
+               "late_changes, stale FROM snapshot_status WHERE table_name = ? "
+               "ORDER BY snapshot_ms, made_at")
+        install_views_for(sql, con)
+        found = con.execute(sql, [table_name]).fetchall()
+    except LakeError:
+        raise
+    except Exception as exc:  # duckdb and pyarrow read errors alike
+        raise LakeError(f"lake {lake.uri}: cannot read the snapshots of {table_name}: "
+                        f"{str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+    return [Build(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),
+                  bool(r[7])) for r in found]
+
+
+def choose(builds: list[Build], at_ms: int) -> tuple[Build | None, list[Build]]:
+    """The latest usable build at or before ``at_ms``, and the stale ones passed over."""
+    best: Build | None = None
+    ignored = []
+    for b in sorted(builds, key=lambda b: (b.snapshot_ms, b.made_at), reverse=True):
+        if b.snapshot_ms > at_ms:
+            continue
+        if b.stale:
+            ignored.append(b)
+            continue
+        best = b
+        break
+    return best, ignored
+
+
+def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True) -> Plan:
+    """What an as-of at ``at_ms`` reads: the snapshot to start from and the files."""
+    result = Plan(table_name, at_ms)
+    if use_snapshots:
+        result.snapshot, result.ignored = choose(status(lake, table_name), at_ms)
+    at_date = iso_ms(at_ms)[:10]
+    if result.snapshot is not None:
+        result.snapshot_files = snapshot_files(lake, table_name, result.snapshot.snapshot_date)
+        result.change_files = lake.data_files(table_name, result.snapshot.snapshot_date, at_date)
+    else:
+        result.change_files = lake.data_files(table_name, None, at_date)
+    return result
+
+
+def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
+    """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads."""
+    dt_from = p.snapshot.snapshot_date if p.snapshot is not None else None
+    con = connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10])
+    try:
+        register(con, lake, p.snapshot_files)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
+    """Run ``item_as_of`` or ``table_as_of`` with the plan's snapshot."""
+    con = plan_connection(lake, p)
+    try:
+        return list(run_duckdb(load(name), {**values, **p.values()}, con).to_pylist())
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What ``build`` wrote."""
+
+    table_name: str
+    snapshot_ms: int
+    made_at: str
+    items: int
+    base: Build | None
+    ignored: tuple[Build, ...]
+    changes_read: int
+    path: str
+
+
+def default_instant(now_ms: int) -> int:
+    """The end of the last closed UTC day (its last millisecond)."""
+    return (now_ms // DAY_MS) * DAY_MS - 1
+
+
+def default_settle(lake: Lake) -> int:
+    """Seconds a row may take to appear in the lake after ingest: Firehose's buffer on S3;
+    0 for a local lake, whose delivery stream has flushed when its run ends."""
+    return 0 if lake.is_local else S3_SETTLE_SECONDS
+
+
+def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None = None,
+          now_ms: int | None = None) -> BuildResult:
+    """Write the state of every item of ``table_name`` at ``at_ms`` as a new snapshot.
+
+    Starts from the latest usable snapshot at or before ``at_ms`` and reads the changes
+    after it (all changes if there is none). The rows and their "complete" row go into one
+    Parquet file, written atomically, so a failed build leaves nothing readable. Raises
+    UsageError for an instant in the future, LakeError when the lake cannot be read.
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    if at_ms > now:
+        raise UsageError(f"--at {iso_ms(at_ms)}: in the future; a snapshot holds changes "
+                         "that have happened")
+    settle = default_settle(lake) if settle_seconds is None else settle_seconds
+    if settle < 0:
+        raise UsageError("--settle: must be 0 or more seconds")
+    if not lake.exists():
+        raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
+                        "(set --lake or DDBTRAIL_LAKE)")
+    base, ignored = choose(status(lake, table_name), at_ms)
+    p = Plan(table_name, at_ms, base, ignored)
+    if base is not None:
+        p.snapshot_files = snapshot_files(lake, table_name, base.snapshot_date)
+    made_at, visible_before = iso_ms(now), iso_ms(now - settle * 1000)
+    values = {"table_name": table_name, "at": iso_ms(at_ms), "made_at": made_at,
+              "visible_before": visible_before,
+              "base": base.instant if base else NO_SNAPSHOT,
+              "base_made_at": base.made_at if base else NO_BUILD}
+    con = plan_connection(lake, p)
+    try:
+        changes_read = _count_after(con, table_name, base, at_ms)
+        state = run_duckdb(load("snapshot_state"), values, con)
+        marker = run_duckdb(load("snapshot_complete"), {
+            k: values[k] for k in ("table_name", "at", "made_at", "visible_before")}, con)
+    finally:
+        con.close()
+    schema = snapshot_arrow_schema(include_partitions=False)
+    rows = pa.concat_tables([state.select(schema.names).cast(schema),
+                             marker.select(schema.names).cast(schema)])
+    # Sorted by key: a one-item as-of skips the other row groups by their statistics.
+    rows = rows.sort_by([("row_kind", "descending"), ("item_key", "ascending")])
+    out = io.BytesIO()
+    pq.write_table(rows, out, compression="zstd", row_group_size=50_000)
+    stamp = made_at.replace("-", "").replace(":", "").replace(".", "")
+    path = lake.path(snapshot_partition_path(table_name, iso_ms(at_ms)[:10]),
+                     f"snapshot-{stamp}-{uuid.uuid4().hex[:12]}.parquet")
+    lake.write_atomic(path, out.getvalue())
+    return BuildResult(table_name, at_ms, made_at, state.num_rows, base, tuple(ignored),
+                       changes_read, path)
+
+
+def _count_after(con: duckdb.DuckDBPyConnection, table_name: str, base: Build | None,
+                 at_ms: int) -> int:
+    after = base.snapshot_ms if base is not None else -1
+    found = con.execute('SELECT count(*) FROM changes WHERE table_name = ? AND "timestamp" > ? '
+                        'AND "timestamp" <= ?', [table_name, after, at_ms]).fetchone()
+    return int(found[0]) if found else 0
