@@ -41,8 +41,19 @@ class Catalog(Construct):
             self.table.add_property_override("OpenTableFormatInput",
                                              iceberg["OpenTableFormatInput"])
         self.table.node.add_dependency(self.database)
+        # The state snapshots (ddbtrail snapshot, the daily maintenance): a second table
+        # under the lake's snapshots/ prefix, from the same row schema.
+        self.snapshot_table_name = catalog.SNAPSHOT_TABLE_NAME
+        self.snapshot_table_input = catalog.snapshot_table_input(location, list(table_names))
+        self.snapshot_table = glue.CfnTable(
+            self, "SnapshotTable", catalog_id=Aws.ACCOUNT_ID, database_name=database,
+            table_input=glue.CfnTable.TableInputProperty(name=self.snapshot_table_name))
+        self.snapshot_table.add_property_override("TableInput", self.snapshot_table_input)
+        self.snapshot_table.node.add_dependency(self.database)
         self.database_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
                              f"database/{database}")
         self.table_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
                           f"table/{database}/{self.table_name}")
+        self.snapshot_table_arn = (f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                                   f"table/{database}/{self.snapshot_table_name}")
         self.catalog_arn = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:catalog"

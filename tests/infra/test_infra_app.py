@@ -108,6 +108,15 @@ def flat(value: Any) -> str:
     raise AssertionError(f"unexpected expression {value!r}")
 
 
+def glue_table(synth: Any, name: str) -> dict[str, Any]:
+    """The Properties of the AWS::Glue::Table named ``name`` (changes or snapshots)."""
+    found = [r["Properties"] for r in synth.resources("AWS::Glue::Table").values()
+             if r["Properties"]["TableInput"]["Name"] == name]
+    assert len(found) == 1, f"expected one Glue table {name}, found {len(found)}"
+    props: dict[str, Any] = found[0]
+    return props
+
+
 def one(synth: Any, type_: str) -> dict[str, Any]:
     found = list(synth.resources(type_).values())
     assert len(found) == 1, f"expected one {type_}, found {len(found)}"
@@ -272,7 +281,7 @@ def test_capture_asset_holds_orjson_for_graviton_and_the_runtime(parquet: Any) -
 
 def test_firehose_prefix_equals_glue_storage_template(either: Any) -> None:
     dest = destination(either)
-    table = one(either, "AWS::Glue::Table")["TableInput"]
+    table = glue_table(either, "changes")["TableInput"]
     template = flat(table["Parameters"]["storage.location.template"])
     bucket = flat(dest["BucketARN"]).removesuffix(".Arn>") + ">"
     prefix = re.sub(r"!\{partitionKeyFromQuery:(\w+)\}", r"${\1}", dest["Prefix"])
@@ -331,7 +340,7 @@ def test_jsonl_rows_get_their_newline_back(jsonl: Any) -> None:
 
 
 def test_glue_table_is_the_catalog_definition(either: Any) -> None:
-    table = one(either, "AWS::Glue::Table")
+    table = glue_table(either, "changes")
     fmt = "parquet" if table["TableInput"]["Parameters"]["classification"] == "parquet" else "jsonl"
     expected = catalog.table_input(fmt, "s3://BUCKET/lake/",
                                    ["orders", "customers"] if fmt == "parquet"
@@ -712,3 +721,17 @@ def test_redaction_key_from_an_ssm_parameter_is_granted_on_that_parameter(
              "kms:ViaService": "ssm.<AWS::Region>.amazonaws.com"}}},
     ]
     assert redaction_statements(load_config({"tables": "orders"})) == []
+
+
+def test_snapshot_table_is_the_catalog_definition_under_the_lake(either: Any) -> None:
+    got = glue_table(either, "snapshots")["TableInput"]
+    expected = catalog.snapshot_table_input("s3://BUCKET/lake/", ["orders"])
+    assert got["StorageDescriptor"]["Columns"] == expected["StorageDescriptor"]["Columns"]
+    assert [k["Name"] for k in got["PartitionKeys"]] == ["table_name", "snapshot_date"]
+    assert got["Parameters"]["classification"] == "parquet"
+    template = flat(got["Parameters"]["storage.location.template"])
+    changes = flat(glue_table(either, "changes")["TableInput"]["Parameters"][
+        "storage.location.template"])
+    # A second dataset beside the changes, which the changes' template never reaches.
+    assert template.endswith("/snapshots/table_name=${table_name}/snapshot_date=${snapshot_date}/")
+    assert template.split("/snapshots/")[0] + "/" == changes.split("table_name=")[0]

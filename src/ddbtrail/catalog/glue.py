@@ -32,11 +32,15 @@ from ddbtrail.core.row import (
     PARTITION_COLUMNS,
     PARTITION_TEMPLATE,
     SCHEMA_VERSION,
+    SNAPSHOT_DIR,
+    SNAPSHOT_PARTITION_TEMPLATE,
     glue_columns,
     iceberg_field_id,
+    snapshot_glue_columns,
 )
 
 TABLE_NAME: Final = "changes"
+SNAPSHOT_TABLE_NAME: Final = "snapshots"
 DATABASE_NAME: Final = "ddbtrail"
 FORMATS: Final = ("parquet", "jsonl")  # Hive tables (table_input)
 # Every lake format a deployment can choose; iceberg is ``iceberg_table``.
@@ -233,6 +237,40 @@ def iceberg_table(location: str, *, name: str = TABLE_NAME,
     }
 
 
+def snapshot_location(location: str) -> str:
+    """The snapshot dataset's S3 URI: ``<lake location>/snapshots/``."""
+    return location.rstrip("/") + "/" + SNAPSHOT_DIR + "/"
+
+
+def snapshot_table_input(location: str, table_names: Sequence[str], *,
+                         name: str = SNAPSHOT_TABLE_NAME,
+                         dt_range: str = DEFAULT_DT_RANGE) -> dict[str, Any]:
+    """Glue ``TableInput`` of the state snapshot table (always Parquet).
+
+    ``location`` is the lake's (as for ``table_input``); the snapshots live under its
+    ``snapshots/`` prefix, which the change table's projection template never reads.
+    Columns are ``row.SNAPSHOT_COLUMNS``; partition projection on ``table_name`` (enum)
+    and ``snapshot_date`` (date). Athena's INSERT INTO writes new partitions there.
+    """
+    projection = projection_parameters(table_names, dt_range=dt_range)
+    projection = {k.replace("projection.dt.", "projection.snapshot_date."): v
+                  for k, v in projection.items()}
+    body = table_input("parquet", location, table_names, name=name, dt_range=dt_range,
+                       description="ddbtrail state snapshots: one row per live item of a "
+                       "table at an instant, partitioned by table_name and snapshot_date")
+    where = snapshot_location(location)
+    body["Parameters"] = {
+        **{k: v for k, v in body["Parameters"].items() if not k.startswith("projection.")},
+        **projection,
+        "storage.location.template": where + SNAPSHOT_PARTITION_TEMPLATE.format(
+            table_name="${table_name}", snapshot_date="${snapshot_date}"),
+    }
+    body["PartitionKeys"] = snapshot_glue_columns(partitions=True)
+    body["StorageDescriptor"]["Columns"] = snapshot_glue_columns()
+    body["StorageDescriptor"]["Location"] = where
+    return body
+
+
 def database_input(name: str = DATABASE_NAME, *, description: str | None = None) -> dict[str, Any]:
     """Glue ``DatabaseInput`` of the ddbtrail database."""
     return {"Name": name,
@@ -245,6 +283,10 @@ def reference_files() -> dict[str, str]:
     for fmt in FORMATS:
         out[f"{TABLE_NAME}.{fmt}.json"] = table_input(fmt, EXAMPLE_LOCATION, EXAMPLE_TABLES)
     out[f"{TABLE_NAME}.iceberg.json"] = iceberg_table(EXAMPLE_LOCATION)
+
+
+    out[f"{SNAPSHOT_TABLE_NAME}.parquet.json"] = snapshot_table_input(EXAMPLE_LOCATION,
+                                                                      EXAMPLE_TABLES)
     return {name: json.dumps(body, indent=2) + "\n" for name, body in out.items()}
 
 

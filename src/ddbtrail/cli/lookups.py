@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import LakeOpt, app
+from ddbtrail.cli._app import LakeOpt, app, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.cli.who import (
@@ -90,6 +90,9 @@ def as_of(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     output: OutputOption = Output.table,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Print (to stderr) the state snapshot used and the files and "
+        "bytes read.")] = False,
 ) -> None:
     """The item(s) as they were at an instant; items deleted by then are absent.
 
@@ -99,12 +102,15 @@ def as_of(
     at_ms = parse_instant(at, what="--at")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     require_table(the_lake, table)
+    read: list[str] = []
     if key:
         item_key = _key(the_lake, table, key, endpoint_url, region, profile)
-        found = lookups.item_as_of(the_lake, table, item_key, at_ms)
+        found = lookups.item_as_of(the_lake, table, item_key, at_ms, explain=read)
         rows = [found] if found else []
     else:
-        rows = lookups.table_as_of(the_lake, table, at_ms)
+        rows = lookups.table_as_of(the_lake, table, at_ms, explain=read)
+    for line in read if explain else []:
+        err_console.print(f"explain: {line}", markup=False, highlight=False)
     if output is Output.json:
         # The image text as stored: re-encoding would risk the exact digits.
         for r in rows:

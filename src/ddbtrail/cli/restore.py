@@ -36,6 +36,9 @@ def restore_command(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Print (to stderr) the state snapshot used and the files and "
+        "bytes read.")] = False,
 ) -> None:
     """Restore items exactly as they were at --at (types, digits, bytes) into --to-table.
 
@@ -46,7 +49,10 @@ def restore_command(
     require_table(the_lake, table)
     client = aws_client("dynamodb", endpoint_url, region, profile)
     keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
-    plan = plan_restore(the_lake, table, at_ms, keys)
+    read: list[str] = []
+    plan = plan_restore(the_lake, table, at_ms, keys, explain=read)
+    for line in read if explain else []:
+        err_console.print(f"explain: {line}", markup=False, highlight=False)
     check_plan(plan)
     for absent in plan.absent:
         err_console.print(f"not restored: {absent} did not exist at {iso_ms(at_ms)}",

@@ -1,6 +1,8 @@
 """The lake: a local folder or an ``s3://`` URI, laid out as Firehose writes it.
 
     <lake>/table_name=<table>/dt=<YYYY-MM-DD>/<file>.parquet | .jsonl | .jsonl.gz
+    <lake>/snapshots/table_name=<table>/snapshot_date=<YYYY-MM-DD>/<file>.parquet
+                                state snapshots (ddbtrail.query.snapshots); a second dataset
     <lake>/_ddbtrail/...        ddbtrail's own state (checkpoints); readers skip it
 
 Files go through pyarrow filesystems. pyarrow ignores AWS_ENDPOINT_URL, so the endpoint
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
 
 from ddbtrail.core.exceptions import LakeError
-from ddbtrail.core.row import partition_path
+from ddbtrail.core.row import SNAPSHOT_DIR, partition_path
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -152,6 +154,33 @@ class Lake:
                             yield DataFile(f.path, table, dt, f.size or 0)
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot be read ({exc})") from exc
+
+    def snapshot_files(self, table_name: str | None = None,
+                       snapshot_date: str | None = None) -> list[DataFile]:
+        """Parquet files of the state snapshots (``dt`` holds the snapshot date), pruned
+        by table and date, sorted by path. They live under ``snapshots/``, apart from the
+        change partitions, so no reader of changes sees them."""
+        import pyarrow.fs as pafs
+
+        out = []
+        try:
+            base = self.path(SNAPSHOT_DIR)
+            tables = [table_name] if table_name is not None else [
+                i.base_name.removeprefix("table_name=") for i in self._list(base)
+                if i.type == pafs.FileType.Directory and i.base_name.startswith("table_name=")]
+            for table in tables:
+                for ddir in self._list(self.path(SNAPSHOT_DIR, f"table_name={table}")):
+                    date = ddir.base_name.removeprefix("snapshot_date=")
+                    if (ddir.type != pafs.FileType.Directory or date == ddir.base_name
+                            or (snapshot_date is not None and date != snapshot_date)):
+                        continue
+                    for f in self._list(ddir.path):
+                        if (f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+                                and not f.base_name.startswith((".", "_"))):
+                            out.append(DataFile(f.path, table, date, f.size or 0))
+        except OSError as exc:
+            raise LakeError(f"lake {self.uri}: cannot list snapshots ({exc})") from exc
+        return sorted(out, key=lambda f: f.path)
 
     def _list(self, path: str) -> list[pafs.FileInfo]:
         import pyarrow.fs as pafs

@@ -24,12 +24,19 @@ import pyarrow.dataset as ds
 import pyarrow.json as pj
 
 from ddbtrail.core.exceptions import LakeError, QueryError, UsageError
-from ddbtrail.core.row import COLUMN_NAMES, arrow_schema, duckdb_columns
+from ddbtrail.core.row import (
+    COLUMN_NAMES,
+    SNAPSHOT_DIR,
+    arrow_schema,
+    duckdb_columns,
+    snapshot_arrow_schema,
+)
 
 if TYPE_CHECKING:
     from ddbtrail.lake.files import DataFile, Lake
 
 VIEW: Final = "changes"
+SNAPSHOTS_VIEW: Final = "snapshots"
 # One JSON line can hold two 400 KB images; pyarrow's JSON reader needs a line within a block.
 _JSON_BLOCK_BYTES: Final = 16 << 20
 
@@ -96,21 +103,28 @@ def iceberg_paths(lake: Lake, *, table_name: str | None = None, dt_from: str | N
 
 def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
             dt_to: str | None = None, item_key: str | None = None,
-            ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection whose ``changes`` view reads the lake.
+            files: list[DataFile] | None = None,
+            snapshot_files: list[DataFile] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection whose ``changes`` and ``snapshots`` views read the lake.
 
     ``table_name``/``dt_from``/``dt_to`` (inclusive, YYYY-MM-DD) limit which partitions are
-    listed at all; queries still filter by themselves. An Iceberg lake's table is read at
-    its latest snapshot, planned by pyiceberg (``item_key`` also prunes its files by their
-    key bounds); Hive-layout files beside it are read too. TimeZone is UTC. Raises LakeError
-    when the lake does not exist or cannot be listed.
+    listed at all; queries still filter by themselves. ``files`` replaces the listing of
+    Hive-layout change files (already pruned by the caller). An Iceberg lake's table is
+    read at its latest snapshot, planned by pyiceberg (``item_key`` also prunes its files
+    by their key bounds); Hive-layout files beside it are read too. ``snapshots`` (state
+    snapshots, ``ddbtrail.query.snapshots``) reads ``snapshot_files`` (default: every
+    state snapshot of ``table_name``, or of every table). TimeZone is UTC. Raises
+    LakeError when the lake does not exist or cannot be listed.
     """
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set --lake or DDBTRAIL_LAKE)")
-    files = lake.data_files(table_name, dt_from, dt_to)
+    if files is None:
+        files = lake.data_files(table_name, dt_from, dt_to)
     planned = iceberg_paths(lake, table_name=table_name, dt_from=dt_from, dt_to=dt_to,
                             item_key=item_key)
+    if snapshot_files is None:
+        snapshot_files = lake.snapshot_files(table_name)
     con = _session(duckdb.connect())
     sources = []
     for i, dataset in enumerate(_datasets(lake, files, planned)):
@@ -118,7 +132,25 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
         con.register(name, dataset)
         sources.append(name)
     con.execute(_changes_view(sources))
+    _register_snapshots(con, lake, snapshot_files)
     return con
+
+
+def _register_snapshots(con: duckdb.DuckDBPyConnection, lake: Lake,
+                        files: list[DataFile]) -> None:
+    """The ``snapshots`` view (state snapshots, ``ddbtrail.query.snapshots``) over ``files``."""
+    schema = snapshot_arrow_schema(include_partitions=True)
+    source: Any = schema.empty_table()
+    if files:
+        partitioning = ds.partitioning(
+            pa.schema([pa.field("table_name", pa.string()),
+                       pa.field("snapshot_date", pa.string())]), flavor="hive")
+        source = ds.dataset([f.path for f in files], schema=schema, format="parquet",
+                            filesystem=lake.fs, partitioning=partitioning,
+                            partition_base_dir=lake.path(SNAPSHOT_DIR))
+    con.register("_snapshots_0", source)
+    columns = ", ".join(quote_identifier(c) for c in schema.names)
+    con.execute(f"CREATE OR REPLACE VIEW {SNAPSHOTS_VIEW} AS SELECT {columns} FROM _snapshots_0")
 
 
 def stored_changes_sql(lake: Lake) -> str:

@@ -75,18 +75,21 @@ def row_item(row: Mapping[str, Any]) -> codec.TypedItem | None:
 
 
 def plan_restore(lake: Lake, table: str, at_ms: int,
-                 item_keys: Sequence[str] | None = None) -> RestorePlan:
+                 item_keys: Sequence[str] | None = None, *,
+                 explain: list[str] | None = None) -> RestorePlan:
     """Items of ``table`` as they were at ``at_ms`` (all, or just ``item_keys``).
 
-    Raises LakeError (unreadable lake) or InvalidValue (damaged row).
+    ``explain`` receives the state snapshot used and the files read. Raises LakeError
+    (unreadable lake) or InvalidValue (damaged row).
     """
     plan = RestorePlan(table=table, at_ms=at_ms)
     if item_keys is None:
-        rows: Iterable[Mapping[str, Any]] = lookups.table_as_of(lake, table, at_ms)
+        rows: Iterable[Mapping[str, Any]] = lookups.table_as_of(lake, table, at_ms,
+                                                                explain=explain)
     else:
         found: list[Mapping[str, Any]] = []
         for key in item_keys:
-            hit = lookups.item_as_of(lake, table, key, at_ms)
+            hit = lookups.item_as_of(lake, table, key, at_ms, explain=explain)
             if hit is None:
                 plan.absent.append(key)
             else:

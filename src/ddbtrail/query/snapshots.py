@@ -24,15 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ddbtrail.core.exceptions import LakeError, UsageError
-from ddbtrail.core.row import (
-    SNAPSHOT_DIR,
-    snapshot_arrow_schema,
-    snapshot_partition_path,
-)
+from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import DataFile, Lake
 from ddbtrail.query.duck import connect
@@ -41,7 +36,6 @@ from ddbtrail.query.saved import install_views_for, load, run_duckdb
 if TYPE_CHECKING:
     import duckdb
 
-VIEW: Final = "snapshots"
 NO_SNAPSHOT: Final = "1970-01-01T00:00:00.000Z"
 NO_BUILD: Final = "none"
 DAY_MS: Final = 86_400_000
@@ -105,49 +99,6 @@ class Plan:
         return lines
 
 
-# --------------------------------------------------------------------------- files
-
-
-def snapshot_files(lake: Lake, table_name: str, snapshot_date: str | None = None) -> list[DataFile]:
-    """Parquet files of a table's snapshots (of one date, if given), sorted by path."""
-    import pyarrow.fs as pafs
-
-    base = lake.path(SNAPSHOT_DIR, f"table_name={table_name}")
-    out = []
-    try:
-        dates = [snapshot_date] if snapshot_date else [
-            i.base_name.removeprefix("snapshot_date=")
-            for i in lake.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-            if i.type == pafs.FileType.Directory and i.base_name.startswith("snapshot_date=")]
-        for date in dates:
-            folder = lake.path(snapshot_partition_path(table_name, date))
-            for f in lake.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
-                if (f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
-                        and not f.base_name.startswith((".", "_"))):
-                    out.append(DataFile(f.path, table_name, date, f.size or 0))
-    except OSError as exc:
-        raise LakeError(f"lake {lake.uri}: cannot list snapshots ({exc})") from exc
-    return sorted(out, key=lambda f: f.path)
-
-
-def register(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile]) -> None:
-    """A ``snapshots`` view on ``con`` over ``files``, with the Glue table's columns."""
-    schema = snapshot_arrow_schema(include_partitions=True)
-    source: Any
-    if files:
-        partitioning = ds.partitioning(
-            pa.schema([pa.field("table_name", pa.string()),
-                       pa.field("snapshot_date", pa.string())]), flavor="hive")
-        source = ds.dataset([f.path for f in files], schema=schema, format="parquet",
-                            filesystem=lake.fs, partitioning=partitioning,
-                            partition_base_dir=lake.path(SNAPSHOT_DIR))
-    else:
-        source = schema.empty_table()
-    con.register("_snapshots_0", source)
-    columns = ", ".join(f'"{c}"' for c in schema.names)
-    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT {columns} FROM _snapshots_0")
-
-
 # --------------------------------------------------------------------------- status
 
 
@@ -156,14 +107,13 @@ def status(lake: Lake, table_name: str) -> list[Build]:
 
     Runs ``view_snapshot_status.sql`` over the table's snapshots and changes.
     """
-    files = snapshot_files(lake, table_name)
+    files = lake.snapshot_files(table_name)
     if not files:
         return []
     last_date = max(f.dt for f in files)
     # A late change sits in the partition of its event date: none after the last snapshot's.
-    con = connect(lake, table_name=table_name, dt_to=last_date)
+    con = connect(lake, table_name=table_name, dt_to=last_date, snapshot_files=files)
     try:
-        register(con, lake, files)
         sql = ("SELECT table_name, snapshot_date, snapshot_ms, made_at, visible_before, items, "
                "late_changes, stale FROM snapshot_status WHERE table_name = ? "
                "ORDER BY snapshot_ms, made_at")
@@ -202,7 +152,7 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
         result.snapshot, result.ignored = choose(status(lake, table_name), at_ms)
     at_date = iso_ms(at_ms)[:10]
     if result.snapshot is not None:
-        result.snapshot_files = snapshot_files(lake, table_name, result.snapshot.snapshot_date)
+        result.snapshot_files = lake.snapshot_files(table_name, result.snapshot.snapshot_date)
         result.change_files = lake.data_files(table_name, result.snapshot.snapshot_date, at_date)
     else:
         result.change_files = lake.data_files(table_name, None, at_date)
@@ -212,13 +162,8 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
 def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
     """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads."""
     dt_from = p.snapshot.snapshot_date if p.snapshot is not None else None
-    con = connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10])
-    try:
-        register(con, lake, p.snapshot_files)
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10],
+                   snapshot_files=p.snapshot_files)
 
 
 def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
@@ -280,7 +225,7 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     base, ignored = choose(status(lake, table_name), at_ms)
     p = Plan(table_name, at_ms, base, ignored)
     if base is not None:
-        p.snapshot_files = snapshot_files(lake, table_name, base.snapshot_date)
+        p.snapshot_files = lake.snapshot_files(table_name, base.snapshot_date)
     made_at, visible_before = iso_ms(now), iso_ms(now - settle * 1000)
     values = {"table_name": table_name, "at": iso_ms(at_ms), "made_at": made_at,
               "visible_before": visible_before,

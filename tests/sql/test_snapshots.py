@@ -1,0 +1,241 @@
+"""State snapshots give the same answers as the whole history, whatever the workload.
+
+Random workloads of real stream rows (inserts, updates, deletes, TTL deletes, re-inserts,
+backfill SNAPSHOT rows, duplicate deliveries, changes that arrive after a snapshot was
+built) are written to a lake; snapshots are built at random instants with
+``ddbtrail.query.snapshots.build``; then ``table_as_of`` and ``item_as_of`` at random
+instants must return exactly the rows they return with snapshots switched off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ddbtrail.capture.backfill import snapshot_row
+from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.flatten import flatten_record, row_json
+from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake.files import Lake
+from ddbtrail.query import lookups, saved, snapshots
+from ddbtrail.query.duck import connect
+
+T0 = 1_714_564_800  # 2024-05-01T12:00:00Z, in seconds
+TABLE = "t"
+KEYS = ("a", "b", "c", "d")
+TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+class Workload:
+    """Builds stream rows as DynamoDB would emit them, tracking each item's image."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.images: dict[str, dict[str, Any] | None] = dict.fromkeys(KEYS)
+        self.rows: list[dict[str, Any]] = []
+
+    def op(self, key: str, kind: str, at_s: int, value: int, ingested_s: int) -> dict[str, Any]:
+        self.seq += 1
+        keys = {"pk": {"S": key}}
+        old = self.images[key]
+        new = {**keys, "v": {"N": str(value)}, "tags": {"SS": [f"t{value % 3}", "x"]}}
+        if kind == "backfill":
+            row = snapshot_row(new, key_names=["pk"], table_name=TABLE, snapshot_id="bf1",
+                               requested_ms=at_s * 1000, ingested_ms=ingested_s * 1000,
+                               region=None)
+            self.images[key] = new
+            self.rows.append(row)
+            return row
+        record: dict[str, Any] = {
+            "eventID": f"e{self.seq}",
+            "eventSourceARN": f"arn:aws:dynamodb:us-east-1:1:table/{TABLE}/stream/x",
+            "dynamodb": {"ApproximateCreationDateTime": at_s, "Keys": keys,
+                         "SequenceNumber": str(10**20 + self.seq),
+                         "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+        if kind in ("delete", "ttl"):
+            record["eventName"] = "REMOVE"
+            record["dynamodb"]["OldImage"] = old or new
+            if kind == "ttl":
+                record["userIdentity"] = TTL
+            self.images[key] = None
+        else:
+            record["eventName"] = "INSERT" if old is None else "MODIFY"
+            record["dynamodb"]["NewImage"] = new
+            if old is not None:
+                record["dynamodb"]["OldImage"] = old
+            self.images[key] = new
+        row = flatten_record(record, ingested_at_ms=ingested_s * 1000)
+        self.rows.append(row)
+        return row
+
+
+def write(lake_dir: Path, rows: list[dict[str, Any]], name: str) -> Lake:
+    lake = Lake.open(str(lake_dir))
+    for row in rows:
+        folder = Path(lake.partition(row["table_name"], row["dt"]))
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{name}.jsonl").open("a") as f:
+            f.write(row_json(row) + "\n")
+    return lake
+
+
+DAY = 86_400
+ops = st.lists(
+    st.tuples(st.sampled_from(KEYS),
+              st.sampled_from(["put", "put", "update", "delete", "ttl", "backfill"]),
+              st.integers(0, 3 * DAY),         # event time offset: three days
+              st.integers(0, 99),
+              st.booleans(),                    # delivered twice
+              st.integers(0, 9)),               # 0: arrives after the snapshots were built
+    min_size=1, max_size=40)
+instants = st.lists(st.integers(-600, 3 * DAY + 600), min_size=1, max_size=2)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=ops, snap_at=instants, ask_at=instants, keys=st.sets(st.sampled_from(KEYS),
+                                                                max_size=2))
+def test_as_of_is_the_same_with_and_without_snapshots(
+        tmp_path: Path, ops: list[tuple[str, str, int, int, bool, int]],
+        snap_at: list[int], ask_at: list[int], keys: set[str]) -> None:
+    root = tmp_path / "lake"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    work = Workload()
+    built_at = T0 + 4 * DAY  # snapshots are built after every on-time row arrived
+    on_time, late = [], []
+    # Event times in stream order (sorted), so the sequence numbers follow time as on a shard.
+    for key, kind, offset, value, dup, lateness in sorted(ops, key=lambda o: o[2]):
+        at_s = T0 + offset
+        ingested = built_at + 60 + offset if lateness == 0 else at_s + 5
+        row = work.op(key, kind, at_s, value, ingested)
+        (late if lateness == 0 else on_time).append(row)
+        if dup:
+            (late if lateness == 0 else on_time).append(row)
+    lake = write(root, on_time, "on-time")
+    for s in sorted(snap_at):
+        snapshots.build(lake, TABLE, (T0 + s) * 1000, now_ms=built_at * 1000)
+    write(root, late, "late")
+    assert lake.snapshot_files(TABLE)
+
+    for s in ask_at + snap_at:
+        at_ms = (T0 + s) * 1000
+        explain: list[str] = []
+        with_snap = lookups.table_as_of(lake, TABLE, at_ms, explain=explain)
+        without = lookups.table_as_of(lake, TABLE, at_ms, use_snapshots=False)
+        assert with_snap == without, explain
+        for key in sorted(keys):
+            item_key = json.dumps({"pk": key}, separators=(",", ":"))
+            assert lookups.item_as_of(lake, TABLE, item_key, at_ms) == \
+                lookups.item_as_of(lake, TABLE, item_key, at_ms, use_snapshots=False)
+    # A late change at or before a snapshot's instant makes it stale, and only then.
+    for b in snapshots.status(lake, TABLE):
+        assert b.stale == any(r["timestamp"] <= b.snapshot_ms for r in late), b
+
+
+def _rows(lake: Lake, *, name: str = "table_as_of", **values: str) -> list[dict[str, Any]]:
+    return saved.rows(saved.run_local(saved.load(name), values, lake))
+
+
+def test_snapshot_holds_the_state_and_as_of_reads_only_later_partitions(tmp_path: Path) -> None:
+    work = Workload()
+    rows = [work.op("a", "put", T0, 1, T0), work.op("b", "put", T0 + 10, 2, T0 + 10),
+            work.op("a", "update", T0 + DAY, 3, T0 + DAY),
+            work.op("b", "ttl", T0 + DAY + 5, 0, T0 + DAY + 5),
+            work.op("c", "put", T0 + 2 * DAY, 4, T0 + 2 * DAY)]
+    lake = write(tmp_path, rows, "part")
+    mid = (T0 + DAY + 60) * 1000
+    result = snapshots.build(lake, TABLE, mid, now_ms=(T0 + 3 * DAY) * 1000)
+    assert result.items == 1 and result.base is None and result.changes_read == 4
+    # The snapshot holds the one live item, with the change that made it.
+    (state,) = [r for r in _read_snapshot(lake) if r["row_kind"] == "item"]
+    assert state["item_key"] == '{"pk":"a"}' and state["event_id"] == rows[2]["event_id"]
+    assert json.loads(state["new_image"])["v"] == 3
+
+    explain: list[str] = []
+    at = (T0 + 2 * DAY + 60) * 1000
+    got = lookups.table_as_of(lake, TABLE, at, explain=explain)
+    assert [r["item_key"] for r in got] == ['{"pk":"a"}', '{"pk":"c"}']
+    assert explain[0].startswith(f"snapshot: {iso_ms(mid)}")
+    plan = snapshots.plan(lake, TABLE, at)
+    assert {f.dt for f in plan.change_files} == {"2024-05-02", "2024-05-03"}
+
+    # The next snapshot builds on this one and reads only the change after it.
+    nxt = snapshots.build(lake, TABLE, at, now_ms=(T0 + 3 * DAY) * 1000)
+    assert nxt.base is not None and nxt.base.snapshot_ms == mid and nxt.changes_read == 1
+    assert nxt.items == 2
+
+
+def test_a_late_change_makes_the_snapshot_stale_and_it_is_ignored(tmp_path: Path) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
+    snap = (T0 + 100) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 200) * 1000)
+    # A delete at T0+50 arrives (is ingested) after the build.
+    write(tmp_path, [work.op("a", "delete", T0 + 50, 0, T0 + 300)], "late")
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 1
+    explain: list[str] = []
+    assert lookups.table_as_of(lake, TABLE, snap + 1000, explain=explain) == []
+    assert explain[0].startswith("snapshot: none") and "ignored stale snapshot" in explain[1]
+    # A new build does not start from the stale one.
+    again = snapshots.build(lake, TABLE, snap, now_ms=(T0 + 400) * 1000)
+    assert again.base is None and again.items == 0
+
+
+def test_settle_window_counts_rows_ingested_just_before_the_build(tmp_path: Path) -> None:
+    work = Workload()
+    # Ingested 60 s before the build: on S3 it might not have been visible yet.
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0 + 940)], "part")
+    snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 1000) * 1000,
+                    settle_seconds=900)
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale
+
+
+def test_a_snapshot_of_the_future_is_refused(tmp_path: Path) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
+    with pytest.raises(UsageError, match="future"):
+        snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=T0 * 1000)
+
+
+def test_readers_of_changes_never_see_snapshot_rows(tmp_path: Path) -> None:
+    work = Workload()
+    rows = [work.op("a", "put", T0, 1, T0), work.op("a", "update", T0 + 9, 2, T0 + 9)]
+    lake = write(tmp_path, rows, "part")
+    history = lookups.item_history(lake, TABLE, '{"pk":"a"}')
+    snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 200) * 1000)
+    assert lookups.item_history(lake, TABLE, '{"pk":"a"}') == history
+    assert len(lake.data_files(TABLE)) == 1
+    con = connect(lake)
+    try:
+        found = con.execute("SELECT count(*) FROM changes").fetchone()
+    finally:
+        con.close()
+    assert found == (2,)
+
+
+def test_current_state_view_starts_from_the_snapshot_and_matches(tmp_path: Path) -> None:
+    work = Workload()
+    rows = [work.op("a", "put", T0, 1, T0), work.op("b", "put", T0 + 1, 2, T0 + 1),
+            work.op("a", "delete", T0 + DAY, 0, T0 + DAY),
+            work.op("c", "put", T0 + 2 * DAY, 3, T0 + 2 * DAY)]
+    lake = write(tmp_path, rows, "part")
+    before = _rows(lake, name="view_current_state")
+    snapshots.build(lake, TABLE, (T0 + DAY + 9) * 1000, now_ms=(T0 + 3 * DAY) * 1000)
+    after = _rows(lake, name="view_current_state")
+    assert after == before or sorted(after, key=str) == sorted(before, key=str)
+    assert {r["item_key"] for r in after} == {'{"pk":"b"}', '{"pk":"c"}'}
+
+
+def _read_snapshot(lake: Lake) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return [r for f in lake.snapshot_files(TABLE) for r in pq.read_table(f.path).to_pylist()]
