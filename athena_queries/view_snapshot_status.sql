@@ -8,23 +8,17 @@
 --   snapshot_ms     the snapshot's instant, epoch ms: changes at or before it are in it
 --   made_at         when the build ran, ISO-8601 UTC; names the build
 --   visible_before  rows ingested before this were in the lake when it was built
---   items           live items in the snapshot
 --   late_changes    changes at or before snapshot_ms ingested at or after visible_before
 --   stale           true when late_changes > 0: never read it; build a new one
 -- note: create it in Athena with CREATE OR REPLACE VIEW snapshot_status AS <this query>;
 -- note: the maintenance state machine creates it. Only builds with their "complete" row
--- note: count, so a build that failed half-way is never read.
+-- note: count, so a build that failed half-way is never read. Reads only the complete rows
+-- note: and the ingested_at/timestamp columns of the changes up to the snapshot's date.
 WITH builds AS (
-    SELECT
-        table_name,
-        snapshot_date,
-        snapshot_ms,
-        made_at,
-        visible_before,
-        sum(CASE WHEN row_kind = 'item' THEN 1 ELSE 0 END) AS items
+    -- One "complete" row per finished build (the files' last row group: cheap to find).
+    SELECT DISTINCT table_name, snapshot_date, snapshot_ms, made_at, visible_before
     FROM snapshots
-    GROUP BY table_name, snapshot_date, snapshot_ms, made_at, visible_before
-    HAVING max(CASE WHEN row_kind = 'complete' THEN 1 ELSE 0 END) = 1
+    WHERE row_kind = 'complete'
 ),
 late AS (
     -- A late change lands in the partition of its event date, so only partitions up to
@@ -44,7 +38,6 @@ SELECT
     b.snapshot_ms,
     b.made_at,
     b.visible_before,
-    b.items,
     coalesce(l.late_changes, 0) AS late_changes,
     coalesce(l.late_changes, 0) > 0 AS stale
 FROM builds AS b
