@@ -43,6 +43,7 @@ class DataFile:
     table_name: str
     dt: str
     size: int
+    mtime_ms: int = 0  # last modified, epoch ms; 0 when the filesystem does not say
 
     @property
     def format(self) -> str:
@@ -151,7 +152,7 @@ class Lake:
                     for f in self._list(ddir.path):
                         if (f.type == pafs.FileType.File and f.base_name.endswith(DATA_SUFFIXES)
                                 and not f.base_name.startswith((".", "_"))):
-                            yield DataFile(f.path, table, dt, f.size or 0)
+                            yield DataFile(f.path, table, dt, f.size or 0, _mtime_ms(f))
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot be read ({exc})") from exc
 
@@ -240,6 +241,11 @@ def _profile_credentials(profile: str) -> dict[str, object]:
     if session.region_name:
         kwargs["region"] = session.region_name
     return kwargs
+
+
+def _mtime_ms(info: pafs.FileInfo) -> int:
+    when = info.mtime
+    return int(when.timestamp() * 1000) if when is not None else 0
 
 
 def _fsync(path: str) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 
 from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
-from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.core.timefmt import iso_ms, parse_timestamp
 from ddbtrail.lake.files import DataFile, Lake
+from ddbtrail.query import saved
 from ddbtrail.query.duck import connect
 from ddbtrail.query.saved import install_views_for, load, run_duckdb
 
@@ -42,6 +43,8 @@ DAY_MS: Final = 86_400_000
 # Firehose's longest buffering interval: a row may reach S3 this long after its
 # ingested_at, so a build trusts only rows ingested this long before it ran.
 S3_SETTLE_SECONDS: Final = 900
+# Writers' clocks (ingested_at) and the storage's (file times) may differ a little.
+_CLOCK_SLACK_MS: Final = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ class Plan:
                          "whole history")
         else:
             s = self.snapshot
-            lines.append(f"snapshot: {s.instant} (made {s.made_at}, {s.items} items)")
+            items = f", {s.items} items" if s.items >= 0 else ""
+            lines.append(f"snapshot: {s.instant} (made {s.made_at}{items})")
         for b in self.ignored:
             lines.append(f"ignored stale snapshot {b.instant} (made {b.made_at}): "
                          f"{b.late_changes} change(s) at or before it arrived later")
@@ -102,32 +106,73 @@ class Plan:
 # --------------------------------------------------------------------------- status
 
 
+def _status_connection(lake: Lake, table_name: str) -> duckdb.DuckDBPyConnection | None:
+    """A connection for ``snapshot_status``: the table's snapshots, and only the change
+    files that could hold a late change (None when the table has no finished snapshot).
+
+    A change file last written before a build's ``visible_before`` (less a margin for
+    clock skew) holds only rows ingested before it, so it cannot make that build stale:
+    the check reads the files written since the oldest build, not the whole history.
+    """
+    snaps = lake.snapshot_files(table_name)
+    if not snaps:
+        return None
+    con = connect(lake, table_name=table_name, files=[], snapshot_files=snaps)
+    try:
+        found = con.execute(
+            "SELECT min(visible_before), max(snapshot_date) FROM snapshots "
+            "WHERE table_name = ? AND row_kind = 'complete'", [table_name]).fetchone()
+    finally:
+        con.close()
+    if found is None or found[0] is None:
+        return None
+    oldest = parse_timestamp(str(found[0]), what="visible_before") - _CLOCK_SLACK_MS
+    files = [f for f in lake.data_files(table_name, None, str(found[1]))
+             if f.mtime_ms == 0 or f.mtime_ms >= oldest]
+    return connect(lake, table_name=table_name, dt_to=str(found[1]), files=files,
+                   snapshot_files=snaps)
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any],
+           what: str) -> list[tuple[Any, ...]]:
+    try:
+        install_views_for(sql, con)
+        return con.execute(sql, params).fetchall()
+    except Exception as exc:  # duckdb and pyarrow read errors alike
+        raise LakeError(f"cannot read {what}: {str(exc).splitlines()[0]}") from exc
+
+
 def status(lake: Lake, table_name: str) -> list[Build]:
     """Every finished snapshot build of a table, oldest instant first, stale ones marked.
 
     Runs ``view_snapshot_status.sql`` over the table's snapshots and changes.
     """
-    files = lake.snapshot_files(table_name)
-    if not files:
+    con = _status_connection(lake, table_name)
+    if con is None:
         return []
-    last_date = max(f.dt for f in files)
-    # A late change sits in the partition of its event date: none after the last snapshot's.
-    con = connect(lake, table_name=table_name, dt_to=last_date, snapshot_files=files)
     try:
-        sql = ("SELECT table_name, snapshot_date, snapshot_ms, made_at, visible_before, items, "
-               "late_changes, stale FROM snapshot_status WHERE table_name = ? "
-               "ORDER BY snapshot_ms, made_at")
-        install_views_for(sql, con)
-        found = con.execute(sql, [table_name]).fetchall()
-    except LakeError:
-        raise
-    except Exception as exc:  # duckdb and pyarrow read errors alike
-        raise LakeError(f"lake {lake.uri}: cannot read the snapshots of {table_name}: "
-                        f"{str(exc).splitlines()[0]}") from exc
+        found = _query(con, "SELECT table_name, snapshot_date, snapshot_ms, made_at, "
+                       "visible_before, late_changes, stale FROM snapshot_status "
+                       "WHERE table_name = ? ORDER BY snapshot_ms, made_at", [table_name],
+                       f"the snapshots of {table_name} in {lake.uri}")
     finally:
         con.close()
-    return [Build(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),
-                  bool(r[7])) for r in found]
+    return [Build(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), -1, int(r[5]),
+                  bool(r[6])) for r in found]
+
+
+def items_in(lake: Lake, build: Build) -> int:
+    """How many items a build holds (reads its partition's small columns)."""
+    con = connect(lake, table_name=build.table_name, files=[],
+                  snapshot_files=lake.snapshot_files(build.table_name, build.snapshot_date))
+    try:
+        found = _query(con, "SELECT count(*) FROM snapshots WHERE table_name = ? AND "
+                       "snapshot_ms = ? AND made_at = ? AND row_kind = 'item'",
+                       [build.table_name, build.snapshot_ms, build.made_at],
+                       f"snapshot {build.instant} of {build.table_name}")
+    finally:
+        con.close()
+    return int(found[0][0]) if found else 0
 
 
 def choose(builds: list[Build], at_ms: int) -> tuple[Build | None, list[Build]]:
@@ -150,6 +195,9 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
     result = Plan(table_name, at_ms)
     if use_snapshots:
         result.snapshot, result.ignored = choose(status(lake, table_name), at_ms)
+        if result.snapshot is not None:
+            result.snapshot = replace(result.snapshot,
+                                      items=items_in(lake, result.snapshot))
     at_date = iso_ms(at_ms)[:10]
     if result.snapshot is not None:
         result.snapshot_files = lake.snapshot_files(table_name, result.snapshot.snapshot_date)
@@ -222,7 +270,7 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set --lake or DDBTRAIL_LAKE)")
-    base, ignored = choose(status(lake, table_name), at_ms)
+    base, ignored = _base(lake, table_name, at_ms)
     p = Plan(table_name, at_ms, base, ignored)
     if base is not None:
         p.snapshot_files = lake.snapshot_files(table_name, base.snapshot_date)
@@ -252,6 +300,25 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     lake.write_atomic(path, out.getvalue())
     return BuildResult(table_name, at_ms, made_at, state.num_rows, base, tuple(ignored),
                        changes_read, path)
+
+
+def _base(lake: Lake, table_name: str, at_ms: int) -> tuple[Build | None, list[Build]]:
+    """The snapshot a new build at ``at_ms`` starts from: ``snapshot_base.sql``, the query
+    the daily maintenance runs on Athena; and the stale builds passed over."""
+    builds = status(lake, table_name)
+    con = _status_connection(lake, table_name)
+    if con is None:
+        return None, []
+    try:
+        found = saved.rows(run_duckdb(load("snapshot_base"), {
+            "table_name": table_name, "at": iso_ms(at_ms)}, con))
+    finally:
+        con.close()
+    if not found:
+        return None, [b for b in builds if b.stale and b.snapshot_ms <= at_ms]
+    chosen = next(b for b in builds if b.snapshot_ms == found[0]["snapshot_ms"]
+                  and b.made_at == found[0]["made_at"])
+    return chosen, [b for b in builds if b.stale and chosen.snapshot_ms < b.snapshot_ms <= at_ms]
 
 
 def _count_after(con: duckdb.DuckDBPyConnection, table_name: str, base: Build | None,
