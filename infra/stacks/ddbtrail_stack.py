@@ -36,6 +36,7 @@ from infra.constructs.cloudtrail import TrailTable
 from infra.constructs.delivery import Delivery
 from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
+from infra.constructs.maintenance import Maintenance
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
 from infra.constructs.redrive import HANDLER_FILE as REDRIVE_HANDLER_FILE
@@ -109,6 +110,12 @@ class DdbtrailStack(Stack):
         self.alarms = Alarms(self, "Alarms", cfg=cfg, key=self.ops_key,
                              captures=list(self.captures.values()),
                              delivery_stream_name=self.delivery.stream_name)
+        # Daily lake maintenance: views and state snapshots on Athena (issue 18).
+        self.maintenance = Maintenance(
+            self, "Maintenance", tables=cfg.all_tables, database=cfg.database,
+            workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
+            results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
+        self.maintenance.node.add_dependency(self.queries.workgroup, self.catalog.snapshot_table)
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 

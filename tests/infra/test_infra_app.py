@@ -499,7 +499,7 @@ def test_iam_allows_no_wildcard_actions_or_resources(either: Any) -> None:
                 assert text != "*", s
                 # Object wildcards stay under one prefix of one bucket (or one stream).
                 if text.endswith("*"):
-                    assert re.search(r"(>/[a-z-]+/\*|:table/[\w.-]+/stream/\*)$", text), text
+                    assert re.search(r"(>(/[a-z-]+)+/\*|:table/[\w.-]+/stream/\*)$", text), text
     for role in either.resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
