@@ -46,11 +46,10 @@ def _daily_snapshots(src: Path, dest: Path, spec: LakeSpec) -> dict[str, float]:
         shutil.rmtree(dest)
     shutil.copytree(src, dest)
     lake = Lake.open(str(dest))
-    now = START_MS + (spec.days + 1) * DAY_MS
     times = []
     for day in range(1, spec.days + 1):
         t0 = time.perf_counter()
-        snapshots.build(lake, spec.table, START_MS + day * DAY_MS - 1, now_ms=now)
+        snapshots.build(lake, spec.table, START_MS + day * DAY_MS - 1)
         times.append(time.perf_counter() - t0)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{times[0]} {statistics.median(times[1:])}")
@@ -70,9 +69,11 @@ def _measure(run: Callable[[Lake], int], lake: Lake, runs: int) -> dict[str, flo
     return {"ms": statistics.median(times), "rows": rows, "bytes": counting.bytes_read}
 
 
-def bench_size(changes: int, *, runs: int) -> dict[str, Any]:
-    spec = LakeSpec(changes)
-    out_dir = OUT / f"lake-{changes // 1_000_000}m"
+def bench_size(changes: int, *, runs: int, items: int = 100_000,
+               out: Path = OUT) -> dict[str, Any]:
+    spec = LakeSpec(changes, items=items)
+    out_dir = out / (f"lake-{changes // 1_000_000}m" if items == 100_000
+                     else f"lake-{changes}-{items}")
     gen = generate(spec, out_dir, naive=False)
     compacted = out_dir / "compacted"
     compact_s = _compacted_copy(Path(gen.lake), compacted)

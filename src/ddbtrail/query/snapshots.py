@@ -23,14 +23,12 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms, parse_timestamp
 from ddbtrail.lake.files import DataFile, Lake
-from ddbtrail.query import saved
 from ddbtrail.query.duck import connect
 from ddbtrail.query.saved import install_views_for, load, run_duckdb
 
@@ -44,7 +42,7 @@ DAY_MS: Final = 86_400_000
 # ingested_at, so a build trusts only rows ingested this long before it ran.
 S3_SETTLE_SECONDS: Final = 900
 # Writers' clocks (ingested_at) and the storage's (file times) may differ a little.
-_CLOCK_SLACK_MS: Final = 300_000
+_CLOCK_SLACK_MS: Final = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,31 +104,46 @@ class Plan:
 # --------------------------------------------------------------------------- status
 
 
-def _status_connection(lake: Lake, table_name: str) -> duckdb.DuckDBPyConnection | None:
-    """A connection for ``snapshot_status``: the table's snapshots, and only the change
-    files that could hold a late change (None when the table has no finished snapshot).
-
-    A change file last written before a build's ``visible_before`` (less a margin for
-    clock skew) holds only rows ingested before it, so it cannot make that build stale:
-    the check reads the files written since the oldest build, not the whole history.
-    """
+def builds(lake: Lake, table_name: str) -> list[tuple[str, int, str, str]]:
+    """(snapshot_date, snapshot_ms, made_at, visible_before) of each finished build of a
+    table, newest first. Reads the "complete" rows only (their own row groups)."""
     snaps = lake.snapshot_files(table_name)
     if not snaps:
-        return None
+        return []
     con = connect(lake, table_name=table_name, files=[], snapshot_files=snaps)
     try:
-        found = con.execute(
-            "SELECT min(visible_before), max(snapshot_date) FROM snapshots "
-            "WHERE table_name = ? AND row_kind = 'complete'", [table_name]).fetchone()
+        found = _query(con, "SELECT DISTINCT snapshot_date, snapshot_ms, made_at, "
+                       "visible_before FROM snapshots WHERE table_name = ? AND "
+                       "row_kind = 'complete' ORDER BY snapshot_ms DESC, made_at DESC",
+                       [table_name], f"the snapshots of {table_name} in {lake.uri}")
     finally:
         con.close()
-    if found is None or found[0] is None:
-        return None
-    oldest = parse_timestamp(str(found[0]), what="visible_before") - _CLOCK_SLACK_MS
-    files = [f for f in lake.data_files(table_name, None, str(found[1]))
-             if f.mtime_ms == 0 or f.mtime_ms >= oldest]
-    return connect(lake, table_name=table_name, dt_to=str(found[1]), files=files,
-                   snapshot_files=snaps)
+    return [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in found]
+
+
+def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str]) -> Build:
+    """One build's row of ``view_snapshot_status.sql``.
+
+    Reads the build's partition and only the change files that could hold a late change:
+    a file last written before the build's ``visible_before`` (less a margin for clock
+    skew) holds only rows ingested before it, and a late change sits in the partition of
+    its event date, at or before the snapshot's. So the check costs the files written
+    since the build, not the whole history.
+    """
+    date, ms, made_at, visible_before = build
+    since = parse_timestamp(visible_before, what="visible_before") - _CLOCK_SLACK_MS
+    files = [f for f in lake.data_files(table_name, None, date)
+             if f.mtime_ms == 0 or f.mtime_ms >= since]
+    con = connect(lake, table_name=table_name, dt_to=date, files=files,
+                  snapshot_files=lake.snapshot_files(table_name, date))
+    try:
+        found = _query(con, "SELECT late_changes, stale FROM snapshot_status "
+                       "WHERE table_name = ? AND snapshot_ms = ? AND made_at = ?",
+                       [table_name, ms, made_at], f"snapshot {iso_ms(ms)} of {table_name}")
+    finally:
+        con.close()
+    late, stale = (int(found[0][0]), bool(found[0][1])) if found else (0, True)
+    return Build(table_name, date, ms, made_at, visible_before, -1, late, stale)
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any],
@@ -143,22 +156,23 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any],
 
 
 def status(lake: Lake, table_name: str) -> list[Build]:
-    """Every finished snapshot build of a table, oldest instant first, stale ones marked.
+    """Every finished snapshot build of a table, oldest instant first, stale ones marked
+    (``view_snapshot_status.sql``, one build at a time)."""
+    return [_check(lake, table_name, b) for b in reversed(builds(lake, table_name))]
 
-    Runs ``view_snapshot_status.sql`` over the table's snapshots and changes.
-    """
-    con = _status_connection(lake, table_name)
-    if con is None:
-        return []
-    try:
-        found = _query(con, "SELECT table_name, snapshot_date, snapshot_ms, made_at, "
-                       "visible_before, late_changes, stale FROM snapshot_status "
-                       "WHERE table_name = ? ORDER BY snapshot_ms, made_at", [table_name],
-                       f"the snapshots of {table_name} in {lake.uri}")
-    finally:
-        con.close()
-    return [Build(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), -1, int(r[5]),
-                  bool(r[6])) for r in found]
+
+def usable(lake: Lake, table_name: str, at_ms: int) -> tuple[Build | None, list[Build]]:
+    """The latest build at or before ``at_ms`` that is not stale, and the stale ones
+    passed over; checks builds newest first and stops at the first usable one."""
+    ignored: list[Build] = []
+    for b in builds(lake, table_name):
+        if b[1] > at_ms:
+            continue
+        checked = _check(lake, table_name, b)
+        if not checked.stale:
+            return checked, ignored
+        ignored.append(checked)
+    return None, ignored
 
 
 def items_in(lake: Lake, build: Build) -> int:
@@ -175,33 +189,21 @@ def items_in(lake: Lake, build: Build) -> int:
     return int(found[0][0]) if found else 0
 
 
-def choose(builds: list[Build], at_ms: int) -> tuple[Build | None, list[Build]]:
-    """The latest usable build at or before ``at_ms``, and the stale ones passed over."""
-    best: Build | None = None
-    ignored = []
-    for b in sorted(builds, key=lambda b: (b.snapshot_ms, b.made_at), reverse=True):
-        if b.snapshot_ms > at_ms:
-            continue
-        if b.stale:
-            ignored.append(b)
-            continue
-        best = b
-        break
-    return best, ignored
-
-
 def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True) -> Plan:
     """What an as-of at ``at_ms`` reads: the snapshot to start from and the files."""
     result = Plan(table_name, at_ms)
     if use_snapshots:
-        result.snapshot, result.ignored = choose(status(lake, table_name), at_ms)
+        result.snapshot, result.ignored = usable(lake, table_name, at_ms)
         if result.snapshot is not None:
             result.snapshot = replace(result.snapshot,
                                       items=items_in(lake, result.snapshot))
     at_date = iso_ms(at_ms)[:10]
     if result.snapshot is not None:
         result.snapshot_files = lake.snapshot_files(table_name, result.snapshot.snapshot_date)
-        result.change_files = lake.data_files(table_name, result.snapshot.snapshot_date, at_date)
+        # Changes after the snapshot's instant have an event date from that of the next
+        # millisecond on (a snapshot at the end of a day needs none of that day's files).
+        after = iso_ms(result.snapshot.snapshot_ms + 1)[:10]
+        result.change_files = lake.data_files(table_name, after, at_date)
     else:
         result.change_files = lake.data_files(table_name, None, at_date)
     return result
@@ -209,7 +211,7 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
 
 def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
     """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads."""
-    dt_from = p.snapshot.snapshot_date if p.snapshot is not None else None
+    dt_from = iso_ms(p.snapshot.snapshot_ms + 1)[:10] if p.snapshot is not None else None
     return connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10],
                    snapshot_files=p.snapshot_files)
 
@@ -270,7 +272,7 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set --lake or DDBTRAIL_LAKE)")
-    base, ignored = _base(lake, table_name, at_ms)
+    base, ignored = usable(lake, table_name, at_ms)
     p = Plan(table_name, at_ms, base, ignored)
     if base is not None:
         p.snapshot_files = lake.snapshot_files(table_name, base.snapshot_date)
@@ -288,37 +290,20 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     finally:
         con.close()
     schema = snapshot_arrow_schema(include_partitions=False)
-    rows = pa.concat_tables([state.select(schema.names).cast(schema),
-                             marker.select(schema.names).cast(schema)])
-    # Sorted by key: a one-item as-of skips the other row groups by their statistics.
-    rows = rows.sort_by([("row_kind", "descending"), ("item_key", "ascending")])
+    # Items sorted by key (a one-item as-of skips the other row groups by their
+    # statistics); the "complete" row in a row group of its own, so that listing the
+    # builds reads no item.
+    items = state.select(schema.names).cast(schema).sort_by("item_key")
     out = io.BytesIO()
-    pq.write_table(rows, out, compression="zstd", row_group_size=50_000)
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        writer.write_table(items, row_group_size=50_000)
+        writer.write_table(marker.select(schema.names).cast(schema))
     stamp = made_at.replace("-", "").replace(":", "").replace(".", "")
     path = lake.path(snapshot_partition_path(table_name, iso_ms(at_ms)[:10]),
                      f"snapshot-{stamp}-{uuid.uuid4().hex[:12]}.parquet")
     lake.write_atomic(path, out.getvalue())
     return BuildResult(table_name, at_ms, made_at, state.num_rows, base, tuple(ignored),
                        changes_read, path)
-
-
-def _base(lake: Lake, table_name: str, at_ms: int) -> tuple[Build | None, list[Build]]:
-    """The snapshot a new build at ``at_ms`` starts from: ``snapshot_base.sql``, the query
-    the daily maintenance runs on Athena; and the stale builds passed over."""
-    builds = status(lake, table_name)
-    con = _status_connection(lake, table_name)
-    if con is None:
-        return None, []
-    try:
-        found = saved.rows(run_duckdb(load("snapshot_base"), {
-            "table_name": table_name, "at": iso_ms(at_ms)}, con))
-    finally:
-        con.close()
-    if not found:
-        return None, [b for b in builds if b.stale and b.snapshot_ms <= at_ms]
-    chosen = next(b for b in builds if b.snapshot_ms == found[0]["snapshot_ms"]
-                  and b.made_at == found[0]["made_at"])
-    return chosen, [b for b in builds if b.stale and chosen.snapshot_ms < b.snapshot_ms <= at_ms]
 
 
 def _count_after(con: duckdb.DuckDBPyConnection, table_name: str, base: Build | None,
