@@ -71,6 +71,7 @@ class Workload:
     pack_rows: bool | None = None
     # A trail of the tables' write data events, for "who changed it" (docs/cloudtrail.md).
     cloudtrail: bool = False
+    live_items: int = 0  # items a snapshot holds; 0: as many as changes per day
 
     @property
     def packed(self) -> bool:
@@ -97,6 +98,8 @@ class Workload:
             raise UsageError("--history-days must be >= 1")
         if not 128 <= self.memory_mb <= 10_240:
             raise UsageError("--memory-mb must be 128..10,240")
+        if self.live_items < 0:
+            raise UsageError("--items must be >= 0")
 
 
 @dataclass(slots=True)
@@ -302,5 +305,31 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
         queries * athena_billed_bytes(n_scan) / TB * p["athena_tb_scanned"],
         f"{queries:,} lookups: {d_scan / MB:,.1f} MB scanned each (billed "
         f"{athena_billed_bytes(d_scan) / MB:,.0f} MB) vs a {n_scan / MB:,.0f} MB full scan",
+    ))
+
+    # Daily maintenance (issue 18): a scheduled state machine runs, per table and day, three
+    # Athena queries: snapshot_base (the stale check reads two small columns of the
+    # history), snapshot_state (the previous snapshot plus the day's changes) and
+    # snapshot_complete (10 MB minimum). Snapshots are kept as long as the history.
+    items = w.live_items or w.changes_per_day
+    snap_row = (m["row_overhead_bytes"] + w.avg_item_kb * KIB) * stored_ratio
+    snapshot_bytes = items * snap_row
+    base_scan = w.changes_per_day * w.history_days * m["stale_check_bytes_per_row"]
+    state_scan = snapshot_bytes + w.changes_per_day * stored_row
+    runs = DAYS if rows else 0
+    athena_usd = runs * sum(athena_billed_bytes(b) for b in (base_scan, state_scan, 0)) \
+        / TB * p["athena_tb_scanned"]
+    kept = snapshot_bytes * w.history_days
+    transitions = runs * (7 + 4)  # Pass x2, four views, the Map; four states per table
+    est.figures.update({"snapshot_gb": snapshot_bytes / GB, "snapshot_scan_mb":
+                        state_scan / MB})
+    est.lines.append(Line(
+        "Daily snapshots (Athena, S3, Step Functions)",
+        athena_usd + kept / GB * p["s3_standard_gb_month"]
+        + transitions * p["sfn_state_transition"] + runs * p["scheduler_invocation"],
+        0.0,
+        f"{runs} runs: {(state_scan + base_scan) / MB:,.0f} MB scanned each "
+        f"({items:,} items of {snap_row / KIB:,.1f} KiB + a day of changes + the stale check); "
+        f"{kept / GB:,.2f} GB of snapshots kept; {transitions} state transitions",
     ))
     return est

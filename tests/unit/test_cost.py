@@ -161,3 +161,19 @@ def test_iceberg_refuses_packed_rows(capsys: pytest.CaptureFixture[str]) -> None
               "--pack-rows"])
     assert exc.value.code == 2
     assert "one row per record" in capsys.readouterr().err
+
+
+def test_daily_snapshots_cost_athena_scans_storage_and_transitions() -> None:
+    def line(**kw: object) -> float:
+        est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1.0, **kw))  # type: ignore[arg-type]
+        (found,) = [x for x in est.lines if x.component.startswith("Daily snapshots")]
+        assert found.naive == 0.0
+        return found.ddbtrail
+
+    small, large = line(live_items=10_000), line(live_items=10_000_000)
+    # A snapshot is scanned and kept once per day: ten times the items, more cost.
+    assert 0 < small < large
+    est = estimate(Workload(changes_per_day=1_000_000, avg_item_kb=1.0, live_items=10_000_000))
+    assert est.figures["snapshot_gb"] > 1
+    idle = estimate(Workload(changes_per_day=0, avg_item_kb=1.0))
+    assert [x.ddbtrail for x in idle.lines if x.component.startswith("Daily")] == [0.0]

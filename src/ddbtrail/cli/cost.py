@@ -32,6 +32,9 @@ def cost_command(
         "stack deploys, packed for jsonl, not for parquet or iceberg).")] = None,
     cloudtrail: Annotated[bool, typer.Option(
         "--cloudtrail", help="Add the trail of write data events (-c create_trail).")] = False,
+    items: Annotated[int, typer.Option(
+        "--items", help="Live items per table, for the daily snapshots (default: as many "
+        "as changes per day).")] = 0,
 ) -> None:
     """Estimate the monthly AWS bill per component (30 days, us-east-1 prices).
 
@@ -42,7 +45,7 @@ def cost_command(
         changes_per_day=changes_per_day, avg_item_kb=avg_item_kb,
         lookups_per_day=lookups_per_day, format=fmt, history_days=history_days,
         batch_size=batch_size, memory_mb=memory_mb, arm64=arm64, pack_rows=pack_rows,
-        cloudtrail=cloudtrail))
+        cloudtrail=cloudtrail, live_items=items))
     table = Table(title=f"Monthly cost, USD: {changes_per_day:,} changes/day of "
                         f"{avg_item_kb:g} KB items, {lookups_per_day:,} lookups/day, {fmt}")
     table.add_column("component")
