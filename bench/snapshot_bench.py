@@ -13,7 +13,8 @@ UTC day, each from the previous one), then measures, side by side in one run:
 
 The strongest simple alternative is the compacted lake with no snapshots (key-sorted,
 small row groups: what ``ddbtrail compact`` leaves). Wall time is the median of ``runs``
-warm runs; bytes are counted by a pyarrow filesystem wrapper. Also reported: the time of
+warm runs, alternating between the two lakes; bytes are counted by a pyarrow filesystem
+wrapper. Also reported: the time of
 the first (full) build and of a daily incremental one.
 """
 
@@ -56,17 +57,26 @@ def _daily_snapshots(src: Path, dest: Path, spec: LakeSpec) -> dict[str, float]:
     return {"first_build_s": times[0], "daily_build_s": statistics.median(times[1:])}
 
 
-def _measure(run: Callable[[Lake], int], lake: Lake, runs: int) -> dict[str, float]:
-    run(lake)  # warm: page cache, imports, query translation
-    times = []
-    rows = 0
+def _measure(run: Callable[[Lake], int], lakes: dict[str, Lake],
+             runs: int) -> dict[str, dict[str, float]]:
+    """Each lake's median wall ms, rows and bytes; runs alternate between the lakes, so
+    a change of load on the shared machine hits all of them alike."""
+    for lake in lakes.values():
+        run(lake)  # warm: page cache, imports, query translation
+    times: dict[str, list[float]] = {name: [] for name in lakes}
+    rows: dict[str, int] = {}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        rows = run(lake)
-        times.append((time.perf_counter() - t0) * 1000)
-    counting = CountingFS(lake.fs)
-    run(Lake(lake.uri, counting.fs, lake.root))
-    return {"ms": statistics.median(times), "rows": rows, "bytes": counting.bytes_read}
+        for name, lake in lakes.items():
+            t0 = time.perf_counter()
+            rows[name] = run(lake)
+            times[name].append((time.perf_counter() - t0) * 1000)
+    out = {}
+    for name, lake in lakes.items():
+        counting = CountingFS(lake.fs)
+        run(Lake(lake.uri, counting.fs, lake.root))
+        out[name] = {"ms": statistics.median(times[name]), "rows": rows[name],
+                     "bytes": counting.bytes_read}
+    return out
 
 
 def bench_size(changes: int, *, runs: int, items: int = 100_000,
@@ -91,8 +101,8 @@ def bench_size(changes: int, *, runs: int, items: int = 100_000,
 
     results: dict[str, Any] = {}
     for kind, run in (("table_as_of", as_of), ("restore", plan)):
-        for name, lake in lakes.items():
-            results[f"{kind}/{name}"] = _measure(run, lake, runs)
+        for name, measured in _measure(run, lakes, runs).items():
+            results[f"{kind}/{name}"] = measured
     explain: list[str] = []
     lookups.table_as_of(lakes["daily"], table, at_ms, explain=explain)
     return {"changes": changes, "compact_seconds": compact_s, **builds,
