@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 COMMAND_ORDER = (
     "demo", "flatten", "capture", "backfill",
     "history", "who", "as-of", "queries", "query", "report", "schema", "views",
-    "restore", "replicate", "copy", "redrive", "compact", "cost",
+    "restore", "replicate", "copy", "redrive", "compact", "snapshot", "cost",
 )
 
 # Every command describes --lake the same way.

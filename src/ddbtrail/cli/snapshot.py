@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import app, console
+from ddbtrail.cli._app import LakeOpt, app, console
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.files import Lake
+from ddbtrail.lake.tables import require_table
 from ddbtrail.query import snapshots
-from ddbtrail.query.restore import parse_instant
 
 
 @app.command("snapshot")
@@ -20,10 +21,9 @@ def snapshot_command(
     *,
     table: Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")],
     at: Annotated[str | None, typer.Option(
-        help="The instant, ISO-8601 (no offset means UTC) or 'now' [default: the end of the "
-        "last closed UTC day].")] = None,
-    lake: Annotated[str | None, typer.Option(
-        help="Lake path or s3:// URI [default: DDBTRAIL_LAKE or ./ddbtrail-lake].")] = None,
+        help=f"The instant: {INSTANT_HELP} [default: the end of the last closed UTC day]."
+        )] = None,
+    lake: LakeOpt = None,
     settle: Annotated[int | None, typer.Option(
         help="Seconds a row may take to reach the lake after it is ingested; rows at or "
         "before --at ingested later make the snapshot stale [default: 900 on S3 (Firehose's "
@@ -31,9 +31,9 @@ def snapshot_command(
     status: Annotated[bool, typer.Option(
         "--status", help="List the table's snapshots and whether each is stale; write "
         "nothing.")] = False,
-    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL (an s3:// lake).")]
-        = None,
-    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Write the state of every item of --table at --at into the lake's snapshots.
@@ -42,16 +42,19 @@ def snapshot_command(
     the whole history. as-of, restore and the table_as_of query then start from the
     latest snapshot at or before their instant; the answers do not change.
     """
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region)
+    now_ms = int(time.time() * 1000)
+    at_ms = snapshots.default_instant(now_ms) if at is None else parse_instant(at, what="--at")
+    if not status:
+        snapshots.check_instant(at_ms, now_ms)
+    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    require_table(the_lake, table)
     if status:
-        rows = [{"snapshot_at": b.instant, "made_at": b.made_at, "items": b.items,
-                 "late_changes": b.late_changes, "stale": b.stale}
-                for b in snapshots.status(the_lake, table)]
+        rows = [{"snapshot_at": b.instant, "made_at": b.made_at,
+                 "items": snapshots.items_in(the_lake, b), "late_changes": b.late_changes,
+                 "stale": b.stale} for b in snapshots.status(the_lake, table)]
         render(rows, output, title=f"snapshots of {table}",
                columns=["snapshot_at", "made_at", "items", "late_changes", "stale"])
         return
-    now_ms = int(time.time() * 1000)
-    at_ms = snapshots.default_instant(now_ms) if at is None else parse_instant(at)
     result = snapshots.build(the_lake, table, at_ms, settle_seconds=settle, now_ms=now_ms)
     base = (f"snapshot {result.base.instant}" if result.base else "the whole history")
     console.print(f"snapshot of {table} at {iso_ms(result.snapshot_ms)}: {result.items} "

@@ -253,6 +253,13 @@ def default_settle(lake: Lake) -> int:
     return 0 if lake.is_local else S3_SETTLE_SECONDS
 
 
+def check_instant(at_ms: int, now_ms: int) -> None:
+    """UsageError for a snapshot instant in the future."""
+    if at_ms > now_ms:
+        raise UsageError(f"--at {iso_ms(at_ms)}: in the future; a snapshot holds changes "
+                         "that have happened")
+
+
 def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None = None,
           now_ms: int | None = None) -> BuildResult:
     """Write the state of every item of ``table_name`` at ``at_ms`` as a new snapshot.
@@ -263,9 +270,7 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     UsageError for an instant in the future, LakeError when the lake cannot be read.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    if at_ms > now:
-        raise UsageError(f"--at {iso_ms(at_ms)}: in the future; a snapshot holds changes "
-                         "that have happened")
+    check_instant(at_ms, now)
     settle = default_settle(lake) if settle_seconds is None else settle_seconds
     if settle < 0:
         raise UsageError("--settle: must be 0 or more seconds")
