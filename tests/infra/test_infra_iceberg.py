@@ -23,6 +23,8 @@ def iceberg(synth_once: Any) -> Any:
 
 def _one(synth: Any, type_: str) -> dict[str, Any]:
     found = list(synth.resources(type_).values())
+    if type_ == "AWS::Glue::Table":  # the changes table; the snapshots table sits beside it
+        found = [r for r in found if r["Properties"]["TableInput"]["Name"] == "changes"]
     assert len(found) == 1, f"expected one {type_}, found {len(found)}"
     props: dict[str, Any] = found[0]["Properties"]
     return props

@@ -108,6 +108,9 @@ def test_athena_gets_the_saved_sql_and_execution_parameters(
     (call,) = calls
     assert call["sql"] == queries.load("item_as_of").sql  # never string-formatted
     assert call["paramstyle"] == "qmark"
-    assert call["params"] == ["'Orders'", "'{\"Id\":1}'", "'2024-05-01T12:00:00.000Z'",
-                              "'2024-05-01T12:00:00.000Z'"]
+    # No snapshot given: the defaults read the whole history (table, key, snapshot x2,
+    # made_at; table, key, snapshot, at, snapshot, at).
+    none, at = "'1970-01-01T00:00:00.000Z'", "'2024-05-01T12:00:00.000Z'"
+    assert call["params"] == ["'Orders'", "'{\"Id\":1}'", none, none, "'none'",
+                              "'Orders'", "'{\"Id\":1}'", none, at, none, at]
     assert (call["workgroup"], call["database"]) == ("wg", "db")
