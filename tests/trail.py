@@ -128,6 +128,7 @@ def write_lake(root: Path, records: list[dict[str, Any]] = STREAM) -> Path:
 
 def write_trail(root: Path, records: list[dict[str, Any]] = TRAIL) -> Path:
     """Gzipped log files, one per 5 minutes of event time, in CloudTrail's layout."""
+    root.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
         at = datetime.fromisoformat(rec["eventTime"].replace("Z", "+00:00"))

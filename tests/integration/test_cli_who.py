@@ -131,3 +131,16 @@ def test_gzip_of_the_documented_example_reads_like_the_file(tmp_path: Path,
     read = TrailLogs.open(str(tmp_path)).read()
     assert [e.event_name for e in read.events][:2] == ["PutItem", "UpdateItem"]
     assert read.problems == []
+
+
+def test_query_command_runs_the_saved_query_over_the_trail(
+        paths: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    lake, logs = paths
+    code, out, _ = run_cli(["query", "item_history_with_actor", "--lake", str(lake),
+                            "--cloudtrail", str(logs), "-p", "table_name=Orders",
+                            "-p", 'item_key={"Id":101}', "-p", "from=2024-05-01",
+                            "-p", "to=2024-05-03", "-o", "json"], capsys)
+    assert code == 0
+    got = {r["event_id"]: (r["actor"], r["actor_match"], r["actor_candidates"])
+           for r in _lines(out)}
+    assert got == {k: v for k, v in trail.EXPECTED.items() if k != "ch-8" and k != "ch-9"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved, trail_table, who
@@ -58,3 +60,57 @@ def test_runs_with_no_cloudtrail_logs_at_all(tmp_path: Path) -> None:
                            {"table_name": "Orders", "item_key": '{"Id":101}',
                             "from": FROM, "to": TO}, lake).to_pylist()
     assert {r["actor_match"] for r in rows if not r["ttl_delete"]} == {"none"}
+
+
+# ----------------------------------------------------------------------------- any workload
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PRINCIPALS = (trail.SERVICE, trail.SUPPORT, trail.ADMIN)
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> list[tuple[int, int, int, str, str, bool]]:
+    """(principal, item, second, kind, call, typed key) per write."""
+    return draw(st.lists(st.tuples(
+        st.integers(0, 2), st.integers(101, 102), st.integers(0, 3),
+        st.sampled_from(["changed", "changed", "noop", "failed", "unlogged"]),
+        st.sampled_from(["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"]),
+        st.booleans()), max_size=12))
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=workloads())
+def test_any_workload_gets_the_same_answer_as_the_cli(
+        tmp_path_factory: pytest.TempPathFactory,
+        writes: list[tuple[int, int, int, str, str, bool]]) -> None:
+    root = tmp_path_factory.mktemp("w")
+    stream, events = [], []
+    for n, (who_, item, second, kind, call, typed) in enumerate(writes, start=1):
+        at = trail.T0 + second
+        if kind != "unlogged":
+            other = 203 - item  # a transaction also writes the other item
+            items = [("Update", "Orders", {"Id": item})] + (
+                [("Update", "Orders", {"Id": other})] if call == "TransactWriteItems" else [])
+            rec = trail.event(n, call, PRINCIPALS[who_], at, items,
+                              error="ConditionalCheckFailedException" if kind == "failed"
+                              else None)
+            if typed and call != "TransactWriteItems":
+                rec["requestParameters"]["key"] = {"Id": {"N": str(item)}}
+            events.append(rec)
+            if call == "TransactWriteItems" and kind == "changed":
+                stream.append(trail.stream_record(1000 + n, "MODIFY", other, at))
+        if kind in ("changed", "unlogged"):
+            stream.append(trail.stream_record(n, "MODIFY", item, at))
+    if not stream:
+        return
+    lake = Lake.open(str(trail.write_lake(root / "lake", stream)))
+    logs = TrailLogs.open(str(trail.write_trail(root / "bucket", events)))
+    for item_key in ('{"Id":101}', '{"Id":102}'):
+        sql_rows = who.item_history_with_actor_sql(lake, "Orders", item_key, logs, FROM, TO)
+        cli_rows = who.item_history_with_actors(lake, "Orders", item_key, logs).rows
+        assert [r["event_id"] for r in sql_rows] == [r["event_id"] for r in cli_rows]
+        for s, c in zip(sql_rows, cli_rows, strict=True):
+            assert {f: s[f] for f in FIELDS} == {f: c[f] for f in FIELDS}, s["event_id"]

@@ -189,7 +189,8 @@ def print_tour(result: DemoResult, console: Console) -> None:
         f"ddbtrail query hot_items {lake_opt} --param table_name={table} "
         f"--param from={iso_ms(result.started_ms)} --param to={iso_ms(result.ended_ms)}",
         "ddbtrail queries",
-        f"ddbtrail report {lake_opt} --table {table} --out report.html",
+        f"ddbtrail report {lake_opt} --table {table} --cloudtrail {result.cloudtrail} "
+        "--out report.html",
         *([f"ddbtrail compact {lake_opt} --before {_tomorrow()}"] if result.snapshots else []),
     ):
         console.print(f"  {cmd}", markup=False, highlight=False, soft_wrap=True)

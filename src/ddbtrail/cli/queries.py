@@ -11,6 +11,7 @@ from ddbtrail.cli._app import LakeOpt, app
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.settings import parse_assignments
+from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved as q
 
@@ -52,13 +53,20 @@ def run_query(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    cloudtrail: Annotated[str | None, typer.Option(
+        "--cloudtrail", envvar="DDBTRAIL_CLOUDTRAIL",
+        help="CloudTrail logs (folder or s3://) as cloudtrail_logs, for duckdb.")] = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Run a saved query on the local lake (DuckDB) or on Athena; print its rows."""
     values = parse_params(param or [])
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile) \
         if engine == "duckdb" else None
+    trail = (TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region,
+                            profile=profile)
+             if cloudtrail and engine == "duckdb" else None)
     table = q.run(name, values, engine=engine.value, lake=the_lake, database=database,
                   workgroup=workgroup, s3_output=s3_output,
-                  boto3_session=aws_session(region, profile), endpoint_url=endpoint_url)
+                  boto3_session=aws_session(region, profile), endpoint_url=endpoint_url,
+                  cloudtrail=trail)
     render(table.to_pylist(), output, columns=table.column_names, title=name)

@@ -48,9 +48,9 @@ class TrailLogs:
 
     @classmethod
     def open(cls, uri: str, *, endpoint_url: str | None = None,
-             region: str | None = None) -> TrailLogs:
+             region: str | None = None, profile: str | None = None) -> TrailLogs:
         """Resolve a folder or ``s3://`` URI. Does not touch storage."""
-        return cls(Lake.open(uri, endpoint_url=endpoint_url, region=region))
+        return cls(Lake.open(uri, endpoint_url=endpoint_url, region=region, profile=profile))
 
     @property
     def uri(self) -> str:

@@ -336,7 +336,8 @@ def run_local(query: Query, values: Mapping[str, str], lake: Lake, *,
               cloudtrail: TrailLogs | None = None) -> pa.Table:
     """Run on DuckDB over ``lake``, listing only the table a ``table_name`` value names.
 
-    ``cloudtrail`` fills ``cloudtrail_logs`` for a query that reads it (all of its days).
+    ``cloudtrail`` fills ``cloudtrail_logs`` for a query that reads it: the days from
+    ``from`` to the day after ``to`` when the query takes both, else every day.
     """
     table = values.get("table_name")
     if table is None or table == "*" or not any(p.name == "table_name" for p in query.params):
@@ -344,7 +345,8 @@ def run_local(query: Query, values: Mapping[str, str], lake: Lake, *,
     con = connect(lake, table_name=table)
     try:
         if cloudtrail is not None:
-            trail_table.register(con, cloudtrail)
+            trail_table.register(con, cloudtrail, trail_table.days_between(
+                values.get("from"), values.get("to")))
         return run_duckdb(query, values, con)
     finally:
         con.close()
@@ -391,14 +393,14 @@ def rows(table: pa.Table) -> list[dict[str, Any]]:
 def run(name: str, values: Mapping[str, str] | None = None, *, engine: str = "duckdb",
         lake: Lake | None = None, database: str = "ddbtrail", workgroup: str | None = None,
         s3_output: str | None = None, boto3_session: Any = None,
-        endpoint_url: str | None = None) -> pa.Table:
+        endpoint_url: str | None = None, cloudtrail: TrailLogs | None = None) -> pa.Table:
     """Load and run a saved query by name on ``engine`` (duckdb over ``lake``, or athena)."""
     query = load(name)
     values = dict(values or {})
     if engine == "duckdb":
         if lake is None:
             raise QueryError("the duckdb engine needs a lake")
-        return run_local(query, values, lake)
+        return run_local(query, values, lake, cloudtrail=cloudtrail)
     if engine == "athena":
         return run_athena(query, values, database=database, workgroup=workgroup,
                           s3_output=s3_output, boto3_session=boto3_session,

@@ -10,6 +10,7 @@ the table (item_history_with_actor) then run unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -22,6 +23,7 @@ from ddbtrail.core.cloudtrail import (
     athena_row,
     split_type,
 )
+from ddbtrail.core.timefmt import parse_timestamp
 from ddbtrail.lake.cloudtrail import TrailLogs
 
 
@@ -62,6 +64,16 @@ def _arrow_rows(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
                 wif["attributes"] = list(wif["attributes"].items())
         fixed.append(out)
     return pa.Table.from_pylist(fixed, schema=arrow_schema())
+
+
+def days_between(from_iso: str | None, to_iso: str | None) -> list[str] | None:
+    """Day folders (YYYY-MM-DD) from ``from_iso`` to the day after ``to_iso`` (CloudTrail
+    delivers files minutes after their events); None (every day) without both."""
+    if not from_iso or not to_iso:
+        return None
+    first = datetime.fromtimestamp(parse_timestamp(from_iso) / 1000, UTC).date()
+    last = datetime.fromtimestamp(parse_timestamp(to_iso) / 1000, UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 2)]
 
 
 def register(con: duckdb.DuckDBPyConnection, trail: TrailLogs | None,
