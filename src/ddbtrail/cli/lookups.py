@@ -63,7 +63,7 @@ def history(
     item_key = _key(the_lake, table, key, endpoint_url, region, profile)
     if cloudtrail:
         rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
-                                  endpoint_url=endpoint_url, region=region)
+                                  endpoint_url=endpoint_url, region=region, profile=profile)
     else:
         rows = [{**r, "what_changed": lookups.describe_change(r)}
                 for r in lookups.item_history(the_lake, table, item_key)]

@@ -32,9 +32,11 @@ _SHOWN_PROBLEMS: Final = 10
 
 def attributed_history(lake: Lake, table: str, item_key: str, cloudtrail: str,
                        tolerance: int, *, endpoint_url: str | None,
-                       region: str | None) -> list[dict[str, Any]]:
+                       region: str | None, profile: str | None = None
+                       ) -> list[dict[str, Any]]:
     """History rows with what_changed and the actor fields; problems go to stderr."""
-    trail = TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region)
+    trail = TrailLogs.open(cloudtrail, endpoint_url=endpoint_url, region=region,
+                           profile=profile)
     found = who.item_history_with_actors(lake, table, item_key, trail, tolerance_s=tolerance)
     for line in found.problems[:_SHOWN_PROBLEMS]:
         err_console.print(f"warning: {line}", markup=False, highlight=False)
@@ -80,7 +82,7 @@ def who_changed(
         if endpoint_url or region or profile else None
     item_key = lookups.resolve_item_key(the_lake, table, key, client=client)
     rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
-                              endpoint_url=endpoint_url, region=region)
+                              endpoint_url=endpoint_url, region=region, profile=profile)
     if since_ms is not None:
         rows = [r for r in rows if int(r["timestamp"]) >= since_ms]
     shown = [{**r, "by": who.by_label(r), "how": _how(r)} for r in rows]
