@@ -54,6 +54,7 @@ from ddbtrail.core import codec
 from ddbtrail.core.backoff import RetryPolicy, TokenBucket
 from ddbtrail.core.exceptions import DeliveryFailed, LakeError, TableNotFound, UsageError
 from ddbtrail.core.flatten import row_bytes
+from ddbtrail.core.redact import RedactionPolicy, Redactor
 from ddbtrail.core.row import Row, make_row
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.delivery.sink import EncodedRow, Sink
@@ -78,12 +79,18 @@ def snapshot_timestamp(requested_ms: int) -> int:
 
 def snapshot_row(item: Mapping[str, Any], *, key_names: list[str], table_name: str,
                  snapshot_id: str, requested_ms: int, ingested_ms: int,
-                 region: str | None) -> Row:
+                 region: str | None, redactor: Redactor | None = None) -> Row:
     """The schema-v1 SNAPSHOT row of one scanned item (typed, B as base64 or bytes). Pure.
 
-    Raises InvalidValue naming the attribute path if the item is not valid typed JSON.
+    ``redactor`` is applied to the key and the image before anything is encoded, as the
+    capture path applies it to a change. Raises InvalidValue naming the attribute path if
+    the item is not valid typed JSON.
     """
-    keys = {n: item[n] for n in key_names}
+    keys: Mapping[str, Any] = {n: item[n] for n in key_names}
+    if redactor is not None:
+        codec.item_key(keys)  # a key DynamoDB could not hold stays an error when HMAC'd
+        keys = redactor.item(keys, is_key=True)
+        item = redactor.item(item)
     keys_text, hints = codec.encode_item(keys, "/keys")
     image_text, image_hints = codec.encode_item(item, "/new_image")
     hints.update(image_hints)
@@ -214,6 +221,7 @@ def backfill(
     region: str | None = None,
     page_limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    redaction: RedactionPolicy | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillReport:
@@ -222,15 +230,17 @@ def backfill(
 
     Resumes the table's unfinished run; a finished run is not repeated (the report says
     ``already_done``) unless ``restart`` asks for a new snapshot, as Debezium's snapshot
-    modes make a new snapshot explicit. ``progress(segment, items)``
-    is called after each page. Raises TableNotFound, UsageError, DeliveryFailed (rows not
-    delivered after retries: the checkpoint is not advanced), LakeError.
+    modes make a new snapshot explicit. ``progress(segment, items)`` is called after each
+    page. ``redaction`` drops or HMACs attributes as capture does. Raises TableNotFound,
+    UsageError, DeliveryFailed (rows not delivered after retries: the checkpoint is not
+    advanced), LakeError.
     """
     if not 1 <= segments <= MAX_SEGMENTS:
         raise UsageError(f"--segments {segments} is outside 1..{MAX_SEGMENTS}")
     if max_rcu is not None and max_rcu <= 0:
         raise UsageError(f"--max-rcu {max_rcu} must be greater than 0")
     names = list(key_schema(dynamodb, table))
+    redactor = redaction.redactor(table) if redaction is not None else None
     checkpoints = Checkpoints(lake, table)
     run = checkpoints.run()
     resumed = bool(run and run.get("status") == "running" and not restart)
@@ -278,7 +288,8 @@ def backfill(
             for i, item in enumerate(page.get("Items", [])):
                 row = snapshot_row(item, key_names=names, table_name=table,
                                    snapshot_id=snapshot_id, requested_ms=requested,
-                                   ingested_ms=ingested, region=region)
+                                   ingested_ms=ingested, region=region,
+                                   redactor=redactor)
                 data = row_bytes(row)
                 if len(data) > sink.max_row_bytes:
                     large.append(row["item_key"])

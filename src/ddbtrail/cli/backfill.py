@@ -12,6 +12,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ddbtrail.capture.backfill import backfill
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli.capture import RedactionPolicyOpt, read_policy
+from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.delivery.sink import Sink
@@ -37,6 +39,7 @@ def backfill_command(
         "unfinished (default: resume an unfinished one; a finished one is not repeated).")]
         = False,
     consistent_read: Annotated[bool, typer.Option(help="Strongly consistent Scan.")] = False,
+    redaction_policy: RedactionPolicyOpt = None,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -46,6 +49,7 @@ def backfill_command(
     Rerun the same command to resume an interrupted run. For very large tables, prefer
     DynamoDB's export to S3 (see docs/jobs.md).
     """
+    policy = read_policy(redaction_policy) or policy_from_env()
     dynamodb = aws_client("dynamodb", endpoint_url, region, profile)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     sink: Sink
@@ -74,7 +78,8 @@ def backfill_command(
             report = backfill(dynamodb=dynamodb, sink=sink, lake=the_lake, table=table,
                               segments=segments, max_rcu=max_rcu,
                               consistent=consistent_read, restart=new,
-                              region=region or dynamodb.meta.region_name, progress=advance)
+                              region=region or dynamodb.meta.region_name, progress=advance,
+                              redaction=policy)
             total = report.items
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"backfill of {table}", exc, resource=f"table {table}") from exc

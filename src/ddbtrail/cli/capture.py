@@ -80,6 +80,23 @@ def graceful_stop(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+RedactionPolicyOpt = Annotated[str | None, typer.Option(
+    "--redaction-policy", help="JSON file of per-table attributes to drop or HMAC "
+    "(key from REDACTION_KEY); default: $REDACTION_POLICY.")]
+
+
+def read_policy(path: str | None) -> RedactionPolicy | None:
+    """The ``--redaction-policy`` file's policy; None when no file is given (the caller
+    then falls back to $REDACTION_POLICY). Raises UsageError naming the option."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--redaction-policy {path}: {exc.strerror}") from exc
+    return RedactionPolicy.from_json(text, load_key())
+
+
 class ProgressLine:
     """records/s over the last few seconds, and lag (now minus the last record's time)."""
 
@@ -127,9 +144,7 @@ def capture_command(
         help="Split a failing batch in two and retry each half.")] = True,
     checkpoint_interval: Annotated[float, typer.Option(
         help="Seconds between checkpoints (each flushes the delivery stream).")] = 60.0,
-    redaction_policy: Annotated[str | None, typer.Option(
-        "--redaction-policy", help="JSON file of per-table attributes to drop or HMAC "
-        "(key from REDACTION_KEY); default: $REDACTION_POLICY.")] = None,
+    redaction_policy: RedactionPolicyOpt = None,
 ) -> None:
     """Capture a table's stream into the lake, resuming from checkpoints.
 
@@ -142,13 +157,7 @@ def capture_command(
         raise UsageError("--checkpoint-interval must be > 0")
     settings = RunnerSettings(batch_size=batch_size, max_retry_attempts=max_retries,
                               bisect_on_error=bisect, checkpoint_interval=checkpoint_interval)
-    policy = None
-    if redaction_policy is not None:
-        try:
-            text = Path(redaction_policy).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--redaction-policy {redaction_policy}: {exc.strerror}") from exc
-        policy = RedactionPolicy.from_json(text, load_key())
+    policy = read_policy(redaction_policy)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     _check_writable(the_lake)
     live = None if once else Live(Text("starting..."), console=err_console,
