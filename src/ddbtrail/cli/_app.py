@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from ddbtrail.core.timefmt import INSTANT_HELP
+
 # Help lists commands in pipeline order: try, capture, query, see, operate.
 COMMAND_ORDER = (
     "demo", "flatten", "capture", "backfill",
@@ -27,6 +29,14 @@ class LakeFormat(enum.StrEnum):
     parquet = "parquet"
     jsonl = "jsonl"
     iceberg = "iceberg"
+
+
+# Options several commands share, described once.
+TableOpt = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
+ItemKeyOpt = Annotated[list[str], typer.Option(
+    "--key", "-k", help="ATTR=VALUE of the item's key; repeat for a sort key.")]
+SinceOpt = Annotated[str | None, typer.Option(
+    help=f"Only changes at or after this instant: {INSTANT_HELP}.")]
 
 
 FormatOpt = Annotated[LakeFormat, typer.Option(

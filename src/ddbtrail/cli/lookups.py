@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import LakeOpt, app, err_console
+from ddbtrail.cli._app import ItemKeyOpt, LakeOpt, SinceOpt, TableOpt, app, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.cli.who import (
@@ -24,8 +24,6 @@ from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import require_table
 from ddbtrail.query import lookups, who
 
-TableOption = Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")]
-
 
 def _key(the_lake: Lake, table: str, key: list[str], endpoint_url: str | None,
          region: str | None, profile: str | None) -> str:
@@ -38,11 +36,9 @@ def _key(the_lake: Lake, table: str, key: list[str], endpoint_url: str | None,
 @app.command()
 def history(
     *,
-    table: TableOption,
-    key: Annotated[list[str], typer.Option(
-        "--key", "-k", help="ATTR=VALUE of the item's key; repeat for a sort key.")],
-    since: Annotated[str | None, typer.Option(
-        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
+    table: TableOpt,
+    key: ItemKeyOpt,
+    since: SinceOpt = None,
     lake: LakeOpt = None,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
@@ -81,7 +77,7 @@ def history(
 @app.command("as-of")
 def as_of(
     *,
-    table: TableOption,
+    table: TableOpt,
     at: Annotated[str, typer.Option(help=f"The instant: {INSTANT_HELP}.")],
     key: Annotated[list[str] | None, typer.Option(
         "--key", "-k", help="ATTR=VALUE of one item's key; omit for every item.")] = None,

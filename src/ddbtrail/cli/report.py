@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._app import LakeOpt, SinceOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import TableNotInLake
-from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
+from ddbtrail.core.timefmt import parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import lake_tables, require_table
@@ -23,8 +23,7 @@ def report_command(
     lake: LakeOpt = None,
     table: Annotated[str | None, typer.Option(
         help="Only this DynamoDB table [default: every table in the lake].")] = None,
-    since: Annotated[str | None, typer.Option(
-        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
+    since: SinceOpt = None,
     top: Annotated[int, typer.Option(
         min=1, max=1000, help="How many items and attributes the top charts show.")
     ] = rep.DEFAULT_TOP,

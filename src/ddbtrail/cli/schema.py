@@ -12,10 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ddbtrail.catalog.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
-from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._app import LakeOpt, SinceOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import TableNotInLake
-from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
+from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import require_table
 
@@ -27,8 +27,6 @@ class SchemaOutput(enum.StrEnum):
     json = "json"
 
 
-SinceOption = Annotated[str | None, typer.Option(
-    help=f"Only changes at or after this instant: {INSTANT_HELP}.")]
 
 
 class Bucket(enum.StrEnum):
@@ -62,7 +60,7 @@ def schema_command(
     *,
     table: Annotated[str, typer.Option(help="DynamoDB table name.")],
     lake: LakeOpt = None,
-    since: SinceOption = None,
+    since: SinceOpt = None,
     bucket: BucketOption = Bucket.day,
     output: Annotated[SchemaOutput, typer.Option(
         "--output", "-o", help="table (for people) or json (one document).")] = SchemaOutput.table,

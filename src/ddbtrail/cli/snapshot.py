@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ddbtrail.cli._app import LakeOpt, app, console
+from ddbtrail.cli._app import LakeOpt, TableOpt, app, console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
@@ -19,7 +19,7 @@ from ddbtrail.query import snapshots
 @app.command("snapshot")
 def snapshot_command(
     *,
-    table: Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")],
+    table: TableOpt,
     at: Annotated[str | None, typer.Option(
         help=f"The instant: {INSTANT_HELP} [default: the end of the last closed UTC day]."
         )] = None,

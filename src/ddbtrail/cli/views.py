@@ -15,9 +15,9 @@ from ddbtrail.catalog.views import (
     render_views,
     write_views,
 )
-from ddbtrail.cli._app import LakeOpt, app, err_console
+from ddbtrail.cli._app import LakeOpt, SinceOpt, app, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
-from ddbtrail.cli.schema import Bucket, BucketOption, SinceOption, learn
+from ddbtrail.cli.schema import Bucket, BucketOption, learn
 from ddbtrail.lake.files import Lake
 
 DEFAULT_OUT = "views"
@@ -50,7 +50,7 @@ def views_command(
                          "[default: <lake>/_ddbtrail/ddbtrail.duckdb].")] = None,
     binary: Annotated[Binary, typer.Option(
         help="B attributes as base64 text (base64) or bytes (varbinary).")] = Binary.base64,
-    since: SinceOption = None,
+    since: SinceOpt = None,
     bucket: BucketOption = Bucket.day,
     database: Annotated[str, typer.Option(help="Glue database (athena).")] = DATABASE_NAME,
     workgroup: Annotated[str | None, typer.Option(help="Athena workgroup.")] = None,

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from ddbtrail.cli._app import LakeOpt, app, err_console
+from ddbtrail.cli._app import ItemKeyOpt, LakeOpt, SinceOpt, TableOpt, app, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
 from ddbtrail.core.exceptions import UsageError
-from ddbtrail.core.timefmt import INSTANT_HELP, parse_instant
+from ddbtrail.core.timefmt import parse_instant
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import require_table
@@ -54,12 +54,10 @@ def _how(row: dict[str, Any]) -> str:
 @app.command("who")
 def who_changed(
     *,
-    table: Annotated[str, typer.Option("--table", "-t", help="DynamoDB table name.")],
-    key: Annotated[list[str], typer.Option(
-        "--key", "-k", help="ATTR=VALUE of the item's key; repeat for a sort key.")],
+    table: TableOpt,
+    key: ItemKeyOpt,
     cloudtrail: CloudTrailOption = None,
-    since: Annotated[str | None, typer.Option(
-        help=f"Only changes at or after this instant: {INSTANT_HELP}.")] = None,
+    since: SinceOpt = None,
     tolerance: ToleranceOption = DEFAULT_TOLERANCE_S,
     lake: LakeOpt = None,
     endpoint_url: EndpointOpt = None,
