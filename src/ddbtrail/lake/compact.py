@@ -33,7 +33,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ddbtrail.core.exceptions import LakeError, UsageError
@@ -42,10 +42,10 @@ from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.lake.files import DataFile, Lake
 from ddbtrail.lake.iceberg import (
     IcebergLake,
-    IcebergPartitionResult,
     PlannedFile,
     partition_needs_compacting,
 )
+from ddbtrail.lake.result import PartitionResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,28 +90,6 @@ class PartitionPlan:
             raise LakeError(f"partition table_name={self.table_name}/dt={self.dt} mixes "
                             f"formats {sorted(formats)}; compact it by hand")
         return formats.pop()
-
-
-@dataclass(slots=True)
-class PartitionResult:
-    """What compacting one partition did (or, with dry_run, would do)."""
-
-    table_name: str
-    dt: str
-    files_before: int
-    bytes_before: int
-    rows_before: int | None = None
-    rows_after: int | None = None
-    files_after: int | None = None
-    bytes_after: int | None = None
-    new_files: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def duplicates(self) -> int | None:
-        if self.rows_before is None or self.rows_after is None:
-            return None
-        return self.rows_before - self.rows_after
 
 
 def today_utc() -> str:
@@ -387,8 +365,8 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
             for p in plan(lake, table=table, before=before, today=today)]
 
 
-def failed(results: Iterable[PartitionResult | IcebergPartitionResult],
-           ) -> list[PartitionResult | IcebergPartitionResult]:
+def failed(results: Iterable[PartitionResult],
+           ) -> list[PartitionResult]:
     """Results that carry an error."""
     return [r for r in results if r.error is not None]
 
@@ -425,13 +403,13 @@ def plan_iceberg(ice: IcebergLake, *, table: str | None = None, before: str | No
 def compact_iceberg_partition(
         ice: IcebergLake, part: IcebergPartitionPlan, *, options: CompactOptions | None = None,
         dry_run: bool = False,
-        before_commit: Callable[[IcebergPartitionResult], None] | None = None,
-) -> IcebergPartitionResult:
+        before_commit: Callable[[PartitionResult], None] | None = None,
+) -> PartitionResult:
     """Compact one Iceberg partition in one commit (``IcebergLake.compact_partition``),
     with the Hive compaction's dedup, sort and sizing rules."""
     options = options or CompactOptions()
     if dry_run:
-        return IcebergPartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
+        return PartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
 
     def group_rows(table: pa.Table) -> int:
         return options.row_group_rows or auto_row_group_rows(

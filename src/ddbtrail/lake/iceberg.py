@@ -25,7 +25,7 @@ import datetime as dt_mod
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
@@ -39,6 +39,7 @@ from ddbtrail.core.row import (
     iceberg_schema,
 )
 from ddbtrail.lake.files import DataFile, Lake
+from ddbtrail.lake.result import PartitionResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -126,29 +127,6 @@ class PlannedFile:
     file: DataFile
     iceberg: Any  # pyiceberg.manifest.DataFile
     rows: int
-
-
-@dataclass(slots=True)
-class IcebergPartitionResult:
-    """What compacting one Iceberg partition did."""
-
-    table_name: str
-    dt: str
-    files_before: int
-    bytes_before: int
-    rows_before: int | None = None
-    rows_after: int | None = None
-    files_after: int | None = None
-    bytes_after: int | None = None
-    snapshot_id: int | None = None
-    new_files: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def duplicates(self) -> int | None:
-        if self.rows_before is None or self.rows_after is None:
-            return None
-        return self.rows_before - self.rows_after
 
 
 class IcebergLake:
@@ -323,8 +301,8 @@ class IcebergLake:
     def compact_partition(self, table_name: str, dt: str, *, file_rows: int,
                           row_group_rows: Callable[[pa.Table], int],
                           sort: Callable[[pa.Table], pa.Table],
-                          before_commit: Callable[[IcebergPartitionResult], None] | None = None,
-                          ) -> IcebergPartitionResult:
+                          before_commit: Callable[[PartitionResult], None] | None = None,
+                          ) -> PartitionResult:
         """Replace one partition's files with deduplicated, key-sorted ones: one commit.
 
         ``sort`` deduplicates and orders a table; ``row_group_rows`` sizes row groups;
@@ -345,7 +323,7 @@ class IcebergLake:
         snapshot = table.current_snapshot()
         planned = self.plan(table_name=table_name, dt_from=dt, dt_to=dt,
                             snapshot_id=snapshot.snapshot_id if snapshot else None)
-        result = IcebergPartitionResult(table_name, dt, len(planned),
+        result = PartitionResult(table_name, dt, len(planned),
                                         sum(p.file.size for p in planned))
         if not planned:
             return result
