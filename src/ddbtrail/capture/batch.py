@@ -120,6 +120,7 @@ def capture_batch(
     encoded: list[EncodedRow] = []
     undeliverable: set[int] = set()
     seqs: list[str | None] = []
+    max_row_bytes = sink.max_row_bytes
 
     for item in flatten_records(records, ingested_at_ms=ingested,
                                 table_name=settings.table_name, policy=settings.redaction):
@@ -136,8 +137,8 @@ def capture_batch(
         row = item.row
         assert row is not None
         data = row_bytes(row)
-        if len(data) > sink.max_row_bytes:
-            data_or_none = _spill(row, data, s3, settings, sink.max_row_bytes)
+        if len(data) > max_row_bytes:
+            data_or_none = _spill(row, data, s3, settings, max_row_bytes)
             if data_or_none is None:
                 undeliverable.add(item.index)
                 result.undeliverable.append(row["event_id"])

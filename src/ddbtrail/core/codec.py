@@ -419,24 +419,23 @@ def _fast_keys(keys: Any) -> tuple[str, str] | None:
     if keys.__class__ is not dict:
         return None
     plain: dict[str, Any] = {}
-    for name, value in keys.items():
-        if value.__class__ is not dict or len(value) != 1:
-            return None
-        ((tag, raw),) = value.items()
-        if tag == "S" and raw.__class__ is str:
-            plain[name] = raw
-        elif tag == "N" and raw.__class__ is str and raw.isascii() and raw.isdigit() and (
-                len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
-            plain[name] = _fragment(raw)  # a plain integer is its own canonical spelling
-        else:
-            return None
     try:
+        for name, value in keys.items():
+            if value.__class__ is not dict:
+                return None
+            ((tag, raw),) = value.items()  # ValueError unless exactly one tag
+            if tag == "S" and raw.__class__ is str:
+                plain[name] = raw
+            elif tag == "N" and raw.__class__ is str and raw.isascii() and raw.isdigit() and (
+                    len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
+                plain[name] = _fragment(raw)  # a plain integer is its own canonical spelling
+            else:
+                return None
         text = orjson.dumps(plain).decode()
-        names = list(plain)
-        if names == sorted(names):
+        if len(plain) == 1 or list(plain) == sorted(plain):
             return text, text
         return text, orjson.dumps(dict(sorted(plain.items()))).decode()
-    except TypeError:  # names not str, lone surrogates: the exact path names them
+    except (TypeError, ValueError):  # names not str, lone surrogates: the exact path names them
         return None
 
 
@@ -444,40 +443,47 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
     """(old text, new text, hints, changed) through orjson, or None to take the exact
     path. An old attribute reuses the new one's plain value only when it is provably the
     same typed value: == where the validated new value holds only str (S, N, B and the
-    sets), identical orjson bytes for maps and lists (True == 1, but "true" != "1")."""
+    sets); for maps and lists, == when the new image holds no nested BOOL or NULL, else
+    identical orjson bytes (True == 1, but "true" != "1")."""
     if old.__class__ is not dict or new.__class__ is not dict:
         return None
     frag = _fragment
     new_hints: Hints = {}
     try:
+        tally = _NESTED_BOOLS[0]
         plain_new = _plain_map(new, "/new_image", new_hints, frag)
+        exact_nested = _NESTED_BOOLS[0] == tally
         hints = dict(new_hints)
+        # Hints below the top level (a set inside a map) must be copied for equal values.
+        nested_hints = any(path.count("/") > 2 for path in new_hints)
         plain_old: dict[str, Any] = {}
         changed: list[str] = []
         for k, v in old.items():
             nv = new.get(k)
             if nv is not None and v == nv:
-                if "S" in nv or "N" in nv:
+                (tag,) = nv  # validated by the walk: one tag
+                if tag in {"S", "N"}:
                     plain_old[k] = plain_new[k]
                     continue
-                if "BOOL" in nv:  # equal, but True == 1: check the old value's type
+                if tag in {"M", "L"}:
+                    if exact_nested or orjson.dumps(v) == orjson.dumps(nv):
+                        plain_old[k] = plain_new[k]
+                        if nested_hints:
+                            _copy_nested_hints(new_hints, hints, pointer_token(k))
+                        continue
+                elif tag == "BOOL":  # equal, but True == 1: check the old value's type
                     if v["BOOL"].__class__ is not bool:
                         raise _Slow
                     plain_old[k] = v["BOOL"]
                     continue
-                if "NULL" in nv:
+                elif tag == "NULL":
                     if v["NULL"] is not True:
                         raise _Slow
                     plain_old[k] = None
                     continue
-                if nv.keys() <= HINTED_TYPES:  # str-valued: == was exact
+                else:  # B and the sets hold only str or bytes: == was exact
                     plain_old[k] = plain_new[k]
-                    hints["/old_image/" + pointer_token(k)] = next(iter(nv))
-                    continue
-                if ("M" in nv or "L" in nv) and orjson.dumps(v) == orjson.dumps(nv):
-                    plain_old[k] = plain_new[k]
-                    if new_hints:
-                        _copy_nested_hints(new_hints, hints, pointer_token(k))
+                    hints["/old_image/" + pointer_token(k)] = tag
                     continue
             plain_old[k] = _plain_map({k: v}, "/old_image", hints, frag)[k]
             if nv is None or not same_value(v, nv):
@@ -505,6 +511,12 @@ def _copy_nested_hints(new_hints: Hints, hints: Hints, token: str) -> None:
 
 class _Slow(Exception):
     """The fast path does not apply; use the exact encoder."""
+
+
+# BOOL and NULL values the walk met below an image's top level. == cannot tell True from
+# 1, so _fast_pair reuses an equal nested old value unchecked only when the new image's
+# walk left this unmoved. Another thread can only move it too: that just takes the check.
+_NESTED_BOOLS: Final = [0]
 
 
 # What makes the fast path give up: _Slow, or the ValueError of unpacking a typed value
@@ -577,6 +589,8 @@ def _names_are_str(value: Any) -> bool:
 
 
 def _path_text(path: _Path) -> str:
+    if path.__class__ is tuple and path[0].__class__ is str and path[1].__class__ is str:
+        return path[0] + "/" + pointer_token(path[1])  # a top-level attribute: most hints
     keys: list[str | int] = []
     while not isinstance(path, str):
         path, key = path
@@ -631,10 +645,14 @@ def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) ->
         elif tag == "BOOL":
             if raw.__class__ is not bool:
                 raise _Slow
+            if path.__class__ is not str:
+                _NESTED_BOOLS[0] += 1
             out[k] = raw
         elif tag == "NULL":
             if raw is not True:
                 raise _Slow
+            if path.__class__ is not str:
+                _NESTED_BOOLS[0] += 1
             out[k] = None
         else:
             out[k] = _plain_rest(tag, raw, (path, k), hints, frag)
@@ -663,10 +681,12 @@ def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any
         elif tag == "BOOL":
             if raw.__class__ is not bool:
                 raise _Slow
+            _NESTED_BOOLS[0] += 1
             append(raw)
         elif tag == "NULL":
             if raw is not True:
                 raise _Slow
+            _NESTED_BOOLS[0] += 1
             append(None)
         else:
             append(_plain_rest(tag, raw, (path, i), hints, frag))
@@ -915,4 +935,6 @@ def hints_json(hints: Mapping[str, str]) -> str | None:
     """The ``type_hints`` column: compact JSON, or None when there are no hints."""
     if not hints:
         return None
-    return dumps(dict(sorted(hints.items())))
+    if orjson is not None:  # orjson sorts by UTF-8 bytes: the same order as code points
+        return orjson.dumps(hints, option=orjson.OPT_SORT_KEYS).decode()
+    return _STDLIB_JSON.encode(dict(sorted(hints.items())))

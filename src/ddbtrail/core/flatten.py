@@ -13,7 +13,6 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from ddbtrail.core import codec
@@ -92,22 +91,26 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     ``table_name`` overrides the table read from the record (for events whose ARN names
     no table, such as sample events with placeholders).
     """
-    event_id, seq = record_identity(record)
     if not _is_map(record):
         raise MalformedRecord(None, f"a record must be a JSON object, got {type(record).__name__}")
     assert isinstance(record, Mapping)
-    if event_id is None:
+    event_id = record.get("eventID")
+    if not isinstance(event_id, str):
         raise MalformedRecord(None, "no eventID")
-    source = record.get("eventSource", "aws:dynamodb")
-    region = record.get("awsRegion")
+    get = record.get
+    source = get("eventSource", "aws:dynamodb")
+    region = get("awsRegion")
     ms_precision = False
+    seq = None
     if "kinesis" in record:
+        seq = record_identity(record)[1]
         record = _kinesis_payload(record, event_id)
+        get = record.get
         ms_precision = True
         source = "aws:kinesis"
-        event_id = str(record.get("eventID") or event_id)
-        region = record.get("awsRegion", region)
-    ddb = record.get("dynamodb")
+        event_id = str(get("eventID") or event_id)
+        region = get("awsRegion", region)
+    ddb = get("dynamodb")
     if not _is_map(ddb):
         raise MalformedRecord(event_id, "no 'dynamodb' section")
     assert isinstance(ddb, Mapping)
@@ -115,30 +118,22 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         seq = ddb.get("SequenceNumber")
     if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
         raise MalformedRecord(event_id, f"SequenceNumber {seq!r} is not a decimal string")
-    action = record.get("eventName")
+    action = get("eventName")
     if not isinstance(action, str) or action not in STREAM_ACTIONS:
         raise MalformedRecord(event_id, f"eventName {action!r} is not INSERT, MODIFY or REMOVE")
-    name = table_name or record.get("tableName") or table_from_arn(record.get("eventSourceARN"))
+    name = table_name or get("tableName") or table_from_arn(get("eventSourceARN"))
     if not isinstance(name, str) or not _table_ok(name):
         raise MalformedRecord(
             event_id,
-            f"cannot tell the table: eventSourceARN {record.get('eventSourceARN')!r} names "
+            f"cannot tell the table: eventSourceARN {get('eventSourceARN')!r} names "
             "none (set TABLE_NAME, or --table)",
         )
-    identity = record.get("userIdentity")
+    identity = get("userIdentity")
     ms, micros = _event_time(ddb, event_id, ms_precision)
-    return Change(
-        event_id=event_id,
-        sequence_number=seq,
-        action=action,
-        ddb=ddb,
-        table_name=name,
-        event_source=str(source),
-        region=region if isinstance(region, str) else None,
-        user_identity=identity if identity is not None and _is_map(identity) else None,
-        timestamp_ms=ms,
-        extra_micros=micros,
-    )
+    return Change(event_id, seq, action, ddb, name, str(source),
+                  region if isinstance(region, str) else None,
+                  identity if identity is not None and _is_map(identity) else None,
+                  ms, micros)
 
 
 def _kinesis_payload(record: Mapping[str, Any], event_id: str) -> Mapping[str, Any]:
@@ -225,8 +220,8 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
     if not isinstance(view, str):
         view = _infer_view(old is not None, new is not None, action)
     ts = change.timestamp_ms if change.timestamp_ms is not None else ingested_at_ms
-    identity = change.user_identity or {}
-    principal = identity.get("principalId")
+    identity = change.user_identity
+    principal = None if identity is None else identity.get("principalId")
     size = ddb.get("SizeBytes")
     return make_row(
         event_id=change.event_id,
@@ -243,8 +238,8 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
         ingested_at_ms=ingested_at_ms,
         stream_view_type=view,
         size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        ttl_delete=(action == "REMOVE" and identity.get("type") == "Service"
-                    and principal == "dynamodb.amazonaws.com"),
+        ttl_delete=(principal == "dynamodb.amazonaws.com" and action == "REMOVE"
+                    and identity is not None and identity.get("type") == "Service"),
         user_identity=principal if isinstance(principal, str) else None,
         event_source=change.event_source,
         aws_region=change.region,
@@ -284,8 +279,7 @@ def event_records(event: object) -> list[Any]:
     return list(event["Records"])
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, once a record
-class Flattened:
+class Flattened(NamedTuple):  # a tuple: one is made per record on the hot path
     """Outcome for one record of a batch: a row, or the error that names it."""
 
     index: int
@@ -301,22 +295,23 @@ def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
     """Flatten a batch, isolating each bad record instead of failing the batch."""
     for index, record in enumerate(records):
         try:
-            row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name,
-                                 policy=policy)
+            change = unwrap(record, table_name=table_name)
+            row = build_row(change, ingested_at_ms=ingested_at_ms, redactor=None if policy is None
+                            else policy.redactor(change.table_name))
         except MalformedRecord as exc:
             event_id, seq = record_identity(record)
             yield Flattened(index, event_id, seq, error=exc)
         else:
-            yield Flattened(index, row["event_id"], row["sequence_number"], row=row)
+            yield Flattened(index, change.event_id, change.sequence_number, row)
 
 
 _ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_ORDER: Final = tuple(COLUMN_NAMES)
+_ORDER: Final = list(COLUMN_NAMES)
 
 
 def _ordered(row: Row) -> Mapping[str, object]:
     """The row with its columns in schema order (build_row already makes them so)."""
-    return row if tuple(row) == _ORDER else {name: row.get(name) for name in COLUMN_NAMES}
+    return row if list(row) == _ORDER else {name: row.get(name) for name in COLUMN_NAMES}
 
 
 def row_json(row: Row) -> str:
