@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from ddbtrail.core import codec
@@ -279,7 +280,8 @@ def event_records(event: object) -> list[Any]:
     return list(event["Records"])
 
 
-class Flattened(NamedTuple):  # a tuple: one is made per record on the hot path
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, once a record
+class Flattened:
     """Outcome for one record of a batch: a row, or the error that names it."""
 
     index: int
