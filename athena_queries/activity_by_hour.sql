@@ -16,15 +16,9 @@
 SELECT
     -- event_time is ISO-8601 UTC, so its first 13 characters name the hour in every engine.
     substr(event_time, 1, 13) || ':00:00Z' AS hour,
-    table_name,
-    action,
-    count(DISTINCT event_id) AS changes,
-    count(DISTINCT item_key) AS items,
-    count(DISTINCT CASE WHEN ttl_delete THEN event_id END) AS ttl_deletes
+    {{ activity_columns }}
 FROM changes
-WHERE "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-  AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+WHERE TRUE  -- every table
+  {{ change_window }}
 GROUP BY substr(event_time, 1, 13), table_name, action
 ORDER BY hour, table_name, action

@@ -17,16 +17,9 @@
 SELECT
     -- event_time is ISO-8601 UTC, so its first 19 characters name the second in every engine.
     substr(event_time, 1, 19) || 'Z' AS second,
-    table_name,
-    action,
-    count(DISTINCT event_id) AS changes,
-    count(DISTINCT item_key) AS items,
-    count(DISTINCT CASE WHEN ttl_delete THEN event_id END) AS ttl_deletes
+    {{ activity_columns }}
 FROM changes
 WHERE ? IN ('*', table_name)
-  AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-  AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+  {{ change_window }}
 GROUP BY substr(event_time, 1, 19), table_name, action
 ORDER BY second, table_name, action

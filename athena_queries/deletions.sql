@@ -18,16 +18,8 @@
 --   sequence_number  stream sequence number
 --   event_id         stream eventID
 WITH removes AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY table_name, event_id ORDER BY ingested_at) AS copy_number
-    FROM changes
-    WHERE action = 'REMOVE'
-      AND ? IN ('*', table_name)
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+    {{ window_copies }}
+      AND action = 'REMOVE'
 )
 SELECT
     table_name,

@@ -27,10 +27,7 @@ SELECT
     min(ingested_at) AS first_seen
 FROM changes
 WHERE ? IN ('*', table_name)
-  AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-  AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+  {{ change_window }}
 GROUP BY table_name, event_id
 HAVING count(DISTINCT concat(
     sequence_number, '|', item_key, '|', action, '|',

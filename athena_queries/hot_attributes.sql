@@ -24,10 +24,7 @@ FROM changes
 CROSS JOIN UNNEST(changed_attributes) AS changed (attribute)
 WHERE action = 'MODIFY'
   AND ? IN ('*', table_name)
-  AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-  AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+  {{ change_window }}
 GROUP BY table_name, attribute
 ORDER BY changes DESC, table_name, attribute
 LIMIT ?

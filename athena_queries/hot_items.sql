@@ -26,10 +26,7 @@ SELECT
     max(event_time) AS last_event_time
 FROM changes
 WHERE table_name = ?
-  AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-  AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-  AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+  {{ change_window }}
 GROUP BY item_key
 ORDER BY changes DESC, item_key
 LIMIT ?

@@ -16,37 +16,16 @@
 --   max_lag_ms  largest lag, milliseconds
 -- note: A change delivered more than once counts with its first ingestion. DynamoDB Streams
 -- note: round the event time down to the second, so lags include up to 1 s of rounding.
-WITH first_ingestion AS (
-    SELECT
-        table_name,
-        event_id,
-        min("timestamp") AS event_ms,
-        min(event_time) AS event_time,
-        min(ingested_at) AS ingested_at
-    FROM changes
-    WHERE ? IN ('*', table_name)
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-    GROUP BY table_name, event_id
-),
-lags AS (
-    SELECT
-        substr(event_time, 1, 13) || ':00:00Z' AS hour,
-        table_name,
-        event_id,
-        CAST(to_unixtime(from_iso8601_timestamp(ingested_at)) * 1000 AS BIGINT) - event_ms
-            AS lag_ms
-    FROM first_ingestion
+WITH lags AS (
+    {{ ingestion_lags }}
 )
 SELECT
-    hour,
+    substr(event_time, 1, 13) || ':00:00Z' AS hour,
     table_name,
     count(*) AS changes,
     min(lag_ms) AS min_lag_ms,
     CAST(round(avg(lag_ms)) AS BIGINT) AS avg_lag_ms,
     max(lag_ms) AS max_lag_ms
 FROM lags
-GROUP BY hour, table_name
+GROUP BY substr(event_time, 1, 13), table_name
 ORDER BY hour, table_name

@@ -14,27 +14,8 @@
 -- note: A change delivered more than once counts with its first ingestion; a negative lag
 -- note: (clock skew) counts in the first bucket. DynamoDB Streams round the event time down
 -- note: to the second, so lags include up to 1 s of rounding.
-WITH first_ingestion AS (
-    SELECT
-        table_name,
-        event_id,
-        min("timestamp") AS event_ms,
-        min(ingested_at) AS ingested_at
-    FROM changes
-    WHERE ? IN ('*', table_name)
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-    GROUP BY table_name, event_id
-),
-lags AS (
-    SELECT
-        table_name,
-        event_id,
-        greatest(CAST(to_unixtime(from_iso8601_timestamp(ingested_at)) * 1000 AS BIGINT)
-                 - event_ms, 0) AS lag_ms
-    FROM first_ingestion
+WITH lags AS (
+    {{ ingestion_lags }}
 ),
 buckets (lag_from_ms, lag_to_ms) AS (
     VALUES
@@ -47,6 +28,6 @@ SELECT
     b.lag_to_ms,
     count(*) AS changes
 FROM lags AS l
-JOIN buckets AS b ON l.lag_ms >= b.lag_from_ms AND l.lag_ms < b.lag_to_ms
+JOIN buckets AS b ON greatest(l.lag_ms, 0) >= b.lag_from_ms AND greatest(l.lag_ms, 0) < b.lag_to_ms
 GROUP BY b.lag_from_ms, b.lag_to_ms
 ORDER BY b.lag_from_ms

@@ -3,16 +3,15 @@
 -- question: What did one item look like at an instant? No row if it did not exist then.
 -- parameters:
 --   table_name    string     DynamoDB table name
---   item_key      string     canonical item key, e.g. {"Id":101}
 --   snapshot      timestamp  instant of the state snapshot to start from: the latest row of snapshot_status at or before `at` that is not stale; 1970-01-01 reads the whole history [default: 1970-01-01T00:00:00Z]
 --   snapshot      timestamp  the same instant again (its partition)
 --   snapshot_made_at  string  made_at of that snapshot [default: none]
 --   table_name    string     the same table again
---   item_key      string     the same key again
 --   snapshot      timestamp  the same snapshot instant again (changes after it count)
 --   at            timestamp  the instant, ISO-8601 (e.g. 2024-05-01T12:00:00Z); changes at or before it count
 --   snapshot      timestamp  the same snapshot instant again (prunes dt partitions)
 --   at            timestamp  the same instant again (prunes dt partitions)
+--   item_key      string     canonical item key, e.g. {"Id":101}
 -- output:
 --   item_key             canonical item key
 --   keys                 the key attributes, plain JSON
@@ -23,43 +22,15 @@
 --   last_action          action of that change (INSERT | MODIFY | SNAPSHOT)
 -- note: the answer is the same with or without a snapshot: a snapshot holds each live
 -- note: item's latest row at its instant, and every change after it orders after those.
-WITH candidates AS (
-    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
-           change_order
-    FROM snapshots
-    WHERE table_name = ?
-      AND item_key = ?
-      AND snapshot_date = date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND snapshot_ms = CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND made_at = ?
-      AND row_kind = 'item'
-    UNION ALL
-    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
-           change_order
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND item_key = ?
-      AND "timestamp" > CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+WITH table_candidates AS (
+    {{ as_of_candidates }}
 ),
-ranked AS (
-    SELECT
-        *,
-        row_number() OVER (
-            ORDER BY change_order DESC
-        ) AS recency
-    FROM candidates
+-- One item: both engines push this filter into each part's scan.
+candidates AS (
+    SELECT * FROM table_candidates WHERE item_key = ?
+),
+state AS (
+    {{ item_state }}
 )
-SELECT
-    item_key,
-    keys,
-    new_image AS item,
-    type_hints,
-    event_time AS last_event_time,
-    sequence_number AS last_sequence_number,
-    action AS last_action
-FROM ranked
-WHERE recency = 1
-  AND action <> 'REMOVE'
+SELECT item_key, keys, item, type_hints, last_event_time, last_sequence_number, last_action
+FROM state

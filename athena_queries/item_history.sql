@@ -18,13 +18,7 @@
 --   event_id            stream eventID
 --   timestamp           when the change happened, epoch milliseconds
 WITH item_changes AS (
-    SELECT
-        *,
-        -- At-least-once delivery may land one event twice: keep its first copy.
-        row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy_number
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND item_key = ?
+    {{ item_changes }}
 )
 SELECT
     sequence_number,

@@ -38,17 +38,8 @@
 --   cloudtrail_event     eventName (PutItem, UpdateItem, ...), when exact and agreed
 --   cloudtrail_event_id  CloudTrail eventID, when exactly one event matched
 WITH item_changes AS (
-    SELECT
-        *,
-        -- At-least-once delivery may land one event twice: keep its first copy.
-        row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy_number
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND item_key = ?
-      AND dt BETWEEN date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-                 AND date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
+    {{ item_changes }}
+      {{ change_window }}
 ),
 the_item AS (
     SELECT key_map, array_sort(map_keys(key_map)) AS names

@@ -23,10 +23,7 @@ WITH sized AS (
     FROM changes
     WHERE coalesce(new_image, old_image) IS NOT NULL
       AND ? IN ('*', table_name)
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+      {{ change_window }}
 ),
 buckets (size_from, size_to) AS (
     -- Exact integer edges: log2 in floating point can land a power of two in the wrong bucket.

@@ -19,27 +19,8 @@
 --   sequence_number     stream sequence number
 --   event_id            stream eventID
 WITH window_changes AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY table_name, event_id ORDER BY ingested_at) AS copy_number
-    FROM changes
-    WHERE ? IN ('*', table_name)
-      AND "timestamp" >= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+    {{ window_copies }}
 )
-SELECT
-    table_name,
-    event_time,
-    action,
-    item_key,
-    changed_attributes,
-    ttl_delete,
-    user_identity,
-    sequence_number,
-    event_id
-FROM window_changes
-WHERE copy_number = 1
+{{ change_listing }}
 ORDER BY "timestamp" DESC, table_name, length(sequence_number) DESC, sequence_number DESC
 LIMIT ?

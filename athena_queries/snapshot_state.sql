@@ -34,33 +34,11 @@
 --   row_kind         item
 --   table_name       partition: DynamoDB table name
 --   snapshot_date    partition: date of the instant
-WITH base AS (
-    SELECT
-        event_id, sequence_number, action, item_key, keys, new_image, type_hints,
-        "timestamp", event_time, ingested_at, change_order
-    FROM snapshots
-    WHERE table_name = ?
-      AND snapshot_date = date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND snapshot_ms = CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND made_at = ?
-      AND row_kind = 'item'
+WITH candidates AS (
+    {{ as_of_candidates }}
 ),
-after AS (
-    SELECT
-        event_id, sequence_number, action, item_key, keys, new_image, type_hints,
-        "timestamp", event_time, ingested_at, change_order
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND "timestamp" > CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-),
-ranked AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY item_key ORDER BY change_order DESC) AS recency
-    FROM (SELECT * FROM base UNION ALL SELECT * FROM after) AS candidates
+latest AS (
+    {{ latest_rows }}
 )
 SELECT
     event_id, sequence_number, action, item_key, keys, new_image, type_hints,
@@ -71,6 +49,4 @@ SELECT
     'item' AS row_kind,
     ? AS table_name,
     date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d') AS snapshot_date
-FROM ranked
-WHERE recency = 1
-  AND action <> 'REMOVE'
+FROM latest

@@ -22,42 +22,11 @@
 -- note: the answer is the same with or without a snapshot: a snapshot holds each live
 -- note: item's latest row at its instant, and every change after it orders after those.
 WITH candidates AS (
-    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
-           change_order
-    FROM snapshots
-    WHERE table_name = ?
-      AND snapshot_date = date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND snapshot_ms = CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND made_at = ?
-      AND row_kind = 'item'
-    UNION ALL
-    SELECT item_key, keys, new_image, type_hints, event_time, sequence_number, action,
-           change_order
-    FROM changes_ordered
-    WHERE table_name = ?
-      AND "timestamp" > CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
-      AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
-      AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+    {{ as_of_candidates }}
 ),
-ranked AS (
-    SELECT
-        *,
-        row_number() OVER (
-            PARTITION BY item_key
-            ORDER BY change_order DESC
-        ) AS recency
-    FROM candidates
+state AS (
+    {{ item_state }}
 )
-SELECT
-    item_key,
-    keys,
-    new_image AS item,
-    type_hints,
-    event_time AS last_event_time,
-    sequence_number AS last_sequence_number,
-    action AS last_action
-FROM ranked
-WHERE recency = 1
-  AND action <> 'REMOVE'
+SELECT item_key, keys, item, type_hints, last_event_time, last_sequence_number, last_action
+FROM state
 ORDER BY item_key

@@ -11,7 +11,7 @@
 --   last_event_time      time of the item's last change, ISO-8601 UTC
 --   last_sequence_number sequence number of that change
 --   last_action          action of that change (INSERT | MODIFY | SNAPSHOT)
--- note: create it in Athena with CREATE OR REPLACE VIEW current_state AS <this query>.
+-- note: create it in Athena with CREATE OR REPLACE VIEW current_state AS <its SQL: ddbtrail query view_current_state --sql>.
 -- note: Each table starts from its latest snapshot that is not stale (snapshot_status)
 -- note: and reads only the changes after it; a table with none reads its whole history.
 WITH usable AS (
@@ -50,23 +50,4 @@ candidates AS (
     FROM changes_ordered AS o
     WHERE o.table_name NOT IN (SELECT table_name FROM chosen)
 )
-SELECT
-    table_name,
-    item_key,
-    keys,
-    new_image AS item,
-    type_hints,
-    event_time AS last_event_time,
-    sequence_number AS last_sequence_number,
-    action AS last_action
-FROM (
-    SELECT
-        *,
-        row_number() OVER (
-            PARTITION BY table_name, item_key
-            ORDER BY change_order DESC
-        ) AS recency
-    FROM candidates
-) AS ranked
-WHERE recency = 1
-  AND action <> 'REMOVE'
+{{ item_state }}

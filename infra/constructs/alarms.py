@@ -61,38 +61,36 @@ class Alarms(Construct):
                       dimensions_map={"service": C.METRICS_SERVICE}, statistic="Sum",
                       period=_FIVE_MIN),
             1)
-        stream = {"DeliveryStreamName": delivery_stream_name}
+
+        def firehose(metric_name: str, statistic: str) -> cw.Metric:
+            """A metric of the delivery stream, over five minutes."""
+            return cw.Metric(namespace="AWS/Firehose", metric_name=metric_name,
+                             dimensions_map={"DeliveryStreamName": delivery_stream_name},
+                             statistic=statistic, period=_FIVE_MIN)
+
         to = "DeliveryToIceberg" if cfg.format == "iceberg" else "DeliveryToS3"
         # Success is reported per delivery attempt: a minimum below 1 means a failed one.
         self._alarm(
             "DeliveryFailures", "Firehose failed to deliver to S3 (it retries for 24 h)",
-            cw.Metric(namespace="AWS/Firehose", metric_name=f"{to}.Success",
-                      dimensions_map=stream, statistic="Minimum", period=_FIVE_MIN),
+            firehose(f"{to}.Success", "Minimum"),
             1, comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD, periods=2)
         self._alarm(
             "Freshness", "The oldest record in Firehose is older than the freshness threshold",
-            cw.Metric(namespace="AWS/Firehose", metric_name=f"{to}.DataFreshness",
-                      dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
+            firehose(f"{to}.DataFreshness", "Maximum"),
             cfg.freshness_alarm_seconds)
         self._alarm(
             "PartitionCountExceeded", "Firehose ran out of active dynamic partitions",
-            cw.Metric(namespace="AWS/Firehose", metric_name="PartitionCountExceeded",
-                      dimensions_map=stream, statistic="Maximum", period=_FIVE_MIN),
-            1)
+            firehose("PartitionCountExceeded", "Maximum"), 1)
         if cfg.format == "iceberg":
             self._alarm(
                 "IcebergFailedRows",
                 "Rows Firehose could not write to the Iceberg table went to the error prefix",
-                cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToIceberg.FailedRowCount",
-                          dimensions_map=stream, statistic="Sum", period=_FIVE_MIN),
-                1)
+                firehose("DeliveryToIceberg.FailedRowCount", "Sum"), 1)
         if cfg.format == "parquet":
             self._alarm(
                 "ConversionFailures",
                 "Rows failed Parquet conversion and went to the error prefix, not the lake",
-                cw.Metric(namespace="AWS/Firehose", metric_name="FailedConversion.Records",
-                          dimensions_map=stream, statistic="Sum", period=_FIVE_MIN),
-                1)
+                firehose("FailedConversion.Records", "Sum"), 1)
 
     def _alarm(self, cid: str, description: str, metric: cw.IMetric, threshold: float, *,
                comparison: cw.ComparisonOperator = (

@@ -28,6 +28,7 @@ from ddbtrail.core import row
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.flatten import event_records, flatten_records
 from ddbtrail.delivery.targets import sink_from_env
+from ddbtrail.query import saved
 from infra import constants as C
 from infra.config import load_config
 from infra.constructs.capture import redaction_statements
@@ -363,10 +364,14 @@ def test_one_named_query_per_sql_file(parquet: Any, jsonl: Any) -> None:
     assert len(named) == len(SQL_FILES) + len(views)
     by_name = {q["Name"]: q for q in named}
     assert set(by_name) == {p.stem for p in SQL_FILES + views}
+    # Fragments (athena_queries/fragments/) are not queries: none is deployed.
+    assert not set(by_name) & {f.name for f in saved.fragments(REPO / "athena_queries")}
     for path in SQL_FILES + views:
         q = by_name[path.stem]
         text = path.read_text(encoding="utf-8")
-        assert q["QueryString"] == text.strip().rstrip(";")
+        # The deployed text is the saved query with its fragments expanded.
+        assert q["QueryString"] == saved.parse_query(text, path).sql
+        assert "{{" not in q["QueryString"], path.name
         assert q["Database"] == "ddbtrail"
         assert q["WorkGroup"] == "ddbtrail"
         question = re.search(r"^-- question: (.+)$", text, re.MULTILINE)

@@ -60,10 +60,13 @@ def test_default_synth_schedules_a_state_machine_that_runs_athena(jsonl: Any) ->
     assert [inner[n]["Resource"] for n in ("FindBase", "ReadBase", "WriteSnapshot",
                                            "MarkComplete")] == [
         ATHENA_SYNC, ATHENA_RESULTS, ATHENA_SYNC, ATHENA_SYNC]
-    # The SQL is the saved files' text.
+    # The SQL is the saved queries' (fragments expanded).
     assert inner["FindBase"]["Arguments"]["QueryString"] == saved.load("snapshot_base").sql
     assert inner["WriteSnapshot"]["Arguments"]["QueryString"] == (
         "INSERT INTO snapshots\n" + saved.load("snapshot_state").sql)
+    # Fragments expanded: no placeholder reaches Athena.
+    for state in [*states.values(), *inner.values()]:
+        assert "{{" not in state.get("Arguments", {}).get("QueryString", ""), state
     assert states["Tables"]["Items"] == "{% $tables %}"
 
 

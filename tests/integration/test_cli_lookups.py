@@ -19,6 +19,7 @@ from ddbtrail.cli import main
 from ddbtrail.core import codec
 from ddbtrail.core.flatten import flatten_record, row_bytes
 from ddbtrail.core.row import partition_path
+from ddbtrail.query import saved
 
 BIG = "110111111111111110000000000000000000000"
 T0 = 1714557600  # 2024-05-01T10:00:00Z, seconds as DynamoDB Streams give them
@@ -139,6 +140,14 @@ def test_queries_lists_names_and_parameters(capsys: pytest.CaptureFixture[str]) 
     listed = {r["name"]: r for r in _json_lines(out)}
     assert listed["item_history"]["parameters"] == "table_name, item_key"
     assert listed["hot_items"]["parameters"] == "table_name, from, to, top"
+
+
+def test_query_sql_prints_the_athena_text_with_fragments_expanded(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "query", "view_current_state", "--sql")
+    assert code == 0
+    assert out == saved.load("view_current_state").sql + "\n"
+    assert "{{" not in out and "ORDER BY change_order DESC" in out
 
 
 def test_query_runs_a_saved_query(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -108,3 +109,37 @@ def test_the_latest_row_rule_is_written_once() -> None:
     for name in ("item_as_of", "table_as_of", "view_current_state", "item_history", "scd2"):
         sql = queries.load(name).sql
         assert "FROM changes_ordered" in sql and "length(sequence_number)" not in sql, name
+
+
+FRAGMENTS = queries.fragments()
+
+
+def test_no_loaded_query_holds_a_fragment_placeholder() -> None:
+    # Query.sql is what DuckDB, Athena, the named queries and the state machine get.
+    for query in ALL:
+        assert "{{" not in query.sql, query.name
+
+
+def test_every_fragment_is_used_by_a_query() -> None:
+    assert FRAGMENTS, "athena_queries/fragments/ has no fragments"
+    used = {name for q in ALL for name in q.fragments}
+    assert {f.name for f in FRAGMENTS} == used
+
+
+@pytest.mark.parametrize("query", [q for q in ALL if q.fragments], ids=lambda q: q.name)
+def test_an_unexpanded_copy_fails_to_parse(query: queries.Query) -> None:
+    # Pasted into an engine as it is on disk, a query that uses a fragment is refused, not
+    # run without the fragment's predicates (DuckDB's parser here; Trino's has no braces).
+    with pytest.raises(duckdb.ParserException, match=r'near "\{"'):
+        duckdb.connect().extract_statements(query.path.read_text(encoding="utf-8"))
+
+
+def test_the_window_rule_is_written_once() -> None:
+    # The [from, to) window and its dt bounds live in fragments/change_window.sql.
+    bound = '"timestamp" < CAST(to_unixtime(from_iso8601_timestamp(?))'
+    assert bound in {f.name: f for f in FRAGMENTS}["change_window"].sql
+    for query in ALL:
+        raw = query.path.read_text(encoding="utf-8")
+        assert bound not in raw, query.name
+        if bound in query.sql:
+            assert "change_window" in query.fragments, query.name

@@ -108,9 +108,9 @@ def test_athena_gets_the_saved_sql_and_execution_parameters(
     (call,) = calls
     assert call["sql"] == queries.load("item_as_of").sql  # never string-formatted
     assert call["paramstyle"] == "qmark"
-    # No snapshot given: the defaults read the whole history (table, key, snapshot x2,
-    # made_at; table, key, snapshot, at, snapshot, at).
+    # No snapshot given: the defaults read the whole history (the table's candidates:
+    # table, snapshot x2, made_at; table, snapshot, at, snapshot, at; then the key).
     none, at = "'1970-01-01T00:00:00.000Z'", "'2024-05-01T12:00:00.000Z'"
-    assert call["params"] == ["'Orders'", "'{\"Id\":1}'", none, none, "'none'",
-                              "'Orders'", "'{\"Id\":1}'", none, at, none, at]
+    assert call["params"] == ["'Orders'", none, none, "'none'",
+                              "'Orders'", none, at, none, at, "'{\"Id\":1}'"]
     assert (call["workgroup"], call["database"]) == ("wg", "db")

@@ -80,6 +80,11 @@ def graceful_stop(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+# The stream runner's options, as capture and replicate take them (each its own default).
+BatchSizeOpt = Annotated[int, typer.Option(help="Records per batch, 1..10000.")]
+MaxRetriesOpt = Annotated[int, typer.Option(
+    help="Retries of a failing batch before it goes to the on-failure file (-1: forever).")]
+
 RedactionPolicyOpt = Annotated[str | None, typer.Option(
     "--redaction-policy", help="JSON file of per-table attributes to drop or HMAC "
     "(key from REDACTION_KEY); default: $REDACTION_POLICY.")]
@@ -122,6 +127,34 @@ class ProgressLine:
             self.live.update(Text(line))
 
 
+def progress_line(once: bool, verb: str = "captured") -> ProgressLine:
+    """A live line on stderr while the run goes on; none with ``--once``."""
+    live = None if once else Live(Text("starting..."), console=err_console,
+                                  refresh_per_second=4, transient=False)
+    return ProgressLine(live, verb)
+
+
+def run_shown(run: Callable[[], RunStats], stop: Callable[[], None],
+              progress: ProgressLine) -> RunStats:
+    """``run()`` with Ctrl-C calling ``stop`` (see graceful_stop) and ``progress`` shown
+    live until it returns, its last line left on screen."""
+    with graceful_stop(stop):
+        if progress.live is None:
+            return run()
+        with progress.live:
+            stats = run()
+            progress(stats)
+            return stats
+
+
+def fail_on_failed_records(stats: RunStats) -> None:
+    """Raise DdbtrailError naming the on-failure files if records failed after retries."""
+    if stats.failed_records:
+        raise DdbtrailError(
+            f"{stats.failed_records} record(s) failed after retries; kept in "
+            f"{', '.join(stats.failure_files)}")
+
+
 @app.command("capture")
 def capture_command(
     *,
@@ -136,10 +169,8 @@ def capture_command(
     fmt: FormatOpt = LakeFormat.parquet,
     once: Annotated[bool, typer.Option(
         "--once", help="Drain every shard to its current end, flush, and exit.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 1000,
-    max_retries: Annotated[int, typer.Option(
-        help="Retries of a failing batch before it goes to the on-failure file "
-        "(-1: forever).")] = 10,
+    batch_size: BatchSizeOpt = 1000,
+    max_retries: MaxRetriesOpt = 10,
     bisect: Annotated[bool, typer.Option(
         help="Split a failing batch in two and retry each half.")] = True,
     checkpoint_interval: Annotated[float, typer.Option(
@@ -160,22 +191,14 @@ def capture_command(
     policy = read_policy(redaction_policy)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     _check_writable(the_lake)
-    live = None if once else Live(Text("starting..."), console=err_console,
-                                  refresh_per_second=4, transient=False)
-    progress = ProgressLine(live)
+    progress = progress_line(once)
     try:
         with cli_logging():
             ddb = aws_client("dynamodb", endpoint_url, region, profile)
             streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
             run = build_capture(table, the_lake, ddb=ddb, streams=streams, fmt=fmt,
                                 settings=settings, on_progress=progress, redaction=policy)
-            with graceful_stop(run.runner.stop):
-                if live is not None:
-                    with live:
-                        stats = run.run(once=once)
-                        progress(stats)
-                else:
-                    stats = run.run(once=once)
+            stats = run_shown(lambda: run.run(once=once), run.runner.stop, progress)
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"capture {table}", exc, resource=f"table {table}") from exc
     files = len(run.delivery.stats.files)
@@ -183,10 +206,7 @@ def capture_command(
         f"captured {stats.records:,} records of {table} into {the_lake.uri} "
         f"({files} file{'s' if files != 1 else ''}, {fmt}); checkpoints saved",
         markup=False, highlight=False)
-    if stats.failed_records:
-        raise DdbtrailError(
-            f"{stats.failed_records} record(s) failed after retries; kept in "
-            f"{', '.join(stats.failure_files)}")
+    fail_on_failed_records(stats)
 
 
 def _check_writable(lake: Lake) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import Annotated
 
 import typer
@@ -57,8 +58,14 @@ def run_query(
         "--cloudtrail", envvar="DDBTRAIL_CLOUDTRAIL",
         help="CloudTrail logs (folder or s3://) as cloudtrail_logs, for duckdb.")] = None,
     output: OutputOption = Output.table,
+    sql: Annotated[bool, typer.Option(
+        "--sql", help="Print its Athena SQL, fragments expanded, instead of running it.")]
+        = False,
 ) -> None:
     """Run a saved query on the local lake (DuckDB) or on Athena; print its rows."""
+    if sql:  # the text to paste into Athena: the file itself may use fragments
+        sys.stdout.write(q.load(name).sql + "\n")
+        return
     values = parse_params(param or [])
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile) \
         if engine == "duckdb" else None

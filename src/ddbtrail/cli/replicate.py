@@ -7,14 +7,12 @@ from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.live import Live
-from rich.text import Text
 
 from ddbtrail.capture.replicate import ReplicateSettings, replicate_batch, target_client
 from ddbtrail.capture.runner.checkpoint import CheckpointStore
 from ddbtrail.capture.runner.esm import RunnerSettings, StreamRunner
 from ddbtrail.capture.runner.pipeline import table_stream
-from ddbtrail.cli._app import LAKE_HELP, app, console, err_console
+from ddbtrail.cli._app import LAKE_HELP, app, console
 from ddbtrail.cli._aws import (
     EndpointOpt,
     ProfileOpt,
@@ -23,8 +21,15 @@ from ddbtrail.cli._aws import (
     aws_failure,
     aws_session,
 )
-from ddbtrail.cli.capture import ProgressLine, cli_logging, graceful_stop
-from ddbtrail.core.exceptions import DdbtrailError, PermanentAwsError
+from ddbtrail.cli.capture import (
+    BatchSizeOpt,
+    MaxRetriesOpt,
+    cli_logging,
+    fail_on_failed_records,
+    progress_line,
+    run_shown,
+)
+from ddbtrail.core.exceptions import PermanentAwsError
 from ddbtrail.lake.files import Lake
 
 
@@ -69,10 +74,8 @@ def replicate_command(
         help="REMOVE as a conditional delete or a tombstone item.")] = DeleteMode.delete,
     once: Annotated[bool, typer.Option(
         "--once", help="Drain every shard to its current end and exit.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Records per batch, 1..10000.")] = 100,
-    max_retries: Annotated[int, typer.Option(
-        help="Retries of a failing batch before it goes to the on-failure file "
-        "(-1: forever).")] = 10,
+    batch_size: BatchSizeOpt = 100,
+    max_retries: MaxRetriesOpt = 10,
 ) -> None:
     """Replicate a table's stream into a target table: puts and deletes, in order, guarded
     against stale replays by the source sequence number (attribute _ddbtrail_seq)."""
@@ -80,9 +83,7 @@ def replicate_command(
         "TARGET_TABLE": to_table, "TARGET_REGION": to_region or region or "",
         "TARGET_ROLE_ARN": to_role_arn or "", "DELETE_MODE": delete_mode.value})
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    live = None if once else Live(Text("starting..."), console=err_console,
-                                  refresh_per_second=4, transient=False)
-    progress = ProgressLine(live, verb="replicated")
+    progress = progress_line(once, verb="replicated")
     try:
         with cli_logging():
             ddb = aws_client("dynamodb", endpoint_url, region, profile)
@@ -96,19 +97,10 @@ def replicate_command(
                 RunnerSettings(batch_size=batch_size, max_retry_attempts=max_retries,
                                bisect_on_error=False, function_name="ddbtrail-replicate"),
                 on_progress=progress)
-            with graceful_stop(runner.stop):
-                if live is not None:
-                    with live:
-                        stats = runner.run(once=once)
-                        progress(stats)
-                else:
-                    stats = runner.run(once=once)
+            stats = run_shown(lambda: runner.run(once=once), runner.stop, progress)
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"replicate {from_table} -> {to_table}", exc,
                           resource=f"table {to_table}") from exc
     console.print(f"replicated {stats.records:,} records of {from_table} into {to_table}",
                   markup=False, highlight=False)
-    if stats.failed_records:
-        raise DdbtrailError(
-            f"{stats.failed_records} record(s) failed after retries; kept in "
-            f"{', '.join(stats.failure_files)}")
+    fail_on_failed_records(stats)

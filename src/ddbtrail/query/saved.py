@@ -12,6 +12,12 @@ and a header comment::
     -- output:
     --   sequence_number  ...
 
+A line holding only ``{{ name }}`` stands for ``athena_queries/fragments/<name>.sql``
+(SQL that several queries share, with the same header, ``kind: fragment``): loading puts
+the fragment's SQL there, each line indented like the placeholder, so ``Query.sql`` is
+what Athena and DuckDB run. The query's header still lists every ``?``, the fragment's
+too. A fragment may use fragments; a copy left unexpanded is not SQL and fails to parse.
+
 Locally the SQL is transpiled by sqlglot (athena -> duckdb): each ``?`` becomes a named
 DuckDB parameter, so a value given once fills every ``?`` of its name and DuckDB binds
 it. On Athena the values go as execution parameters through awswrangler.
@@ -20,6 +26,7 @@ it. On Athena the values go as execution parameters through awswrangler.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +57,12 @@ ENGINES: Final = ("duckdb", "athena")
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*\Z")
 _PARAM_LINE: Final = re.compile(r"(\w+)\s+(\w+)\s*(.*)\Z")
 _DEFAULT: Final = re.compile(r"\[default:\s*([^\]]*)\]")
+FRAGMENTS_DIR: Final = "fragments"
+FRAGMENT_KIND: Final = "fragment"
+MAX_FRAGMENT_DEPTH: Final = 4
+# A fragment placeholder: a line holding only {{ name }}; its indentation prefixes each line.
+_INCLUDE: Final = re.compile(r"([ \t]*)\{\{\s*(\S*?)\s*\}\}[ \t]*\Z")
+_BRACES: Final = re.compile(r"\{\{.*\}\}")
 # Placeholder names get a prefix so that a parameter named like a keyword (from) parses.
 _PREFIX: Final = "p_"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,8 +87,9 @@ class Query:
     question: str
     params: tuple[Param, ...]  # one per ``?``, in the order they occur
     outputs: tuple[tuple[str, str], ...]
-    sql: str
+    sql: str  # fragments expanded: the text Athena and DuckDB run
     path: Path
+    fragments: tuple[str, ...] = ()  # the fragments it uses, theirs included, sorted
 
     @property
     def parameters(self) -> tuple[Param, ...]:
@@ -86,20 +100,42 @@ class Query:
         return tuple(seen.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """SQL that saved queries share: ``fragments/<name>.sql``, not a query of its own."""
+
+    name: str
+    question: str
+    params: tuple[Param, ...]  # one per ``?`` of ``sql``, in order
+    sql: str  # the lines after the header, its own fragments expanded
+    path: Path
+    fragments: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- loading
 
 
-def parse_query(text: str, path: Path) -> Query:
-    """Parse a .sql file's header and check it against the SQL. Raises QueryError."""
+@dataclass(frozen=True, slots=True)
+class _Header:
+    fields: dict[str, str]
+    params: tuple[Param, ...]
+    outputs: tuple[tuple[str, str], ...]
+    body_line: int  # index of the first line after the header comment
+
+
+def _parse_header(text: str, where: str) -> _Header:
     fields: dict[str, str] = {}
     params: list[Param] = []
     outputs: list[tuple[str, str]] = []
     section = None
-    for raw in text.splitlines():
+    lines = text.splitlines()
+    body_line = len(lines)
+    for index, raw in enumerate(lines):
         line = raw.strip()
         if not line:
             continue
         if not line.startswith("--"):
+            body_line = index
             break
         body = line[2:]
         key, sep, value = body.strip().partition(":")
@@ -117,7 +153,7 @@ def parse_query(text: str, path: Path) -> Query:
         if section == "parameters" and item:
             m = _PARAM_LINE.match(item)
             if not m or m.group(2) not in PARAM_TYPES:
-                raise QueryError(f"{path.name}: bad parameter line {item!r} "
+                raise QueryError(f"{where}: bad parameter line {item!r} "
                                  f"(expected: name {'|'.join(PARAM_TYPES)} description)")
             d = _DEFAULT.search(m.group(3))
             params.append(Param(m.group(1), m.group(2), m.group(3),
@@ -127,20 +163,125 @@ def parse_query(text: str, path: Path) -> Query:
             outputs.append((col, desc.strip()))
         elif section in ("question", "note") and item:
             fields[section] += " " + item
+    return _Header(fields, tuple(params), tuple(outputs), body_line)
+
+
+def _check_name(fields: Mapping[str, str], path: Path, where: str) -> str:
     name = fields.get("name", "")
     if name != path.stem or not _NAME.match(name):
-        raise QueryError(f"{path.name}: header 'name: {name}' must equal the file name")
-    kind = fields.get("kind", "query")
-    if kind not in KINDS:
-        raise QueryError(f"{path.name}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise QueryError(f"{where}: header 'name: {name}' must equal the file name")
     if not fields.get("question"):
-        raise QueryError(f"{path.name}: the header has no 'question:'")
-    sql = text.strip().rstrip(";")
-    count = len(_placeholder_spans(sql, path.name))
-    if count != len(params):
-        raise QueryError(f"{path.name}: the SQL has {count} '?' but the header lists "
+        raise QueryError(f"{where}: the header has no 'question:'")
+    return name
+
+
+def parse_query(text: str, path: Path) -> Query:
+    """Parse a .sql file's header, expand its fragments (``path``'s folder's
+    ``fragments/``) and check the header against the SQL. Raises QueryError."""
+    header = _parse_header(text, path.name)
+    name = _check_name(header.fields, path, path.name)
+    kind = header.fields.get("kind", "query")
+    if kind not in KINDS:
+        hint = f" (a fragment lives in {FRAGMENTS_DIR}/)" if kind == FRAGMENT_KIND else ""
+        raise QueryError(f"{path.name}: kind {kind!r} is not one of {', '.join(KINDS)}{hint}")
+    sql, used = _expand(text.strip().rstrip(";"), path.name, path.parent / FRAGMENTS_DIR, ())
+    _check_params(sql, header.params, used, path.name)
+    return Query(name, kind, header.fields["question"], header.params, header.outputs, sql,
+                 path, _names(used))
+
+
+def parse_fragment(text: str, path: Path, chain: tuple[str, ...] = ()) -> Fragment:
+    """Parse ``fragments/<name>.sql``: header (``kind: fragment``) and SQL, its own
+    fragments expanded (``chain``: the fragments being expanded around it). Raises
+    QueryError naming the file."""
+    where = f"{FRAGMENTS_DIR}/{path.name}"
+    header = _parse_header(text, where)
+    name = _check_name(header.fields, path, where)
+    if header.fields.get("kind") != FRAGMENT_KIND:
+        raise QueryError(f"{where}: a fragment's header says 'kind: {FRAGMENT_KIND}'")
+    body = textwrap.dedent("\n".join(text.splitlines()[header.body_line:])).strip()
+    if not body or body.endswith(";"):
+        raise QueryError(f"{where}: a fragment is SQL to stand inside a query: not empty, "
+                         "no ';'")
+    sql, used = _expand(body, where, path.parent, (*chain, name))
+    _check_params(sql, header.params, used, where)
+    return Fragment(name, header.fields["question"], header.params, sql, path, _names(used))
+
+
+_Used = list[tuple[int, int, Fragment]]  # (start, end) of each expanded fragment's text
+_Stamp = tuple[tuple[str, int], ...]
+
+
+def _stamp(fragments_dir: Path) -> _Stamp:
+    """The fragments' names and modification times, as cache keys: an edited fragment
+    reloads the fragments and queries that use it."""
+    return tuple((p.name, p.stat().st_mtime_ns) for p in sorted(fragments_dir.glob("*.sql")))
+
+
+def _names(used: _Used) -> tuple[str, ...]:
+    return tuple(sorted({n for _, _, f in used for n in (f.name, *f.fragments)}))
+
+
+def _expand(sql: str, where: str, folder: Path, chain: tuple[str, ...]) -> tuple[str, _Used]:
+    """``sql`` with each placeholder line replaced by its fragment's SQL."""
+    out: list[str] = []
+    used: _Used = []
+    offset = 0
+    for number, line in enumerate(sql.split("\n"), 1):
+        m = _INCLUDE.match(line)
+        if m is None:
+            if _BRACES.search(line) and not line.lstrip().startswith("--"):
+                raise QueryError(f"{where}: line {number}: a fragment placeholder stands "
+                                 f"alone on its line: {line.strip()!r}")
+            text = line
+        else:
+            indent, name = m.groups()
+            fragment = _load_fragment(name, folder, where, chain)
+            text = "\n".join(indent + x if x.strip() else x for x in fragment.sql.split("\n"))
+            used.append((offset, offset + len(text), fragment))
+        out.append(text)
+        offset += len(text) + 1
+    return "\n".join(out), used
+
+
+def _load_fragment(name: str, folder: Path, where: str, chain: tuple[str, ...]) -> Fragment:
+    if name in chain:
+        raise QueryError(f"{where}: fragment {name!r} includes itself: "
+                         f"{' -> '.join((*chain, name))}")
+    if len(chain) >= MAX_FRAGMENT_DEPTH:
+        raise QueryError(f"{where}: fragment {name!r}: fragments nest at most "
+                         f"{MAX_FRAGMENT_DEPTH} deep ({' -> '.join((*chain, name))})")
+    path = folder / f"{name}.sql"
+    if not _NAME.match(name) or not path.is_file():
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.sql"))) or "none"
+        raise QueryError(f"{where}: unknown fragment {name!r} (no {FRAGMENTS_DIR}/{name}.sql; "
+                         f"known: {known})")
+    try:
+        return _fragment_cached(path, _stamp(folder), chain)
+    except QueryError as exc:
+        raise QueryError(f"{where}: fragment {name!r}: {exc}") from exc
+
+
+@cache
+def _fragment_cached(path: Path, stamp: _Stamp, chain: tuple[str, ...]) -> Fragment:
+    return parse_fragment(path.read_text(encoding="utf-8"), path, chain)
+
+
+def _check_params(sql: str, params: Sequence[Param], used: _Used, where: str) -> None:
+    """The header lists one parameter per ``?``, and each ``?`` a fragment brings has the
+    type that fragment's header gives it."""
+    spans = _placeholder_spans(sql, where)
+    if len(spans) != len(params):
+        raise QueryError(f"{where}: the SQL has {len(spans)} '?' but the header lists "
                          f"{len(params)} parameters")
-    return Query(name, kind, fields["question"], tuple(params), tuple(outputs), sql, path)
+    for start, end, fragment in used:
+        inside = [i for i, (s, _) in enumerate(spans) if start <= s < end]
+        for index, theirs in zip(inside, fragment.params, strict=True):
+            ours = params[index]
+            if ours.type != theirs.type:
+                raise QueryError(
+                    f"{where}: parameter {index + 1} ({ours.name}, {ours.type}) is fragment "
+                    f"{fragment.name}'s {theirs.name} ({theirs.type}): check the order")
 
 
 def _placeholder_spans(sql: str, where: str) -> list[tuple[int, int]]:
@@ -155,7 +296,15 @@ def _placeholder_spans(sql: str, where: str) -> list[tuple[int, int]]:
 def catalogue(folder: Path | None = None) -> list[Query]:
     """Every saved query (and view), sorted by name. Raises QueryError on a bad file."""
     folder = folder or queries_dir()
-    return [_load_path(p) for p in sorted(folder.glob("*.sql"))]
+    stamp = _stamp(folder / FRAGMENTS_DIR)
+    return [_load_path(p, stamp) for p in sorted(folder.glob("*.sql"))]
+
+
+def fragments(folder: Path | None = None) -> list[Fragment]:
+    """Every fragment in ``<folder>/fragments/``, sorted by name. Raises QueryError."""
+    folder = (folder or queries_dir()) / FRAGMENTS_DIR
+    return [parse_fragment(p.read_text(encoding="utf-8"), p)
+            for p in sorted(folder.glob("*.sql"))]
 
 
 def load(name: str, folder: Path | None = None) -> Query:
@@ -165,16 +314,16 @@ def load(name: str, folder: Path | None = None) -> Query:
     if not _NAME.match(name) or not path.is_file():
         known = ", ".join(p.stem for p in sorted(folder.glob("*.sql")))
         raise QueryUsageError(f"unknown query {name!r}; known: {known}")
-    return _load_path(path)
+    return _load_path(path, _stamp(folder / FRAGMENTS_DIR))
 
 
 @cache
-def _load_cached(path: Path, mtime_ns: int) -> Query:
+def _load_cached(path: Path, mtime_ns: int, fragments_stamp: _Stamp) -> Query:
     return parse_query(path.read_text(encoding="utf-8"), path)
 
 
-def _load_path(path: Path) -> Query:
-    return _load_cached(path, path.stat().st_mtime_ns)
+def _load_path(path: Path, fragments_stamp: _Stamp) -> Query:
+    return _load_cached(path, path.stat().st_mtime_ns, fragments_stamp)
 
 
 # --------------------------------------------------------------------------- binding
