@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -450,9 +451,9 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
     frag = _fragment
     new_hints: Hints = {}
     try:
-        tally = _NESTED_BOOLS[0]
+        tally = next(_NESTED_BOOLS)
         plain_new = _plain_map(new, "/new_image", new_hints, frag)
-        exact_nested = _NESTED_BOOLS[0] == tally
+        exact_nested = next(_NESTED_BOOLS) == tally + 1
         hints = dict(new_hints)
         # Hints below the top level (a set inside a map) must be copied for equal values.
         nested_hints = any(path.count("/") > 2 for path in new_hints)
@@ -513,10 +514,11 @@ class _Slow(Exception):
     """The fast path does not apply; use the exact encoder."""
 
 
-# BOOL and NULL values the walk met below an image's top level. == cannot tell True from
-# 1, so _fast_pair reuses an equal nested old value unchecked only when the new image's
-# walk left this unmoved. Another thread can only move it too: that just takes the check.
-_NESTED_BOOLS: Final = [0]
+# Counts the BOOL and NULL values the walk meets below an image's top level. == cannot tell
+# True from 1, so _fast_pair reuses an equal nested old value unchecked only when nothing
+# counted during the new image's walk. next() is atomic: another thread's count can only
+# make the check run.
+_NESTED_BOOLS: Final = itertools.count()
 
 
 # What makes the fast path give up: _Slow, or the ValueError of unpacking a typed value
@@ -646,13 +648,13 @@ def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) ->
             if raw.__class__ is not bool:
                 raise _Slow
             if path.__class__ is not str:
-                _NESTED_BOOLS[0] += 1
+                next(_NESTED_BOOLS)
             out[k] = raw
         elif tag == "NULL":
             if raw is not True:
                 raise _Slow
             if path.__class__ is not str:
-                _NESTED_BOOLS[0] += 1
+                next(_NESTED_BOOLS)
             out[k] = None
         else:
             out[k] = _plain_rest(tag, raw, (path, k), hints, frag)
@@ -681,12 +683,12 @@ def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any
         elif tag == "BOOL":
             if raw.__class__ is not bool:
                 raise _Slow
-            _NESTED_BOOLS[0] += 1
+            next(_NESTED_BOOLS)
             append(raw)
         elif tag == "NULL":
             if raw is not True:
                 raise _Slow
-            _NESTED_BOOLS[0] += 1
+            next(_NESTED_BOOLS)
             append(None)
         else:
             append(_plain_rest(tag, raw, (path, i), hints, frag))
