@@ -436,8 +436,8 @@ def _fast_keys(keys: Any) -> tuple[str, str] | None:
         if len(plain) == 1 or list(plain) == sorted(plain):
             return text, text
         return text, orjson.dumps(dict(sorted(plain.items()))).decode()
-    except (TypeError, ValueError):  # names not str, lone surrogates: the exact path names them
-        return None
+    except (TypeError, ValueError):  # no tag or several, a name not str, a lone surrogate
+        return None  # the exact path names the problem
 
 
 def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:

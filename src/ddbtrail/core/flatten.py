@@ -297,14 +297,13 @@ def flatten_records(records: Iterable[object], *, ingested_at_ms: int,
     """Flatten a batch, isolating each bad record instead of failing the batch."""
     for index, record in enumerate(records):
         try:
-            change = unwrap(record, table_name=table_name)
-            row = build_row(change, ingested_at_ms=ingested_at_ms, redactor=None if policy is None
-                            else policy.redactor(change.table_name))
+            row = flatten_record(record, ingested_at_ms=ingested_at_ms, table_name=table_name,
+                                 policy=policy)
         except MalformedRecord as exc:
             event_id, seq = record_identity(record)
             yield Flattened(index, event_id, seq, error=exc)
         else:
-            yield Flattened(index, change.event_id, change.sequence_number, row)
+            yield Flattened(index, row["event_id"], row["sequence_number"], row)
 
 
 _ROW_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
