@@ -48,7 +48,9 @@ LAMBDA_PYTHON: Final = "python3.12"
 # for it, as a manylinux wheel fetched once into LAMBDA_WHEEL_CACHE (no Docker).
 LAMBDA_ARCHITECTURE: Final = "arm64"
 LAMBDA_WHEELS: Final = ("orjson",)
-ORJSON_VERSION: Final = "3.13.0"  # the version the capture path is tested with
+# Versions and SHA-256s of what the asset bundles (`make lock`); the asset's hash then changes
+# only when the code or a pin does.
+LAMBDA_LOCK: Final = REPO_ROOT / "requirements" / "lambda.txt"
 WHEEL_PLATFORMS: Final = {
     "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),

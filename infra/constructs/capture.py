@@ -8,7 +8,9 @@ boto3, Powertools and (when present) orjson.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +57,7 @@ def build_lambda_asset(handler_file: str, dest: Path, *,
     shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
                     ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
     try:
-        wheel = lambda_wheel("orjson", C.ORJSON_VERSION, architecture, python)
+        wheel = lambda_wheel("orjson", architecture, python)
     except WheelUnavailable as exc:
         warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's JSON "
                       "(same bytes, slower capture)", stacklevel=2)
@@ -69,6 +71,37 @@ class WheelUnavailable(RuntimeError):
     """No wheel for the Lambda's platform is cached, and pip could not download one."""
 
 
+@dataclass(frozen=True)
+class Pin:
+    """One package of the Lambda lock: its version and the SHA-256s of its files."""
+
+    name: str
+    version: str
+    hashes: frozenset[str]
+
+
+_PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+def lambda_pin(name: str, lock: Path = C.LAMBDA_LOCK) -> Pin:
+    """``name``'s pin in the Lambda lock (a ``uv pip compile --generate-hashes`` file)."""
+    current: str | None = None
+    version = ""
+    hashes: set[str] = set()
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        match = _PIN_LINE.match(line)
+        if match:
+            if current == name:
+                break
+            current, version, hashes = match[1].lower(), match[2], set()
+        elif current == name:
+            hashes.update(_HASH.findall(line))
+    if current != name or not hashes:
+        raise WheelUnavailable(f"{name} has no pinned version with hashes in {lock}")
+    return Pin(name, version, frozenset(hashes))
+
+
 def wheel_cache() -> Path:
     """Where Lambda wheels are kept between synths: LAMBDA_WHEEL_CACHE, else
     ``~/.cache/ddbtrail/lambda-wheels``."""
@@ -76,31 +109,48 @@ def wheel_cache() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "ddbtrail" / "lambda-wheels"
 
 
-def lambda_wheel(name: str, version: str, architecture: str, python: str) -> Path:
-    """The manylinux wheel of ``name==version`` for a Lambda of ``architecture`` and
-    ``python``: from the cache, else ``pip download --platform ... --only-binary=:all:``
-    into it (once per machine; synths after that need no network)."""
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lambda_wheel(name: str, architecture: str, python: str, *,
+                 lock: Path = C.LAMBDA_LOCK) -> Path:
+    """The manylinux wheel of ``name`` at its locked version for a Lambda of ``architecture``
+    and ``python``: from the cache, else ``pip download --require-hashes`` into it (once per
+    machine; synths after that need no network). A wheel whose SHA-256 is not in the lock is
+    never used, cached or downloaded."""
+    pin = lambda_pin(name, lock)
     major_minor = python.removeprefix("python")
     abi = "cp" + major_minor.replace(".", "")
     arch = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
     cache = wheel_cache()
-    pattern = f"{name}-{version}-{abi}-{abi}-*{arch}*.whl"
-    found = sorted(cache.glob(pattern))
+    pattern = f"{name}-{pin.version}-{abi}-{abi}-*{arch}*.whl"
+
+    def locked() -> list[Path]:
+        return sorted(w for w in cache.glob(pattern) if _sha256(w) in pin.hashes)
+
+    found = locked()
     if found:
         return found[-1]
     cache.mkdir(parents=True, exist_ok=True)
     platforms = [arg for p in C.WHEEL_PLATFORMS[architecture] for arg in ("--platform", p)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", f"{name}=={version}", "--no-deps",
-         "--only-binary=:all:", *platforms, "--python-version", major_minor,
-         "--implementation", "cp", "--abi", abi, "--dest", str(cache), "--quiet",
-         "--disable-pip-version-check"],
-        capture_output=True, text=True, timeout=300, check=False)
-    found = sorted(cache.glob(pattern))
-    if proc.returncode != 0 or not found:
+    requirement = cache / f".{name}-{pin.version}.requirements.txt"
+    requirement.write_text(f"{name}=={pin.version} " + " ".join(
+        f"--hash=sha256:{h}" for h in sorted(pin.hashes)) + "\n", encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--require-hashes", "-r", str(requirement),
+             "--no-deps", "--only-binary=:all:", *platforms, "--python-version", major_minor,
+             "--implementation", "cp", "--abi", abi, "--dest", str(cache), "--quiet",
+             "--disable-pip-version-check"],
+            capture_output=True, text=True, timeout=300, check=False)
         reason = (proc.stderr.strip().splitlines() or ["no matching wheel"])[-1]
-        raise WheelUnavailable(f"no {name} {version} wheel for {python} on {architecture} "
-                               f"in {cache}: {reason}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = f"pip could not run: {exc}"
+    found = locked()
+    if not found:
+        raise WheelUnavailable(f"no {name} {pin.version} wheel for {python} on {architecture} "
+                               f"with a locked hash in {cache}: {reason}")
     return found[-1]
 
 

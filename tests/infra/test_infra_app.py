@@ -31,7 +31,7 @@ from ddbtrail.delivery.targets import sink_from_env
 from ddbtrail.query import saved
 from infra import constants as C
 from infra.config import load_config
-from infra.constructs.capture import redaction_statements
+from infra.constructs.capture import lambda_pin, redaction_statements
 from infra.constructs.queries import view_queries
 
 pytestmark = pytest.mark.infra
@@ -274,7 +274,8 @@ def test_capture_asset_holds_orjson_for_graviton_and_the_runtime(parquet: Any) -
     abi = fn["Runtime"].removeprefix("python").replace(".", "")
     [so] = (asset / "orjson").glob("orjson.cpython-*.so")
     assert so.name == f"orjson.cpython-{abi}-aarch64-linux-gnu.so"
-    assert (asset / f"orjson-{C.ORJSON_VERSION}.dist-info" / "METADATA").is_file()
+    version = lambda_pin("orjson").version
+    assert (asset / f"orjson-{version}.dist-info" / "METADATA").is_file()
 
 
 # ----------------------------------------------------------------------------- delivery

@@ -15,7 +15,9 @@ import pytest
 pytest.importorskip("aws_cdk")
 
 from infra import constants as C
-from infra.constructs.capture import build_lambda_asset, lambda_wheel
+from infra.constructs.capture import build_lambda_asset, lambda_pin, lambda_wheel, wheel_cache
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.infra
 
@@ -43,9 +45,29 @@ def test_an_asset_for_this_machine_imports_the_fast_path_from_itself(tmp_path: P
 
 def test_the_wheel_comes_from_the_cache_without_the_network(tmp_path: Path,
                                                            monkeypatch: Any) -> None:
-    wheel = lambda_wheel("orjson", C.ORJSON_VERSION, "arm64", C.LAMBDA_PYTHON)
+    wheel = lambda_wheel("orjson", "arm64", C.LAMBDA_PYTHON)
     with zipfile.ZipFile(wheel) as archive:
         assert any(n.endswith("aarch64-linux-gnu.so") for n in archive.namelist())
     # A cached wheel is found again with pip unusable (as offline).
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
-    assert lambda_wheel("orjson", C.ORJSON_VERSION, "arm64", C.LAMBDA_PYTHON) == wheel
+    assert lambda_wheel("orjson", "arm64", C.LAMBDA_PYTHON) == wheel
+
+
+def test_the_asset_bundles_the_orjson_the_tests_ran() -> None:
+    """The Lambda lock and the dev lock pin the same orjson, so the asset runs tested code."""
+    dev = (REPO / "requirements" / "dev.txt").read_text(encoding="utf-8")
+    assert f"\norjson=={lambda_pin('orjson').version} " in dev
+
+
+def test_a_cached_wheel_whose_hash_is_not_locked_is_never_used(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    """A wheel swapped in the cache (same name, other bytes) is refused; with pip unusable
+    (as offline) the build says so instead of bundling it."""
+    monkeypatch.setenv("LAMBDA_WHEEL_CACHE", str(tmp_path))
+    pin = lambda_pin("orjson")
+    forged = tmp_path / f"orjson-{pin.version}-cp312-cp312-manylinux_2_17_aarch64.whl"
+    forged.write_bytes(b"not the locked wheel")
+    assert wheel_cache() == tmp_path
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    with pytest.raises(Exception, match="locked hash"):
+        lambda_wheel("orjson", "arm64", C.LAMBDA_PYTHON)
