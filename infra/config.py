@@ -38,6 +38,8 @@ _SSM_NAME: Final = re.compile(r"(?!/?(aws|ssm))((/[A-Za-z0-9_.-]+)+|[A-Za-z0-9_.
 # Lambda allows 4 KB of environment in all; leave room for the capture's other variables.
 MAX_REDACTION_POLICY_BYTES: Final = 3_072
 ARCHIVE_CLASSES: Final = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+# Athena cannot read these without a restore first (GLACIER_IR it reads as it is).
+UNREADABLE_ARCHIVE_CLASSES: Final = ("GLACIER", "DEEP_ARCHIVE")
 LOCK_MODES: Final = ("GOVERNANCE", "COMPLIANCE")
 # The event source mapping's defaults live in one place, shared with the local runner.
 _ESM: Final = EsmSettings()
@@ -73,6 +75,8 @@ class DeployConfig:
     ia_days: int = 30
     archive_days: int = 90
     archive_class: str = "GLACIER_IR"
+    # Only with this may archive_class make old changes unreadable to Athena (docs/deploy.md).
+    allow_unreadable_archive: bool = False
     expire_days: int = 0
     object_lock_days: int = 0
     object_lock_mode: str = "GOVERNANCE"
@@ -324,7 +328,8 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
     for key, value in raw.items():
         if key == "tables":
             out[key] = _as_tables(value)
-        elif key in ("demo_table", "require_new_and_old_images", "redrive", "create_trail"):
+        elif key in ("demo_table", "require_new_and_old_images", "redrive", "create_trail",
+                     "allow_unreadable_archive"):
             out[key] = _as_bool(key, value)
         elif key == "pack_rows":
             auto = str(value).strip().lower() == "auto"
@@ -379,6 +384,21 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
     return cfg
 
 
+def _check_retention(cfg: DeployConfig) -> None:
+    """Refuse lifecycle settings that would make a table unreadable to Athena."""
+    if cfg.format == "iceberg" and cfg.expire_days:
+        # S3 expiry deletes objects by age, and the table still references old data files,
+        # manifests and metadata: every query would then fail.
+        raise ConfigError(f"expire_days={cfg.expire_days} with format=iceberg: S3 expiry would "
+                          "delete files the Iceberg table still references and break every "
+                          "query; keep expire_days=0 (see docs/deploy.md, Retention)")
+    if cfg.archive_class in UNREADABLE_ARCHIVE_CLASSES and not cfg.allow_unreadable_archive:
+        raise ConfigError(f"archive_class={cfg.archive_class}: Athena cannot read "
+                          f"{cfg.archive_class} objects, so queries over changes older than "
+                          f"archive_days={cfg.archive_days} would fail; use GLACIER_IR, or add "
+                          "allow_unreadable_archive=true to accept that")
+
+
 def _check_together(cfg: DeployConfig) -> None:
     if not cfg.all_tables:
         raise ConfigError("tables: name at least one table (-c tables=orders,customers) "
@@ -396,6 +416,7 @@ def _check_together(cfg: DeployConfig) -> None:
     if cfg.archive_days < cfg.ia_days + 30:
         raise ConfigError(f"archive_days={cfg.archive_days} must be at least ia_days + 30 "
                           f"({cfg.ia_days + 30})")
+    _check_retention(cfg)
     if cfg.expire_days and cfg.expire_days <= cfg.archive_days:
         raise ConfigError(f"expire_days={cfg.expire_days} must be after archive_days="
                           f"{cfg.archive_days} (or 0 to keep changes forever)")

@@ -39,6 +39,40 @@ def secure_bucket(scope: Construct, cid: str, *, key: kms.IKey | None,
     )
 
 
+def _rule(cfg: DeployConfig, rid: str, prefix: str | None, *, archive: bool) -> s3.LifecycleRule:
+    transitions = [s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                                 transition_after=Duration.days(cfg.ia_days))]
+    if archive:
+        transitions.append(s3.Transition(storage_class=_ARCHIVE[cfg.archive_class],
+                                         transition_after=Duration.days(cfg.archive_days)))
+    return s3.LifecycleRule(
+        id=rid,
+        prefix=prefix,
+        transitions=transitions,
+        noncurrent_version_transitions=[s3.NoncurrentVersionTransition(
+            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+            transition_after=Duration.days(cfg.ia_days))],
+        expiration=Duration.days(cfg.expire_days) if cfg.expire_days and archive else None,
+        noncurrent_version_expiration=Duration.days(max(cfg.object_lock_days, 90)),
+        abort_incomplete_multipart_upload_after=Duration.days(7),
+    )
+
+
+def lifecycle_rules(cfg: DeployConfig) -> list[s3.LifecycleRule]:
+    """The lake bucket's tiering and expiry.
+
+    Hive formats: one bucket-wide rule (a partition file stands alone, so tiering or expiring
+    it by age loses only that file's changes). Iceberg: the table under ``lake/`` is only
+    tiered to Infrequent Access, never archived or expired by S3, since its metadata and
+    manifests reference files of every age; the other prefixes keep the full rule.
+    """
+    if cfg.format != "iceberg":
+        return [_rule(cfg, "tier-and-expire", None, archive=True)]
+    others = (C.SPILL_PREFIX, C.QUARANTINE_PREFIX, C.ERROR_PREFIX.split("/", 1)[0] + "/")
+    return [_rule(cfg, "iceberg-table-tier-only", C.LAKE_PREFIX, archive=False),
+            *(_rule(cfg, f"tier-and-expire-{p.strip('/')}", p, archive=True) for p in others)]
+
+
 class Lake(Construct):
     """``bucket`` holds the lake (``lake/``), spill and quarantine prefixes and Firehose's
     error output; ``key`` encrypts it and the Athena results; ``access_logs``
@@ -62,26 +96,11 @@ class Lake(Construct):
             days = Duration.days(cfg.object_lock_days)
             lock = (s3.ObjectLockRetention.compliance(days) if cfg.object_lock_mode == "COMPLIANCE"
                     else s3.ObjectLockRetention.governance(days))
-        transitions = [
-            s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                          transition_after=Duration.days(cfg.ia_days)),
-            s3.Transition(storage_class=_ARCHIVE[cfg.archive_class],
-                          transition_after=Duration.days(cfg.archive_days)),
-        ]
         self.bucket = secure_bucket(
             self, "Bucket", key=self.key, access_logs=self.access_logs, log_prefix="lake-bucket/",
             versioned=True,
             object_lock_enabled=bool(lock) or None,
             object_lock_default_retention=lock,
-            lifecycle_rules=[s3.LifecycleRule(
-                id="tier-and-expire",
-                transitions=transitions,
-                noncurrent_version_transitions=[s3.NoncurrentVersionTransition(
-                    storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                    transition_after=Duration.days(cfg.ia_days))],
-                expiration=Duration.days(cfg.expire_days) if cfg.expire_days else None,
-                noncurrent_version_expiration=Duration.days(max(cfg.object_lock_days, 90)),
-                abort_incomplete_multipart_upload_after=Duration.days(7),
-            )],
+            lifecycle_rules=lifecycle_rules(cfg),
         )
         self.lake_uri = f"s3://{self.bucket.bucket_name}/{C.LAKE_PREFIX}"

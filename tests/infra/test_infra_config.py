@@ -238,3 +238,25 @@ def test_missing_policy_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"redaction_policy='.*nope\.json' does not exist"):
         load_config({"tables": "users", "redaction_policy": missing,
                      "redaction_key_secret_arn": SECRET})
+
+
+@pytest.mark.parametrize("archive", ["GLACIER", "deep_archive"])
+def test_an_archive_class_athena_cannot_read_is_refused_without_the_override(
+        archive: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config({"tables": "orders", "archive_class": archive})
+    assert "allow_unreadable_archive" in str(err.value)
+    assert "\n" not in str(err.value)
+    cfg = load_config({"tables": "orders", "archive_class": archive,
+                       "allow_unreadable_archive": "true"})
+    assert cfg.archive_class == archive.upper()
+
+
+def test_s3_expiry_of_an_iceberg_table_is_refused() -> None:
+    with pytest.raises(ConfigError, match="expire_days=400 with format=iceberg"):
+        load_config({"tables": "orders", "format": "iceberg", "expire_days": "400"})
+    with pytest.raises(ConfigError, match="expire_days=400 with format=iceberg"):
+        load_config({"tables": "orders", "format": "iceberg", "expire_days": "400",
+                     "archive_class": "DEEP_ARCHIVE", "allow_unreadable_archive": "true"})
+    assert load_config({"tables": "orders", "format": "parquet",
+                        "expire_days": "400"}).expire_days == 400

@@ -151,3 +151,19 @@ def test_glue_iceberg_fields_are_the_pyiceberg_schema() -> None:
     element = schema.find_field("changed_attributes").field_type
     assert json.loads(changed["Type"]) == {"type": "list", "element-id": element.element_id,
                                            "element": "string", "element-required": False}
+
+
+def test_s3_lifecycle_never_archives_or_expires_what_the_table_reads(iceberg: Any) -> None:
+    """Every file under lake/ (data, manifests, metadata) stays readable by Athena; only the
+    prefixes no table reads are archived."""
+    all_rules = [bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+                 for bucket in iceberg.resources("AWS::S3::Bucket").values()]
+    [rules] = [r for r in all_rules if any(x["Id"].startswith("iceberg-table") for x in r)]
+    covering_lake = [r for r in rules if "lake/".startswith(r.get("Prefix", ""))]
+    assert [r["Id"] for r in covering_lake] == ["iceberg-table-tier-only"]
+    [lake_rule] = covering_lake
+    assert [t["StorageClass"] for t in lake_rule["Transitions"]] == ["STANDARD_IA"]
+    assert "ExpirationInDays" not in lake_rule
+    archived = {r["Prefix"] for r in rules if any(
+        t["StorageClass"] == "GLACIER_IR" for t in r.get("Transitions", []))}
+    assert archived == {"spill/", "quarantine/", "firehose-errors/"}
