@@ -322,6 +322,29 @@ def _error_prefix(s3: dict[str, Any], *, boto3_session: Any,
     return Check("firehose errors", OK, f"{where} empty")
 
 
+def newest_partition(lake: Lake, table: str) -> tuple[str, int] | None:
+    """(dt, newest file's mtime in epoch ms; 0 when unknown) of ``table``'s newest
+    partition holding a data file; None when it has none. Lists partition folders, then
+    the files of the newest ones only."""
+    import pyarrow.fs as pafs
+
+    try:
+        infos = lake.fs.get_file_info(pafs.FileSelector(
+            lake.path(f"table_name={table}"), allow_not_found=True))
+    except OSError as exc:
+        from ddbtrail.core.exceptions import LakeError
+
+        raise LakeError(f"lake {lake.uri}: cannot be read ({exc})") from exc
+    dts = sorted((i.base_name[3:] for i in infos
+                  if i.type == pafs.FileType.Directory and i.base_name.startswith("dt=")),
+                 reverse=True)
+    for dt in dts:
+        files = lake.data_files(table, dt_from=dt, dt_to=dt)
+        if files:
+            return dt, max(f.mtime_ms for f in files)
+    return None
+
+
 def check_freshness(lake: Lake, tables: Sequence[str], *,
                     max_age_hours: float = MAX_PARTITION_AGE_HOURS) -> list[Check]:
     """Per table: the newest data file of its newest partition was written within
@@ -329,31 +352,27 @@ def check_freshness(lake: Lake, tables: Sequence[str], *,
     from ddbtrail.core.exceptions import LakeError
 
     now = _now()
-    since = (now - dt_mod.timedelta(hours=max_age_hours, days=1)).strftime("%Y-%m-%d")
     out = []
     for table in tables:
         name = f"freshness {table}"
+        fix = ("check the mapping, the capture function's errors and Firehose; if "
+               f"{table} had no writes, run doctor --canary {table}")
         try:
-            files = lake.data_files(table, dt_from=since)
+            newest = newest_partition(lake, table)
         except LakeError as exc:
             out.append(Check(name, FAIL, str(exc), "check the lake URI and --profile"))
             continue
-        newest = max(files, key=lambda f: (f.dt, f.mtime_ms), default=None)
         if newest is None:
-            out.append(Check(name, FAIL, f"no partition since dt={since}",
-                             "check the mapping, the capture function's errors and Firehose; "
-                             f"if {table} had no writes, run doctor --canary {table}"))
+            out.append(Check(name, FAIL, f"no partition of {table} in {lake.uri}", fix))
             continue
+        dt, mtime_ms = newest
         # Without a modification time, the end of the partition's day.
-        written = (dt_mod.datetime.fromtimestamp(newest.mtime_ms / 1000, dt_mod.UTC)
-                   if newest.mtime_ms
-                   else dt_mod.datetime.fromisoformat(newest.dt + "T23:59:59+00:00"))
+        written = (dt_mod.datetime.fromtimestamp(mtime_ms / 1000, dt_mod.UTC) if mtime_ms
+                   else dt_mod.datetime.fromisoformat(dt + "T23:59:59+00:00"))
         hours = max((now - written).total_seconds() / 3600, 0.0)
-        detail = f"newest partition dt={newest.dt}, written {hours:,.1f} h ago"
+        detail = f"newest partition dt={dt}, written {hours:,.1f} h ago"
         if hours > max_age_hours:
-            out.append(Check(name, FAIL, detail + f" (limit {max_age_hours:g} h)",
-                             "check the mapping, the capture function's errors and Firehose; "
-                             f"if {table} had no writes, run doctor --canary {table}"))
+            out.append(Check(name, FAIL, detail + f" (limit {max_age_hours:g} h)", fix))
         else:
             out.append(Check(name, OK, detail))
     return out

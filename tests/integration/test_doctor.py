@@ -1,0 +1,361 @@
+"""``ddbtrail doctor`` against moto: a healthy deployment passes, and each injected fault
+is named with its fix.
+
+The stack is a CloudFormation stack in moto holding the resource types the checks find
+through it (table, mapping, on-failure queue, state machine) and the stack's outputs;
+Firehose, Glue, Athena and the metrics are made beside it, as the real stack names them.
+moto cannot express some states: a mapping's LastProcessingResult (always absent), and
+metrics only exist when put here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt_mod
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ddbtrail.catalog import glue as catalog
+from ddbtrail.core.row import arrow_schema
+from ddbtrail.lake.files import Lake
+from infra import constants as C
+from tests.cli import run_cli
+
+STACK = "ddbtrail"
+TABLE = "Orders"
+REGION = "us-east-1"
+BUCKET = "lake-bucket"
+DELIVERY = "ddbtrail-changes"
+MACHINE = "ddbtrail-maintenance"
+ROLE = "arn:aws:iam::123456789012:role/ddbtrail"
+FUNCTION = "ddbtrail-OrdersCapture"
+SUCCEED = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+FAIL = {"StartAt": "Broken", "States": {"Broken": {"Type": "Fail", "Error": "Athena.Failed",
+                                                   "Cause": "query failed"}}}
+
+
+def _template(view_type: str) -> dict[str, Any]:
+    table = {"TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+             "StreamSpecification": {"StreamViewType": view_type}}
+    return {
+        "Resources": {
+            "OrdersTable": {"Type": "AWS::DynamoDB::Table", "Properties": table},
+            "OrdersOnFailure": {"Type": "AWS::SQS::Queue",
+                                "Properties": {"QueueName": "ddbtrail-orders-on-failure"}},
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}},
+            "OrdersFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+                "FunctionName": FUNCTION, "Runtime": "python3.12", "Handler": "index.handler",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "def handler(event, context):\n    return None\n"}}},
+            "OrdersMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+                "EventSourceArn": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
+                "FunctionName": {"Ref": "OrdersFunction"}, "StartingPosition": "TRIM_HORIZON",
+                "DestinationConfig": {"OnFailure": {
+                    "Destination": {"Fn::GetAtt": ["OrdersOnFailure", "Arn"]}}}}},
+            # Same name as the one made through the API (moto runs only those).
+            "Maintenance": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+                "StateMachineName": MACHINE, "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                "DefinitionString": json.dumps(SUCCEED)}},
+        },
+        "Outputs": {
+            "LakeUri": {"Value": f"s3://{BUCKET}/{C.LAKE_PREFIX}"},
+            "DeliveryStreamName": {"Value": DELIVERY},
+            "AthenaWorkGroup": {"Value": C.DEFAULT_WORKGROUP},
+            "GlueDatabase": {"Value": C.DEFAULT_DATABASE},
+        },
+    }
+
+
+def _row(event_id: str, dt: str) -> dict[str, Any]:
+    key = json.dumps({"pk": event_id}, separators=(",", ":"))
+    return {
+        "schema_version": 1, "event_id": event_id, "sequence_number": "100",
+        "action": "INSERT", "item_key": key, "keys": key, "old_image": None,
+        "new_image": key, "type_hints": None, "changed_attributes": ["pk"],
+        "timestamp": 1_741_000_000_000, "event_time": f"{dt}T00:00:00.000Z",
+        "ingested_at": f"{dt}T00:00:01.000Z", "stream_view_type": "NEW_AND_OLD_IMAGES",
+        "size_bytes": 40, "ttl_delete": False, "user_identity": None,
+        "event_source": "aws:dynamodb", "aws_region": REGION, "spill_uri": None,
+        "snapshot_id": None,
+    }
+
+
+def write_partition(lake: Lake, dt: str, *, age_hours: float = 0.0) -> Path:
+    """One Firehose-like Parquet file in TABLE's partition ``dt``, written ``age_hours`` ago."""
+    path = Path(lake.partition(TABLE, dt)) / f"{DELIVERY}-1-{dt}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([_row(f"e-{dt}", dt)],
+                                        schema=arrow_schema(include_partitions=False)), path)
+    when = time.time() - age_hours * 3600
+    os.utime(path, (when, when))
+    return path
+
+
+def today() -> str:
+    return dt_mod.datetime.now(dt_mod.UTC).strftime("%Y-%m-%d")
+
+
+def days_ago(n: int) -> str:
+    return (dt_mod.datetime.now(dt_mod.UTC) - dt_mod.timedelta(days=n)).strftime("%Y-%m-%d")
+
+
+@dataclass
+class Deployed:
+    """A healthy trail in moto, and the handles that inject faults into it."""
+
+    lake: Lake
+    mapping: str
+    queue_url: str
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def run_machine(self, definition: dict[str, Any]) -> str:
+        """One execution of the maintenance machine with ``definition``; its final status."""
+        sfn = self.client("stepfunctions")
+        arn = f"arn:aws:states:{REGION}:123456789012:stateMachine:{MACHINE}"
+        sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+        run = sfn.start_execution(stateMachineArn=arn, name=f"run-{time.time_ns()}")
+        for _ in range(200):  # moto runs it on a thread; bounded wait for the verdict
+            status = str(sfn.describe_execution(executionArn=run["executionArn"])["status"])
+            if status != "RUNNING":
+                return status
+            time.sleep(0.05)
+        raise AssertionError("the maintenance execution did not finish")
+
+    def doctor(self, capsys: pytest.CaptureFixture[str],
+               *args: str) -> tuple[int, list[dict[str, Any]], str]:
+        """Run ``ddbtrail doctor -o json``; (exit code, one dict per check, stderr)."""
+        code, out, err = run_cli(["doctor", "--stack", STACK, "--region", REGION, "--lake",
+                                  self.lake.uri, "--output", "json", *args], capsys)
+        return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+@pytest.fixture
+def view_type() -> str:
+    """The captured table's stream view type (moto cannot change it once set)."""
+    return "NEW_AND_OLD_IMAGES"
+
+
+@pytest.fixture
+def deployed(tmp_path: Path, view_type: str) -> Iterator[Deployed]:
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        import boto3
+
+        def client(service: str) -> Any:
+            return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+        client("s3").create_bucket(Bucket=BUCKET)
+        client("stepfunctions").create_state_machine(
+            name=MACHINE, roleArn=ROLE, definition=json.dumps(SUCCEED))
+        cfn = client("cloudformation")
+        cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(_template(view_type)))
+        resources = cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        ids = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+        client("firehose").create_delivery_stream(
+            DeliveryStreamName=DELIVERY, ExtendedS3DestinationConfiguration={
+                "RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{BUCKET}",
+                "Prefix": C.FIREHOSE_PREFIX, "ErrorOutputPrefix": C.ERROR_PREFIX})
+        glue = client("glue")
+        glue.create_database(DatabaseInput=catalog.database_input(C.DEFAULT_DATABASE))
+        location = f"s3://{BUCKET}/{C.LAKE_PREFIX}"
+        glue.create_table(DatabaseName=C.DEFAULT_DATABASE,
+                          TableInput=catalog.table_input("parquet", location, [TABLE]))
+        glue.create_table(DatabaseName=C.DEFAULT_DATABASE,
+                          TableInput=catalog.snapshot_table_input(location, [TABLE]))
+        client("athena").create_work_group(Name=C.DEFAULT_WORKGROUP)
+        now = dt_mod.datetime.now(dt_mod.UTC)
+        cw = client("cloudwatch")
+        cw.put_metric_data(Namespace="AWS/Firehose", MetricData=[{
+            "MetricName": "DeliveryToS3.Success", "Value": 1.0, "Timestamp": now,
+            "Dimensions": [{"Name": "DeliveryStreamName", "Value": DELIVERY}]}])
+        cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+            "MetricName": "IteratorAge", "Value": 1_200.0, "Timestamp": now,
+            "Unit": "Milliseconds", "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION}]}])
+        lake = Lake.open(str(tmp_path / "lake"))
+        write_partition(lake, today(), age_hours=0.5)
+        trail = Deployed(lake=lake, mapping=ids["OrdersMapping"], queue_url=ids["OrdersOnFailure"])
+        assert trail.run_machine(SUCCEED) == "SUCCEEDED"
+        yield trail
+
+
+def by_name(checks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["check"]: c for c in checks}
+
+
+def test_healthy_deployment_passes_every_check(deployed: Deployed,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, checks, err = deployed.doctor(capsys)
+    assert (code, err) == (0, "")
+    found = by_name(checks)
+    assert set(found) == {
+        f"stream {TABLE}", f"mapping {TABLE}", f"on-failure queue {TABLE}",
+        "firehose delivery", "firehose errors", f"freshness {TABLE}",
+        f"glue table {C.DEFAULT_DATABASE}.{catalog.TABLE_NAME}",
+        f"glue table {C.DEFAULT_DATABASE}.{catalog.SNAPSHOT_TABLE_NAME}",
+        "workgroup", f"maintenance {MACHINE}", "compaction lag"}
+    assert {c["check"]: c["status"] for c in checks if c["status"] != "ok"} == {}
+    assert "iterator age 1 s" in found[f"mapping {TABLE}"]["detail"]
+    assert all(c["fix"] == "" for c in checks)
+
+
+def test_table_output_prints_one_line_per_check(deployed: Deployed,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["doctor", "--stack", STACK, "--region", REGION, "--lake",
+                            deployed.lake.uri], capsys)
+    _, checks, _ = deployed.doctor(capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert len(lines) == len(checks)
+    assert all(line.startswith("OK") for line in lines)
+
+
+def _stream_off(d: Deployed) -> None:
+    d.client("dynamodb").update_table(TableName=TABLE,
+                                      StreamSpecification={"StreamEnabled": False})
+
+
+def _mapping_disabled(d: Deployed) -> None:
+    d.client("lambda").update_event_source_mapping(UUID=d.mapping, Enabled=False)
+
+
+def _dlq_messages(d: Deployed) -> None:
+    for n in range(2):
+        d.client("sqs").send_message(QueueUrl=d.queue_url, MessageBody=json.dumps({"n": n}))
+
+
+def _stale_partitions(d: Deployed) -> None:
+    for f in d.lake.data_files(TABLE):
+        os.remove(f.path)
+    write_partition(d.lake, days_ago(3), age_hours=70)
+
+
+def _missing_glue_table(d: Deployed) -> None:
+    d.client("glue").delete_table(DatabaseName=C.DEFAULT_DATABASE, Name=catalog.TABLE_NAME)
+
+
+def _projection_without_table(d: Deployed) -> None:
+    glue = d.client("glue")
+    glue.delete_table(DatabaseName=C.DEFAULT_DATABASE, Name=catalog.TABLE_NAME)
+    glue.create_table(DatabaseName=C.DEFAULT_DATABASE, TableInput=catalog.table_input(
+        "parquet", f"s3://{BUCKET}/{C.LAKE_PREFIX}", ["Customers"]))
+
+
+def _firehose_errors(d: Deployed) -> None:
+    d.client("s3").put_object(
+        Bucket=BUCKET, Key=f"firehose-errors/processing-failed/dt={today()}/x.gz", Body=b"{}")
+
+
+def _iterator_behind(d: Deployed) -> None:
+    d.client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+        "MetricName": "IteratorAge", "Value": 3_600_000.0,
+        "Timestamp": dt_mod.datetime.now(dt_mod.UTC), "Unit": "Milliseconds",
+        "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION}]}])
+
+
+def _maintenance_failed(d: Deployed) -> None:
+    assert d.run_machine(FAIL) == "FAILED"
+
+
+def _workgroup_missing(d: Deployed) -> None:
+    d.client("athena").delete_work_group(WorkGroup=C.DEFAULT_WORKGROUP)
+
+
+FAULTS: dict[str, tuple[Callable[[Deployed], None], str, str, str]] = {
+    # fault: (inject, failing check, what the detail says, what the fix says)
+    "stream off": (_stream_off, f"stream {TABLE}", "stream disabled",
+                   "StreamViewType=NEW_AND_OLD_IMAGES"),
+    "mapping disabled": (_mapping_disabled, f"mapping {TABLE}", "disabled",
+                         "update-event-source-mapping"),
+    "DLQ messages": (_dlq_messages, f"on-failure queue {TABLE}", "2 failed batch(es)",
+                     "ddbtrail redrive --queue-url"),
+    "stale partitions": (_stale_partitions, f"freshness {TABLE}", f"dt={days_ago(3)}",
+                         f"doctor --canary {TABLE}"),
+    "missing Glue table": (_missing_glue_table,
+                           f"glue table {C.DEFAULT_DATABASE}.{catalog.TABLE_NAME}",
+                           "EntityNotFoundException", "redeploy the stack"),
+    "projection lacks the table": (_projection_without_table,
+                                   f"glue table {C.DEFAULT_DATABASE}.{catalog.TABLE_NAME}",
+                                   f"lacks {TABLE}", "redeploy the stack"),
+    "Firehose error objects": (_firehose_errors, "firehose errors", "firehose-errors/",
+                               "errorMessage"),
+    "capture behind": (_iterator_behind, f"mapping {TABLE}", "iterator age 3,600 s",
+                       "falling behind"),
+    "maintenance failed": (_maintenance_failed, f"maintenance {MACHINE}", "FAILED",
+                           "describe-execution"),
+    "workgroup missing": (_workgroup_missing, "workgroup", C.DEFAULT_WORKGROUP,
+                          "redeploy the stack"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_is_named_with_its_fix(fault: str, deployed: Deployed,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    inject, name, detail, fix = FAULTS[fault]
+    inject(deployed)
+    code, checks, err = deployed.doctor(capsys)
+    failed = {c["check"]: c for c in checks if c["status"] == "fail"}
+    assert code == 1, checks
+    assert err == ""
+    assert name in failed, checks
+    assert detail in failed[name]["detail"]
+    assert fix in failed[name]["fix"]
+
+
+@pytest.mark.parametrize("view_type", ["KEYS_ONLY"])
+def test_keys_only_view_is_named_with_its_fix(deployed: Deployed,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, checks, _ = deployed.doctor(capsys)
+    stream = by_name(checks)[f"stream {TABLE}"]
+    assert code == 1
+    assert stream["status"] == "fail"
+    assert "view type KEYS_ONLY" in stream["detail"]
+    assert "StreamEnabled=false" in stream["fix"]
+    assert "StreamViewType=NEW_AND_OLD_IMAGES" in stream["fix"]
+
+
+def test_compaction_lag_is_reported_without_failing(deployed: Deployed,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    write_partition(deployed.lake, days_ago(5), age_hours=120)
+    write_partition(deployed.lake, days_ago(1), age_hours=20)
+    code, checks, _ = deployed.doctor(capsys)
+    lag = by_name(checks)["compaction lag"]
+    assert code == 0
+    assert lag["status"] == "warn"
+    assert f"oldest {TABLE}/dt={days_ago(5)} (5 day(s))" in lag["detail"]
+    assert "2 closed partition(s)" in lag["detail"]
+    assert lag["fix"] == f"ddbtrail compact --lake {deployed.lake.uri}"
+
+
+def test_unknown_stack_is_one_line_and_exit_1(deployed: Deployed,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["doctor", "--stack", "no-such-stack", "--region", REGION], capsys)
+    assert code == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "stack no-such-stack" in err
+    assert "--stack" in err
+
+
+def test_bad_option_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["doctor", "--timeout", "0", "--region", REGION], capsys)
+    assert code == 2
+    assert "--timeout" in err
+    code, _, err = run_cli(["doctor", "--engine", "spark", "--region", REGION], capsys)
+    assert code == 2
+    assert "--engine" in err
