@@ -359,3 +359,104 @@ def test_bad_option_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) 
     code, _, err = run_cli(["doctor", "--engine", "spark", "--region", REGION], capsys)
     assert code == 2
     assert "--engine" in err
+
+
+# --------------------------------------------------------------------------- canary
+
+
+def _canary_table(ddb: Any, name: str, key_type: str = "S") -> None:
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": key_type}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     StreamSpecification={"StreamEnabled": True,
+                                          "StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+
+def _capture_once(table: str, lake: Lake, ddb: Any, streams: Any) -> None:
+    from ddbtrail.capture.runner.esm import RunnerSettings
+    from ddbtrail.capture.runner.pipeline import build_capture
+
+    build_capture(table, lake, ddb=ddb, streams=streams,
+                  settings=RunnerSettings(poll_interval=0, checkpoint_interval=3600)
+                  ).run(once=True)
+
+
+@pytest.mark.parametrize("key_type", ["S", "N"])
+def test_canary_waits_until_the_marker_insert_and_remove_are_in_the_lake(
+        moto_server: Any, tmp_path: Path, key_type: str) -> None:
+    import uuid
+
+    import boto3
+
+    from ddbtrail import health
+    from ddbtrail.local.embedded import FAKE_CREDENTIALS
+    from ddbtrail.query import lookups
+
+    table = f"canary-{uuid.uuid4().hex[:8]}"
+    ddb, streams = moto_server.client("dynamodb"), moto_server.client("dynamodbstreams")
+    _canary_table(ddb, table, key_type)
+    lake = Lake.open(str(tmp_path / "lake"))
+    waits: list[tuple[float, int]] = []
+
+    def deployed_pipeline_runs(elapsed: float, rows: int) -> None:
+        waits.append((elapsed, rows))
+        _capture_once(table, lake, ddb, streams)  # what the Lambda and Firehose do on AWS
+
+    session = boto3.Session(region_name=moto_server.region, **FAKE_CREDENTIALS)
+    result = health.canary(table, lake=lake, timeout_seconds=60, poll_seconds=0.01,
+                           on_wait=deployed_pipeline_runs, boto3_session=session,
+                           endpoint_url=moto_server.endpoint_url)
+    assert result.status == "ok", result
+    assert waits and waits[0][1] == 0  # nothing was in the lake before capture ran
+    marker = result.detail.split()[1]
+    assert [r["action"] for r in lookups.item_history(lake, table, marker)] == [
+        "INSERT", "REMOVE"]
+    assert ddb.scan(TableName=table)["Count"] == 0  # the marker is gone from the table
+
+
+def test_canary_fails_naming_what_is_missing_when_nothing_captures(
+        moto_server: Any, tmp_path: Path) -> None:
+    import uuid
+
+    import boto3
+
+    from ddbtrail import health
+    from ddbtrail.local.embedded import FAKE_CREDENTIALS
+
+    table = f"canary-{uuid.uuid4().hex[:8]}"
+    _canary_table(moto_server.client("dynamodb"), table)
+    session = boto3.Session(region_name=moto_server.region, **FAKE_CREDENTIALS)
+    result = health.canary(table, lake=Lake.open(str(tmp_path / "lake")), timeout_seconds=0.2,
+                           poll_seconds=0.05, boto3_session=session,
+                           endpoint_url=moto_server.endpoint_url)
+    assert result.status == "fail"
+    assert "holds nothing of marker" in result.detail
+    assert "expected INSERT and REMOVE" in result.detail
+    assert result.fix
+
+
+def test_doctor_canary_on_the_cli_with_capture_running(deployed: Deployed, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from ddbtrail.capture.runner.esm import RunnerSettings
+    from ddbtrail.capture.runner.pipeline import build_capture
+
+    ddb = deployed.client("dynamodb")
+    _canary_table(ddb, "Audit")
+    run = build_capture("Audit", deployed.lake, ddb=ddb,
+                        streams=deployed.client("dynamodbstreams"), buffer_seconds=0,
+                        settings=RunnerSettings(poll_interval=0.05, checkpoint_interval=0.1))
+    worker = threading.Thread(target=run.run, daemon=True)
+    worker.start()
+    try:
+        code, checks, err = deployed.doctor(capsys, "--canary", "Audit", "--timeout", "60",
+                                            "--poll", "0.2")
+    finally:
+        run.runner.stop()
+        worker.join(timeout=30)
+    canary = by_name(checks)["canary Audit"]
+    assert code == 0, checks
+    assert canary["status"] == "ok"
+    assert "written, deleted and queryable" in canary["detail"]
+    assert "error" not in err

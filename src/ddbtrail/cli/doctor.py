@@ -54,6 +54,8 @@ def doctor_command(
         help="Where the canary is queried: duckdb (the lake) or athena.")] = Engine.duckdb,
     timeout: Annotated[float, typer.Option(
         help="Seconds the canary waits for its changes.")] = 900.0,
+    poll: Annotated[float, typer.Option(
+        help="Seconds between the canary's queries.")] = 15.0,
     max_age: Annotated[float, typer.Option(
         "--max-age", metavar="HOURS",
         help="A table's newest partition older than this is stale.")] = 24.0,
@@ -68,6 +70,8 @@ def doctor_command(
     """
     if timeout <= 0:
         raise UsageError(f"--timeout {timeout:g}: must be more than 0 seconds")
+    if poll <= 0:
+        raise UsageError(f"--poll {poll:g}: must be more than 0 seconds")
     if max_age <= 0:
         raise UsageError(f"--max-age {max_age:g}: must be more than 0 hours")
     import boto3
@@ -95,8 +99,8 @@ def doctor_command(
 
         result = canary(canary_table, lake=the_lake, engine=engine.value,
                         database=dep.database, workgroup=dep.workgroup,
-                        timeout_seconds=timeout, on_wait=progress, boto3_session=session,
-                        endpoint_url=endpoint_url)
+                        timeout_seconds=timeout, poll_seconds=poll, on_wait=progress,
+                        boto3_session=session, endpoint_url=endpoint_url)
         checks.append(result)
         if as_lines:
             _line(result)
