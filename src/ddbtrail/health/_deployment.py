@@ -47,10 +47,10 @@ def discover(stack: str, *, boto3_session: Any = None,
     """The resources of stack ``stack``: its outputs and the physical ids of its event
     source mappings and state machines.
 
-    Raises PermanentAwsError naming the stack when it does not exist (or may not be
-    read).
+    Raises PermanentAwsError naming the stack when it does not exist or cannot be read
+    (no credentials, access denied).
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     cfn = client("cloudformation", boto3_session, endpoint_url)
     try:
@@ -62,7 +62,9 @@ def discover(stack: str, *, boto3_session: Any = None,
         err = exc.response.get("Error", {})
         raise PermanentAwsError(
             f"stack {stack}: {err.get('Code', 'error')}: {err.get('Message', exc)}; deploy "
-            "it (docs/deploy.md), or check --stack, --region and --profile") from exc
+            "it (docs/deploy.md), or check the stack name, region and credentials") from exc
+    except BotoCoreError as exc:  # no credentials, no endpoint: nothing else can be checked
+        raise PermanentAwsError(f"stack {stack}: {exc}") from exc
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in found[0].get("Outputs", [])}
 
     def ids(kind: str) -> tuple[str, ...]:
