@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ddbtrail.cli._app import app, console, err_console
+from ddbtrail.cli._app import LAKE_HELP, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.core.exceptions import UsageError
@@ -45,8 +45,7 @@ def doctor_command(
     stack: Annotated[str, typer.Option(help="CloudFormation stack of the trail.")]
         = "ddbtrail",
     lake: Annotated[str | None, typer.Option(
-        "--lake", help="Lake to check: a folder or s3://bucket/prefix [default: the "
-        "stack's LakeUri output].")] = None,
+        "--lake", help=f"{LAKE_HELP} Without it, doctor reads the stack's LakeUri output.")] = None,
     canary_table: Annotated[str | None, typer.Option(
         "--canary", metavar="TABLE", help="Also write and delete a marker item in TABLE "
         "and wait until both changes are queryable.")] = None,
