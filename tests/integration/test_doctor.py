@@ -42,8 +42,9 @@ FAIL = {"StartAt": "Broken", "States": {"Broken": {"Type": "Fail", "Error": "Ath
                                                    "Cause": "query failed"}}}
 
 
-def _template(view_type: str) -> dict[str, Any]:
-    table = {"TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+def _template(view_type: str, *, table_name: str = TABLE, bucket: str = BUCKET,
+              name: str = "ddbtrail") -> dict[str, Any]:
+    table = {"TableName": table_name, "BillingMode": "PAY_PER_REQUEST",
              "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
              "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
              "StreamSpecification": {"StreamViewType": view_type}}
@@ -51,11 +52,11 @@ def _template(view_type: str) -> dict[str, Any]:
         "Resources": {
             "OrdersTable": {"Type": "AWS::DynamoDB::Table", "Properties": table},
             "OrdersOnFailure": {"Type": "AWS::SQS::Queue",
-                                "Properties": {"QueueName": "ddbtrail-orders-on-failure"}},
+                                "Properties": {"QueueName": f"{name}-orders-on-failure"}},
             "Role": {"Type": "AWS::IAM::Role", "Properties": {
                 "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}},
             "OrdersFunction": {"Type": "AWS::Lambda::Function", "Properties": {
-                "FunctionName": FUNCTION, "Runtime": "python3.12", "Handler": "index.handler",
+                "FunctionName": f"{name}-OrdersCapture", "Runtime": "python3.12", "Handler": "index.handler",
                 "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 "Code": {"ZipFile": "def handler(event, context):\n    return None\n"}}},
             "OrdersMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
@@ -65,11 +66,11 @@ def _template(view_type: str) -> dict[str, Any]:
                     "Destination": {"Fn::GetAtt": ["OrdersOnFailure", "Arn"]}}}}},
             # Same name as the one made through the API (moto runs only those).
             "Maintenance": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-                "StateMachineName": MACHINE, "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                "StateMachineName": f"{name}-maintenance", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
                 "DefinitionString": json.dumps(SUCCEED)}},
         },
         "Outputs": {
-            "LakeUri": {"Value": f"s3://{BUCKET}/{C.LAKE_PREFIX}"},
+            "LakeUri": {"Value": f"s3://{bucket}/{C.LAKE_PREFIX}"},
             "DeliveryStreamName": {"Value": DELIVERY},
             "AthenaWorkGroup": {"Value": C.DEFAULT_WORKGROUP},
             "GlueDatabase": {"Value": C.DEFAULT_DATABASE},
@@ -492,3 +493,31 @@ def test_a_mapping_left_on_a_replaced_stream(deployed: Deployed) -> None:
     assert check.status == "fail"
     assert old in check.detail
     assert "redeploy" in check.fix
+
+
+def test_an_s3_lake_from_the_stack_output_through_an_endpoint(
+        moto_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import uuid
+
+    name = f"trail-{uuid.uuid4().hex[:8]}"
+    table, bucket = f"{name}-orders", f"{name}-lake"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    moto_server.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
+        _template("NEW_AND_OLD_IMAGES", table_name=table, bucket=bucket, name=name)))
+    lake = Lake.open(f"s3://{bucket}/{C.LAKE_PREFIX}", endpoint_url=moto_server.endpoint_url)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist([_row("e-1", today())],
+                                        schema=arrow_schema(include_partitions=False)), sink)
+    lake.write_atomic(f"{lake.partition(table, today())}/{DELIVERY}-1.parquet",
+                      sink.getvalue().to_pybytes())
+    code, out, _ = run_cli(["doctor", "--stack", name, "--region", moto_server.region,
+                            "--endpoint-url", moto_server.endpoint_url, "-o", "json"], capsys)
+    found = by_name([json.loads(line) for line in out.splitlines()])
+    assert found[f"freshness {table}"]["status"] == "ok"
+    assert f"dt={today()}" in found[f"freshness {table}"]["detail"]
+    assert found[f"stream {table}"]["status"] == "ok"
+    assert found[f"on-failure queue {table}"]["status"] == "ok"
+    # Only the stack's own resources exist here: the rest are named as missing.
+    assert code == 1
+    assert found["firehose"]["status"] == "fail"
+    assert found["workgroup"]["status"] == "fail"
