@@ -56,7 +56,8 @@ def _template(view_type: str, *, table_name: str = TABLE, bucket: str = BUCKET,
             "Role": {"Type": "AWS::IAM::Role", "Properties": {
                 "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}},
             "OrdersFunction": {"Type": "AWS::Lambda::Function", "Properties": {
-                "FunctionName": f"{name}-OrdersCapture", "Runtime": "python3.12", "Handler": "index.handler",
+                "FunctionName": f"{name}-OrdersCapture", "Runtime": "python3.12",
+                "Handler": "index.handler",
                 "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 "Code": {"ZipFile": "def handler(event, context):\n    return None\n"}}},
             "OrdersMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
@@ -66,7 +67,8 @@ def _template(view_type: str, *, table_name: str = TABLE, bucket: str = BUCKET,
                     "Destination": {"Fn::GetAtt": ["OrdersOnFailure", "Arn"]}}}}},
             # Same name as the one made through the API (moto runs only those).
             "Maintenance": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-                "StateMachineName": f"{name}-maintenance", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                "StateMachineName": f"{name}-maintenance",
+                "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
                 "DefinitionString": json.dumps(SUCCEED)}},
         },
         "Outputs": {
