@@ -523,3 +523,23 @@ def test_an_s3_lake_from_the_stack_output_through_an_endpoint(
     assert code == 1
     assert found["firehose"]["status"] == "fail"
     assert found["workgroup"]["status"] == "fail"
+
+
+def test_an_iceberg_change_table_is_checked_by_its_columns(deployed: Deployed) -> None:
+    from ddbtrail import health
+
+    glue = deployed.client("glue")
+    glue.delete_table(DatabaseName=C.DEFAULT_DATABASE, Name=catalog.TABLE_NAME)
+    table_input = catalog.iceberg_table(f"s3://{BUCKET}/{C.LAKE_PREFIX}")["TableInput"]
+    glue.create_table(DatabaseName=C.DEFAULT_DATABASE, TableInput=table_input)
+    changes = f"glue table {C.DEFAULT_DATABASE}.{catalog.TABLE_NAME}"
+    assert {c.name: c.status for c in health.check_glue(C.DEFAULT_DATABASE, [TABLE])}[
+        changes] == "ok"
+    glue.update_table(DatabaseName=C.DEFAULT_DATABASE, TableInput={
+        **table_input, "StorageDescriptor": {
+            **table_input["StorageDescriptor"],
+            "Columns": [c for c in table_input["StorageDescriptor"]["Columns"]
+                        if c["Name"] != "sequence_number"]}})
+    failed = {c.name: c for c in health.check_glue(C.DEFAULT_DATABASE, [TABLE])}[changes]
+    assert failed.status == "fail"
+    assert "missing columns sequence_number" in failed.detail

@@ -432,7 +432,9 @@ def check_glue(database: str, tables: Sequence[str], *, boto3_session: Any = Non
                              "redeploy the stack (cdk deploy): it creates the table"))
             continue
         location = str(actual.get("StorageDescriptor", {}).get("Location", ""))
-        if str(actual.get("Parameters", {}).get("table_type", "")).upper() == "ICEBERG":
+        # Glue marks an Iceberg table with table_type; its location also says so.
+        if (str(actual.get("Parameters", {}).get("table_type", "")).upper() == "ICEBERG"
+                or location.rstrip("/").endswith(catalog.ICEBERG_SUBDIR.rstrip("/"))):
             got = {str(c.get("Name")) for c in actual.get("StorageDescriptor", {})
                    .get("Columns", [])}
             missing = [c for c in COLUMN_NAMES if c not in got]
