@@ -470,13 +470,13 @@ def test_doctor_canary_on_the_cli_with_capture_running(deployed: Deployed, tmp_p
 
 def test_a_problem_result_or_a_transition_state_of_the_mapping(deployed: Deployed) -> None:
     from ddbtrail import health
-    from ddbtrail.health._checks import Mapping
+    from ddbtrail.health import StreamMapping
 
     real = deployed.client("lambda").get_event_source_mapping(UUID=deployed.mapping)
-    problem = Mapping(deployed.mapping, TABLE, {
+    problem = StreamMapping(deployed.mapping, TABLE, {
         **real, "LastProcessingResult": "PROBLEM: Function call failed"})
-    updating = Mapping(deployed.mapping, TABLE, {**real, "State": "Updating"})
-    fine = Mapping(deployed.mapping, TABLE, {**real, "LastProcessingResult": "OK"})
+    updating = StreamMapping(deployed.mapping, TABLE, {**real, "State": "Updating"})
+    fine = StreamMapping(deployed.mapping, TABLE, {**real, "LastProcessingResult": "OK"})
     bad, wait, ok = health.check_mappings([problem, updating, fine])
     assert (bad.status, wait.status, ok.status) == ("fail", "warn", "ok")
     assert "PROBLEM: Function call failed" in bad.detail
@@ -486,11 +486,11 @@ def test_a_problem_result_or_a_transition_state_of_the_mapping(deployed: Deploye
 
 def test_a_mapping_left_on_a_replaced_stream(deployed: Deployed) -> None:
     from ddbtrail import health
-    from ddbtrail.health._checks import Mapping
+    from ddbtrail.health import StreamMapping
 
     real = deployed.client("lambda").get_event_source_mapping(UUID=deployed.mapping)
     old = real["EventSourceArn"].rsplit("/", 1)[0] + "/2020-01-01T00:00:00.000"
-    [check] = health.check_streams([Mapping(deployed.mapping, TABLE,
+    [check] = health.check_streams([StreamMapping(deployed.mapping, TABLE,
                                             {**real, "EventSourceArn": old})])
     assert check.status == "fail"
     assert old in check.detail

@@ -49,7 +49,7 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class Mapping:
+class StreamMapping:
     """An event source mapping that reads a DynamoDB stream, from GetEventSourceMapping."""
 
     uuid: str
@@ -88,7 +88,7 @@ def table_of_stream(stream_arn: str) -> str | None:
 
 
 def load_mappings(dep: Deployment, *, boto3_session: Any = None,
-                  endpoint_url: str | None = None) -> tuple[list[Mapping], list[Check]]:
+                  endpoint_url: str | None = None) -> tuple[list[StreamMapping], list[Check]]:
     """The stack's mappings that read DynamoDB streams, and a failed check for each
     mapping that cannot be read."""
     lam = client("lambda", boto3_session, endpoint_url)
@@ -102,11 +102,11 @@ def load_mappings(dep: Deployment, *, boto3_session: Any = None,
             continue
         table = table_of_stream(str(config.get("EventSourceArn", "")))
         if table is not None:
-            found.append(Mapping(uuid, table, config))
+            found.append(StreamMapping(uuid, table, config))
     return found, problems
 
 
-def check_streams(mappings: Sequence[Mapping], *, boto3_session: Any = None,
+def check_streams(mappings: Sequence[StreamMapping], *, boto3_session: Any = None,
                   endpoint_url: str | None = None) -> list[Check]:
     """Per table: its stream is on, with NEW_AND_OLD_IMAGES, and is the stream the
     mapping reads."""
@@ -152,7 +152,7 @@ def _iterator_age_ms(cw: Any, function_name: str, now: dt_mod.datetime) -> float
     return max(float(p["Maximum"]) for p in points) if points else None
 
 
-def check_mappings(mappings: Sequence[Mapping], *,
+def check_mappings(mappings: Sequence[StreamMapping], *,
                    max_iterator_age_ms: float = MAX_ITERATOR_AGE_MS,
                    boto3_session: Any = None, endpoint_url: str | None = None) -> list[Check]:
     """Per mapping: enabled, its last processing result, and the IteratorAge metric's
@@ -194,8 +194,8 @@ def check_mappings(mappings: Sequence[Mapping], *,
     return out
 
 
-def check_on_failure_queues(mappings: Sequence[Mapping], *, delivery_stream: str | None = None,
-                            boto3_session: Any = None,
+def check_on_failure_queues(mappings: Sequence[StreamMapping], *,
+                            delivery_stream: str | None = None, boto3_session: Any = None,
                             endpoint_url: str | None = None) -> list[Check]:
     """Per mapping: its on-failure queue exists and holds no message (each one is a batch
     of changes not in the lake)."""
