@@ -14,7 +14,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ddbtrail"
 # Lowest first; a module may import its own layer and the ones before it.
-LAYERS = ("core", "lake", "delivery", "capture", "query", "catalog", "local", "cli")
+LAYERS = ("core", "lake", "delivery", "capture", "query", "catalog", "local", "health",
+          "cli")
 # Top-level modules outside the layer packages, and the layer each belongs to.
 TOP_LEVEL = {"ddbtrail": "core", "ddbtrail.resources": "core", "ddbtrail.cost": "core"}
 

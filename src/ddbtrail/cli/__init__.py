@@ -11,6 +11,7 @@ from ddbtrail.cli import compact as _compact  # noqa: F401  (registers the comma
 from ddbtrail.cli import copy as _copy  # noqa: F401  (registers the command)
 from ddbtrail.cli import cost as _cost  # noqa: F401  (registers the command)
 from ddbtrail.cli import demo as _demo  # noqa: F401  (registers the command)
+from ddbtrail.cli import doctor as _doctor  # noqa: F401  (registers the command)
 from ddbtrail.cli import flatten as _flatten  # noqa: F401  (registers the command)
 from ddbtrail.cli import lookups as _lookups  # noqa: F401  (registers the command)
 from ddbtrail.cli import queries as _queries  # noqa: F401  (registers the command)
