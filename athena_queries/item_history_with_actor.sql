@@ -6,6 +6,7 @@
 -- note: tolerance 0: an event matches a change of the same table and item key in the same
 -- note: second; a change is exact only when the second's events of the item are all one
 -- note: principal's and at least as many as its changes. Key values compare as text.
+-- note: A table logged by its ARN (arn:aws:dynamodb:R:A:table/NAME) is the table NAME.
 -- note: PartiQL statements are not parsed here: each PartiQL write on the table is a
 -- note: candidate for every change of the table in its second.
 -- parameters:
@@ -69,7 +70,7 @@ trail AS (
 targets AS (
     SELECT eventid, eventtime, eventname, actor, sourceipaddress, useragent,
            COALESCE(json_extract_scalar(requestparameters, '$.tableName'),
-                    json_extract_scalar(requestparameters, '$.TableName')) AS target_table,
+                    json_extract_scalar(requestparameters, '$.TableName')) AS logged_table,
            COALESCE(json_extract(requestparameters, '$.key'),
                     json_extract(requestparameters, '$.Key')) AS target_key,
            CAST(NULL AS VARCHAR) AS statement
@@ -106,6 +107,9 @@ targets AS (
 ),
 keyed AS (
     SELECT t.*, i.names, i.key_map,
+           -- DynamoDB takes the table's ARN for its name: arn:aws:dynamodb:R:A:table/NAME.
+           regexp_replace(t.logged_table, '^arn:[^:]+:dynamodb:[^:]*:[^:]*:table/', '')
+               AS target_table,
            TRY_CAST(t.target_key AS MAP(VARCHAR, JSON)) AS target_map
     FROM targets AS t
     CROSS JOIN the_item AS i
@@ -138,7 +142,7 @@ item_events AS (
            AND (cardinality(names) < 2 OR target_2 = item_2))
        OR (statement IS NOT NULL
            AND regexp_extract(statement,
-                   '(?i)^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+"?([A-Za-z0-9_.\-]+)', 1) = ?)
+                   '(?i)^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+"?(?:arn:[^:"]+:dynamodb:[^:"]*:[^:"]*:table/)?([A-Za-z0-9_.\-]+)', 1) = ?)
 ),
 event_seconds AS (
     SELECT

@@ -64,6 +64,21 @@ def test_history_names_the_principal_of_every_change_with_one_event_in_its_secon
     assert by_id["ch-6"]["cloudtrail_event"] == "ExecuteStatement"
 
 
+def test_a_table_arn_in_the_log_matches_like_the_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lake = trail.write_lake(tmp_path / "lake")
+    logs = trail.write_trail(tmp_path / "bucket", trail.trail_with_table_arns())
+    rows = []
+    for key in ("Id=101", "Id=102"):
+        code, got, _ = _history(capsys, lake, logs, key)
+        assert code == 0
+        rows += got
+    got_by_id = {r["event_id"]: (r["actor"], r["actor_match"], r["actor_candidates"])
+                 for r in rows}
+    assert got_by_id == trail.EXPECTED
+    assert {r["cloudtrail_event_id"] for r in rows} >= set(trail.ARN_LOGGED)
+
+
 def test_history_table_has_a_by_column(paths: tuple[Path, Path],
                                        capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:

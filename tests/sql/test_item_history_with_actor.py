@@ -19,9 +19,11 @@ FIELDS = ("actor", "actor_match", "actor_candidates", "source_ip", "user_agent",
 FROM, TO = "2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z"
 
 
-def test_same_answer_as_the_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize("records", [trail.TRAIL, trail.trail_with_table_arns()],
+                         ids=["table-names", "table-arns"])
+def test_same_answer_as_the_cli(tmp_path: Path, records: list[dict[str, object]]) -> None:
     lake = Lake.open(str(trail.write_lake(tmp_path / "lake")))
-    logs = TrailLogs.open(str(trail.write_trail(tmp_path / "bucket")))
+    logs = TrailLogs.open(str(trail.write_trail(tmp_path / "bucket", records)))
     for item_key in ('{"Id":101}', '{"Id":102}'):
         sql_rows = who.item_history_with_actor_sql(lake, "Orders", item_key, logs, FROM, TO)
         cli_rows = who.item_history_with_actors(lake, "Orders", item_key, logs).rows
