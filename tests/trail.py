@@ -146,11 +146,13 @@ ORDERS_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Orders"
 ARN_LOGGED = ("ct-0001", "ct-0002", "ct-0007")
 
 
-def trail_with_table_arns(records: list[dict[str, Any]] = TRAIL) -> list[dict[str, Any]]:
-    """``records`` with Orders named by its ARN in the ``ARN_LOGGED`` events."""
+def trail_with_table_arns(records: list[dict[str, Any]] = TRAIL,
+                          ids: tuple[str, ...] | list[str] = ARN_LOGGED
+                          ) -> list[dict[str, Any]]:
+    """``records`` with Orders named by its ARN in the events ``ids`` names."""
     out = json.loads(json.dumps(records))
     for rec in out:
-        if rec["eventID"] not in ARN_LOGGED:
+        if rec["eventID"] not in ids:
             continue
         params = rec["requestParameters"]
         for entry in [params, *params.get("requestItems", [])]:

@@ -26,7 +26,8 @@ CloudTrailOption = Annotated[str | None, typer.Option(
          "[env: DDBTRAIL_CLOUDTRAIL].")]
 ToleranceOption = Annotated[int, typer.Option(
     min=0, max=60,
-    help="Seconds a write event may precede its change (0: the change's own second).")]
+    help="Extra seconds, either side, a write event may lie from its change (0: the "
+         "second before, its own and the second after).")]
 _SHOWN_PROBLEMS: Final = 10
 
 
