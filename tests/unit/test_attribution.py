@@ -124,6 +124,35 @@ def test_tolerance_widens_the_window_either_side() -> None:
         at.attribute([ch(10, 1)], events, TYPES, tolerance_s=-1)
 
 
+def test_ttl_deletes_and_failed_calls_beside_a_write_leave_it_exact() -> None:
+    # TTL deletes take no event and are no change of a run; a failed call is no write.
+    events = [ev("a", 10, ALICE, 1), ev("f", 11, BOB, 1, error="ConditionalCheckFailed"),
+              ev("g", 9, CAROL, 1, error="ValidationException")]
+    got = at.attribute([ch(10, 1), ch(11, 1, ttl=True, action="REMOVE")], events, TYPES)
+    assert [(a.actor, a.actor_match) for a in got] == [
+        (ALICE, "exact"), (at.TTL_ACTOR, "exact")]
+
+
+def test_a_transaction_counts_for_each_item_it_writes() -> None:
+    def multi(eid: str, second: int, actor: str, name: str, op: str) -> ct.WriteEvent:
+        return ct.WriteEvent(
+            event_id=eid, event_name=name, event_time="", second=second, actor=actor,
+            actor_type="AssumedRole", source_ip=None, user_agent=None, error_code=None,
+            targets=(ct.Target("Orders", op, key={"Id": 1}),
+                     ct.Target("Orders", op, key={"Id": 2})))
+    # Bob's transaction writes items 1 and 2 in second 10; alice writes item 2 in 11.
+    events = [multi("t", 10, BOB, "TransactWriteItems", "Update"), ev("a", 11, ALICE, 2)]
+    got = at.attribute([ch(10, 1), ch(10, 2), ch(11, 2)], events, TYPES)
+    assert [(a.actor, a.actor_match) for a in got] == [
+        (BOB, "exact"), (None, "ambiguous"), (None, "ambiguous")]
+    assert got[0].cloudtrail_event_id == "t" and got[0].event_name == "TransactWriteItems"
+    # The same with a batch two seconds before alice's write: each is exact.
+    events = [multi("b", 10, BOB, "BatchWriteItem", "Put"), ev("a", 12, ALICE, 2)]
+    got = at.attribute([ch(10, 1), ch(10, 2), ch(12, 2)], events, TYPES)
+    assert [(a.actor, a.actor_match) for a in got] == [
+        (BOB, "exact"), (BOB, "exact"), (ALICE, "exact")]
+
+
 def test_a_partiql_write_of_an_unknown_item_keeps_a_match_from_being_exact() -> None:
     insert = ct.WriteEvent(
         event_id="p", event_name="ExecuteStatement", event_time="", second=10, actor=BOB,
