@@ -84,7 +84,7 @@ def workloads(draw: st.DrawFn) -> list[tuple[int, int, int, str, str, bool, int,
     """(principal, item, second, kind, call, typed key, lag, table ARN) per write; lag is
     the seconds from the logged request to its change."""
     return draw(st.lists(st.tuples(
-        st.integers(0, 2), st.integers(101, 102), st.integers(0, 4),
+        st.integers(0, 2), st.integers(101, 102), st.integers(0, 12),
         st.sampled_from(["changed", "changed", "noop", "failed", "unlogged"]),
         st.sampled_from(["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"]),
         st.booleans(), st.sampled_from([0, 0, 1]), st.booleans()), max_size=12))
