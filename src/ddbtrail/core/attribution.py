@@ -145,15 +145,16 @@ def _attribute_item(seconds: Sequence[int], events: Sequence[WriteEvent],
     for e in sorted(events, key=lambda e: (e.second, e.event_id)):
         run_events[run_of[e.second]].append(e)
         by_second[e.second].append(e)
+    # A run proves its changes' principal: one principal, at least an event per change.
+    proven = {run: len({e.actor for e in found}) == 1 and len(found) >= run_changes[run]
+              for run, found in run_events.items()}
     out: list[Attribution] = []
     for second in seconds:
         near = [e for t in range(second - reach, second + reach + 1)
                 for e in by_second.get(t, ())]
-        run = run_of[second]
         if not near:
             out.append(NO_MATCH)
-        elif (len({e.actor for e in run_events[run]}) == 1
-              and len(run_events[run]) >= run_changes[run]):
+        elif proven.get(run_of[second], False):
             out.append(_exact(near))
         else:
             out.append(_ambiguous(near))
