@@ -68,8 +68,8 @@ def who_changed(
 ) -> None:
     """Who changed one item, and how: each change with its principal from CloudTrail.
 
-    A principal is named only when the match is certain (exact); when several writes of
-    the item fall in one second it says ambiguous and lists the candidates.
+    A principal is named only when the match is certain (exact); when writes of the item
+    by others lie within a second or so it says ambiguous and lists the candidates.
     """
     if not cloudtrail:
         raise UsageError("--cloudtrail: give the CloudTrail log folder or s3:// prefix "
