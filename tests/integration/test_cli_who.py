@@ -64,6 +64,46 @@ def test_history_names_the_principal_of_every_change_with_one_event_in_its_secon
     assert by_id["ch-6"]["cloudtrail_event"] == "ExecuteStatement"
 
 
+def test_a_table_arn_in_the_log_matches_like_the_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lake = trail.write_lake(tmp_path / "lake")
+    logs = trail.write_trail(tmp_path / "bucket", trail.trail_with_table_arns())
+    rows = []
+    for key in ("Id=101", "Id=102"):
+        code, got, _ = _history(capsys, lake, logs, key)
+        assert code == 0
+        rows += got
+    got_by_id = {r["event_id"]: (r["actor"], r["actor_match"], r["actor_candidates"])
+                 for r in rows}
+    assert got_by_id == trail.EXPECTED
+    assert {r["cloudtrail_event_id"] for r in rows} >= set(trail.ARN_LOGGED)
+
+
+def test_a_request_logged_the_second_before_is_never_outvoted_by_a_no_op(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Support's request was logged in second S-1 and changed the item in S; admin's write
+    # in S changed nothing (no stream record). Admin must not be named.
+    at = trail.T0 + 50
+    lake = trail.write_lake(tmp_path / "lake", [trail.stream_record(1, "MODIFY", 103, at)])
+    logs = trail.write_trail(tmp_path / "bucket", [
+        trail.event(1, "UpdateItem", trail.SUPPORT, at - 1, [("Update", "Orders", {"Id": 103})]),
+        trail.event(2, "PutItem", trail.ADMIN, at, [("Put", "Orders", {"Id": 103})])])
+    code, out, err = run_cli(["who", "--lake", str(lake), "--table", "Orders", "--key",
+                              "Id=103", "--cloudtrail", str(logs), "-o", "json"], capsys)
+    assert code == 0, err
+    (row,) = _lines(out)
+    assert (row["actor"], row["actor_match"], row["actor_candidates"]) == (
+        None, "ambiguous", sorted([trail.SUPPORT_ARN, trail.ADMIN_ARN]))
+    # Without admin's no-op, support's request of the second before is the exact match.
+    logs = trail.write_trail(tmp_path / "alone", [
+        trail.event(1, "UpdateItem", trail.SUPPORT, at - 1, [("Update", "Orders", {"Id": 103})])])
+    code, out, _ = run_cli(["who", "--lake", str(lake), "--table", "Orders", "--key",
+                            "Id=103", "--cloudtrail", str(logs), "-o", "json"], capsys)
+    (row,) = _lines(out)
+    assert (row["actor"], row["actor_match"], row["cloudtrail_event_id"]) == (
+        trail.SUPPORT_ARN, "exact", "ct-0001")
+
+
 def test_history_table_has_a_by_column(paths: tuple[Path, Path],
                                        capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:

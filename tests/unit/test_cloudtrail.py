@@ -139,3 +139,39 @@ def test_written_records_have_the_documented_shape(load_event: Callable[[str], A
     assert set(written["resources"][0]) == set(documented["resources"][0])
     (event,) = cloudtrail.parse_log({"Records": [written]})[0]
     assert cloudtrail.event_items(event, {"Orders": {"Id": "N"}}) == {("Orders", '{"Id":101}')}
+
+
+ORDERS_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders"
+
+
+@pytest.mark.parametrize(("event_name", "params"), [
+    ("PutItem", {"tableName": ORDERS_ARN, "key": {"Id": 101}}),
+    ("TransactWriteItems", {"requestItems": [
+        {"operation": "Update", "TableName": ORDERS_ARN, "Key": {"Id": {"N": "101"}}}]}),
+    ("BatchWriteItem", {"requestItems": {ORDERS_ARN: [
+        {"DeleteRequest": {"Key": {"Id": {"N": "101"}}}}]}}),
+    ("ExecuteStatement", {"statement": f'DELETE FROM "{ORDERS_ARN}" WHERE Id = 101'}),
+])
+def test_a_table_arn_names_the_table(event_name: str, params: dict[str, Any]) -> None:
+    # DynamoDB accepts the table's ARN wherever it takes its name.
+    record = cloudtrail.write_record(
+        event_name="PutItem", event_time="2024-05-01T12:00:00Z", event_id="e-1",
+        identity=cloudtrail.iam_user_identity("123456789012", "admin"),
+        account="123456789012", region="us-east-1", items=[("Put", "Orders", {"Id": 1})])
+    record.update(eventName=event_name, requestParameters=params)
+    event = cloudtrail.parse_record(record)
+    assert event is not None
+    assert cloudtrail.event_items(event, {"Orders": {"Id": "N"}}) == {("Orders", '{"Id":101}')}
+
+
+@pytest.mark.parametrize("logged", [
+    "Orders", "arn:aws:dynamodb:eu-west-1:1:table/Orders",
+    "arn:aws-cn:dynamodb:cn-north-1:1:table/Orders"])
+def test_table_name_of_a_name_or_an_arn(logged: str) -> None:
+    assert cloudtrail.table_name(logged) == "Orders"
+
+
+def test_an_index_or_stream_arn_is_not_the_table() -> None:
+    for other in ("arn:aws:dynamodb:us-east-1:1:table/Orders/stream/2024",
+                  "arn:aws:s3:::table/Orders"):
+        assert cloudtrail.table_name(other) == other

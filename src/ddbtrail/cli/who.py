@@ -26,7 +26,8 @@ CloudTrailOption = Annotated[str | None, typer.Option(
          "[env: DDBTRAIL_CLOUDTRAIL].")]
 ToleranceOption = Annotated[int, typer.Option(
     min=0, max=60,
-    help="Seconds a write event may precede its change (0: the change's own second).")]
+    help="Extra seconds, either side, a write event may lie from its change (0: the "
+         "second before, its own and the second after).")]
 _SHOWN_PROBLEMS: Final = 10
 
 
@@ -67,8 +68,8 @@ def who_changed(
 ) -> None:
     """Who changed one item, and how: each change with its principal from CloudTrail.
 
-    A principal is named only when the match is certain (exact); when several writes of
-    the item fall in one second it says ambiguous and lists the candidates.
+    A principal is named only when the match is certain (exact); when writes of the item
+    by others lie within a second or so it says ambiguous and lists the candidates.
     """
     if not cloudtrail:
         raise UsageError("--cloudtrail: give the CloudTrail log folder or s3:// prefix "

@@ -2,39 +2,37 @@
 
 The rule (docs/cloudtrail.md says it for users):
 
-1. A change and a write event can match only when they name the same table and the same
-   canonical ``item_key``, and the event did not fail (``errorCode``). A PartiQL write
-   whose key cannot be read (CloudTrail redacts INSERT values) may be any item's of its
-   table: it stays a candidate for each, so it can make a match ambiguous, never vanish.
+1. A change and a write event can match only when they name the same table (by name or
+   ARN) and the same canonical ``item_key``, and the event did not fail (``errorCode``).
+   A PartiQL write whose key cannot be read (CloudTrail redacts INSERT values) may be any
+   item's of its table: it stays a candidate for each, so it can make a match ambiguous,
+   never vanish.
 2. Times are seconds on both sides: DynamoDB Streams rounds ``ApproximateCreationDateTime``
    down to the second, CloudTrail logs ``eventTime`` (when the request arrived) to the
-   second. A change may be an event's when the event's second is the change's second or
-   up to ``tolerance`` seconds before it. The default, 0, is the change's own second.
-   ``tolerance=1`` also covers a request that arrived just before a second boundary and
-   was applied after it, at a price: a change whose write was not logged, one second
-   after a write that changed nothing, is then ambiguous rather than ``none``.
-3. Within one second CloudTrail cannot order events, so events are never paired by
-   their order there. Every pairing of the item's changes and events in which each
-   event makes at most one change, each within its window, and as many changes as
-   possible find their event is considered. A change gets ``exact`` only when all those
-   pairings give it the same principal; otherwise ``ambiguous``, with the candidate
-   principals listed; ``none`` when no event can be its. So a change alone with one
-   event in its window is exact, and so is one whose other candidates are all claimed
-   by other changes.
+   second, from another clock. An event is a *candidate* of a change when their seconds
+   are at most ``reach = 1 + tolerance`` apart, either side: a request logged in the
+   second before its change (it arrived just before a boundary) is one.
+3. An item's changes and candidate events fall into *runs*: sorted by second, a run
+   breaks where two neighbours are more than ``reach`` seconds apart. A change is
+   ``exact`` when it has a candidate, every event of its run is one principal's, and the
+   run holds at least as many events as changes; ``none`` when it has no candidate;
+   ``ambiguous`` otherwise, listing its candidates' principals. Within a run nothing is
+   paired by order, which second-precision times cannot give.
 4. TTL deletes carry their principal in the stream (``dynamodb.amazonaws.com``): exact,
    and they take no CloudTrail event. Backfill SNAPSHOT rows were written by no one.
 
-Why an exact answer is right: the true pairing (each change with its own write) is one
-of the largest pairings whenever every logged write that succeeded changed its item, or
-every change's write was logged, and each change lies within ``tolerance`` of its write.
-A write that changed nothing (DynamoDB emits no stream record for it) next to a change
-whose write was not logged, in one window of one item, can mislead it; that is the limit
-of second-precision data.
+Why an exact answer is right, when each change lies within ``reach`` of its write: if
+every change's write was logged, the change's own event is a candidate, so in its run,
+so the run's one principal is its writer. If instead every logged write that succeeded
+changed its item, and the change's write was not logged, each event of its run made
+another change of the run, so the run has more changes than events: not exact. A write
+that changed nothing (no stream record) next to a change whose write was not logged, in
+one run, can still mislead it; that is the limit of second-precision data.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -45,9 +43,8 @@ EXACT: Final = "exact"
 AMBIGUOUS: Final = "ambiguous"
 NONE: Final = "none"
 TTL_ACTOR: Final = "dynamodb.amazonaws.com"
+# Extra seconds, either side, beyond the one second every candidate window has.
 DEFAULT_TOLERANCE_S: Final = 0
-# Past this many pairings a component is called ambiguous rather than searched further.
-_SEARCH_LIMIT: Final = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,113 +92,73 @@ NO_MATCH: Final = Attribution(actor=None, actor_match=NONE)
 TTL: Final = Attribution(actor=TTL_ACTOR, actor_match=EXACT, event_name="TTL")
 
 
+def window_s(tolerance_s: int = DEFAULT_TOLERANCE_S) -> int:
+    """Seconds either side of a change within which an event is its candidate.
+
+    Raises ValueError when ``tolerance_s`` is negative.
+    """
+    if tolerance_s < 0:
+        raise ValueError("tolerance_s must be >= 0")
+    return 1 + tolerance_s
+
+
 def _agreed(values: Iterable[str | None]) -> str | None:
     distinct = set(values)
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def _decide(events: Sequence[WriteEvent], outcomes: set[int | None],
-            candidates: Sequence[int]) -> Attribution:
-    """One change's attribution from the events it takes across all maximum pairings."""
-    if not candidates:
-        return NO_MATCH
-    actors = {events[i].actor if i is not None else None for i in outcomes}
-    if len(actors) == 1 and None not in actors:
-        chosen = [events[i] for i in outcomes if i is not None]
-        return Attribution(
-            actor=chosen[0].actor, actor_match=EXACT,
-            source_ip=_agreed(e.source_ip for e in chosen),
-            user_agent=_agreed(e.user_agent for e in chosen),
-            event_name=_agreed(e.event_name for e in chosen),
-            cloudtrail_event_id=chosen[0].event_id if len(chosen) == 1 else None)
-    cands = [events[i] for i in candidates]
+def _exact(near: Sequence[WriteEvent]) -> Attribution:
+    return Attribution(
+        actor=near[0].actor, actor_match=EXACT,
+        source_ip=_agreed(e.source_ip for e in near),
+        user_agent=_agreed(e.user_agent for e in near),
+        event_name=_agreed(e.event_name for e in near),
+        cloudtrail_event_id=near[0].event_id if len(near) == 1 else None)
+
+
+def _ambiguous(near: Sequence[WriteEvent]) -> Attribution:
     return Attribution(
         actor=None, actor_match=AMBIGUOUS,
-        candidates=tuple(sorted({e.actor for e in cands})),
-        candidate_event_ids=tuple(sorted({e.event_id for e in cands})))
+        candidates=tuple(sorted({e.actor for e in near})),
+        candidate_event_ids=tuple(sorted({e.event_id for e in near})))
 
 
-def _max_pairings(edges: Sequence[Sequence[int]]) -> list[set[int | None]] | None:
-    """For each change, the events it takes over all maximum pairings (None: no event).
-
-    ``edges[c]`` lists change c's candidate events. None when the search is too large.
-    """
-    n = len(edges)
-    outcomes: list[set[int | None]] = [set() for _ in range(n)]
-    best = -1
-    chosen: list[int | None] = [None] * n
-    used: set[int] = set()
-    steps = 0
-    upper = [0] * (n + 1)  # most pairs changes c.. can still add
-    for c in range(n - 1, -1, -1):
-        upper[c] = upper[c + 1] + (1 if edges[c] else 0)
-
-    def walk(c: int, size: int) -> bool:
-        nonlocal best, steps
-        steps += 1
-        if steps > _SEARCH_LIMIT:
-            return False
-        if size + upper[c] < best:
-            return True
-        if c == n:
-            if size > best:
-                best = size
-                for s in outcomes:
-                    s.clear()
-            for i, e in enumerate(chosen):
-                outcomes[i].add(e)
-            return True
-        for e in edges[c]:
-            if e not in used:
-                used.add(e)
-                chosen[c] = e
-                if not walk(c + 1, size + 1):
-                    return False
-                used.discard(e)
-        chosen[c] = None
-        return walk(c + 1, size)
-
-    return outcomes if walk(0, 0) else None
+def _run_starts(seconds: Iterable[int], reach: int) -> dict[int, int]:
+    """Each second -> the first second of its run (a run breaks at a gap over ``reach``)."""
+    starts: dict[int, int] = {}
+    start = previous = 0
+    for n, second in enumerate(sorted(set(seconds))):
+        if n == 0 or second - previous > reach:
+            start = second
+        starts[second] = start
+        previous = second
+    return starts
 
 
-def _components(edges: Sequence[Sequence[int]]) -> list[list[int]]:
-    """Changes that share candidate events, grouped (each group is searched alone)."""
-    parent = list(range(len(edges)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    owner: dict[int, int] = {}
-    for c, es in enumerate(edges):
-        for e in es:
-            if e in owner:
-                parent[find(c)] = find(owner[e])
-            else:
-                owner[e] = c
-    groups: dict[int, list[int]] = defaultdict(list)
-    for c in range(len(edges)):
-        groups[find(c)].append(c)
-    return list(groups.values())
-
-
-def _resolve(events: Sequence[WriteEvent], edges: Sequence[Sequence[int]]
-             ) -> list[Attribution]:
-    result: list[Attribution] = [NO_MATCH] * len(edges)
-    for group in _components(edges):
-        local_events = sorted({e for c in group for e in edges[c]})
-        index = {e: i for i, e in enumerate(local_events)}
-        local_edges = [[index[e] for e in edges[c]] for c in group]
-        group_events = [events[e] for e in local_events]
-        found = _max_pairings(local_edges)
-        for pos, c in enumerate(group):
-            if found is None:  # too many to search: never guess
-                result[c] = _decide(group_events, {None}, local_edges[pos])
-            else:
-                result[c] = _decide(group_events, found[pos], local_edges[pos])
-    return result
+def _attribute_item(seconds: Sequence[int], events: Sequence[WriteEvent],
+                    reach: int) -> list[Attribution]:
+    """Attributions of one item's changes (their seconds) from its candidate events."""
+    run_of = _run_starts([*seconds, *(e.second for e in events)], reach)
+    run_events: dict[int, list[WriteEvent]] = defaultdict(list)
+    run_changes: Counter[int] = Counter(run_of[s] for s in seconds)
+    by_second: dict[int, list[WriteEvent]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: (e.second, e.event_id)):
+        run_events[run_of[e.second]].append(e)
+        by_second[e.second].append(e)
+    # A run proves its changes' principal: one principal, at least an event per change.
+    proven = {run: len({e.actor for e in found}) == 1 and len(found) >= run_changes[run]
+              for run, found in run_events.items()}
+    out: list[Attribution] = []
+    for second in seconds:
+        near = [e for t in range(second - reach, second + reach + 1)
+                for e in by_second.get(t, ())]
+        if not near:
+            out.append(NO_MATCH)
+        elif proven.get(run_of[second], False):
+            out.append(_exact(near))
+        else:
+            out.append(_ambiguous(near))
+    return out
 
 
 def attribute(changes: Sequence[Change], events: Iterable[WriteEvent],
@@ -210,11 +167,12 @@ def attribute(changes: Sequence[Change], events: Iterable[WriteEvent],
     """One Attribution per change, in the order given.
 
     ``key_types`` maps each table to its key types (attribute -> S|N|B); it decides how
-    logged keys become item keys. Failed events and events repeated under one eventID
-    (CloudTrail may deliver an event twice) count once or not at all.
+    logged keys become item keys. ``tolerance_s`` widens the candidate window beyond one
+    second either side (``window_s``). Failed events and events repeated under one
+    eventID (CloudTrail may deliver an event twice) count once or not at all. Raises
+    ValueError when ``tolerance_s`` is negative.
     """
-    if tolerance_s < 0:
-        raise ValueError("tolerance_s must be >= 0")
+    reach = window_s(tolerance_s)
     by_item: dict[tuple[str, str], dict[str, WriteEvent]] = defaultdict(dict)
     some_item: dict[str, dict[str, WriteEvent]] = defaultdict(dict)  # PartiQL, key unread
     for event in events:
@@ -234,14 +192,10 @@ def attribute(changes: Sequence[Change], events: Iterable[WriteEvent],
             changes_by_item[(change.table_name, change.item_key)].append(i)
     for item, idxs in changes_by_item.items():
         candidates = {**some_item.get(item[0], {}), **by_item.get(item, {})}
-        item_events = sorted(candidates.values(), key=lambda e: (e.second, e.event_id))
-        if not item_events:
+        if not candidates:
             continue
-        by_second: dict[int, list[int]] = defaultdict(list)
-        for j, e in enumerate(item_events):
-            by_second[e.second].append(j)
-        edges = [[j for t in range(changes[i].second - tolerance_s, changes[i].second + 1)
-                  for j in by_second.get(t, [])] for i in idxs]
-        for i, attribution in zip(idxs, _resolve(item_events, edges), strict=True):
+        found = _attribute_item([changes[i].second for i in idxs],
+                                list(candidates.values()), reach)
+        for i, attribution in zip(idxs, found, strict=True):
             result[i] = attribution
     return result

@@ -17,6 +17,9 @@ Pure: no I/O. The record format follows AWS's "Understanding DynamoDB log file e
   (``parse_partiql``), anything else names no item;
 - a call that failed carries ``errorCode`` and changed nothing.
 
+A table may be named by its name or its ARN (``arn:aws:dynamodb:REGION:ACCOUNT:table/NAME``,
+which DynamoDB accepts in every write call); ``table_name`` reads both as the name.
+
 Key values may be logged plain (``{"Artist": "No One You Know"}``, as in AWS's examples)
 or typed (``{"Id": {"N": "101"}}``); ``resolve_key`` turns either into ``codec.item_key``
 with the table's key types, so both forms meet the lake's ``item_key``.
@@ -44,6 +47,7 @@ PARTIQL_EVENTS: Final = frozenset({"ExecuteStatement", "BatchExecuteStatement",
 # TransactWriteItems actions that write; ConditionCheck only reads.
 _WRITE_OPERATIONS: Final = frozenset({"Put", "Update", "Delete"})
 _KEY_TAGS: Final = frozenset({"S", "N", "B"})
+_TABLE_ARN: Final = re.compile(r"arn:[^:]+:dynamodb:[^:]*:[^:]*:table/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,12 @@ def actor_of(identity: Mapping[str, Any]) -> tuple[str, str]:
     return kind, kind
 
 
+def table_name(logged: str) -> str:
+    """The table a logged ``tableName`` names: the NAME of a table ARN, else as logged."""
+    match = _TABLE_ARN.fullmatch(logged)
+    return match.group(1) if match else logged
+
+
 def _epoch_second(text: str, event_id: str) -> int:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -117,7 +127,7 @@ def _targets(event_name: str, params: Mapping[str, Any], event_id: str) -> Itera
         if not isinstance(table, str) or not isinstance(key, Mapping):
             raise MalformedRecord(event_id, f"{event_name} without requestParameters "
                                   "tableName and key")
-        yield Target(table, event_name.removesuffix("Item"), key=key)
+        yield Target(table_name(table), event_name.removesuffix("Item"), key=key)
     elif event_name == "ExecuteStatement":
         statement = params.get("statement")
         if isinstance(statement, str):
@@ -146,7 +156,7 @@ def _targets(event_name: str, params: Mapping[str, Any], event_id: str) -> Itera
             if not isinstance(table, str) or not isinstance(key, Mapping):
                 raise MalformedRecord(event_id, f"a {operation} entry without tableName "
                                       "and key")
-            yield Target(table, operation, key=key)
+            yield Target(table_name(table), operation, key=key)
 
 
 def _batch_request_form(items: Mapping[str, Any], event_id: str) -> Iterator[Target]:
@@ -161,11 +171,11 @@ def _batch_request_form(items: Mapping[str, Any], event_id: str) -> Iterator[Tar
             if isinstance(delete, Mapping):
                 key = _get(delete, "Key", "key")
                 if isinstance(key, Mapping):
-                    yield Target(str(table), "Delete", key=key)
+                    yield Target(table_name(str(table)), "Delete", key=key)
             elif isinstance(put, Mapping):
                 key = _get(put, "Key", "key", "Item", "item")
                 if isinstance(key, Mapping):  # non-key values are not logged
-                    yield Target(str(table), "Put", key=key)
+                    yield Target(table_name(str(table)), "Put", key=key)
 
 
 def parse_record(record: Mapping[str, Any]) -> WriteEvent | None:
@@ -395,7 +405,7 @@ def parse_partiql(statement: str) -> tuple[str, str, dict[str, Any]] | None:
                 or toks[3] != ("kw", "WHERE"):
             return None
         conds = _where(toks[4:])
-        return (toks[2][1], "Delete", conds) if conds is not None else None
+        return (table_name(toks[2][1]), "Delete", conds) if conds is not None else None
     if head == "UPDATE":
         if len(toks) < 2 or toks[1][0] != "ident":
             return None
@@ -403,13 +413,13 @@ def parse_partiql(statement: str) -> tuple[str, str, dict[str, Any]] | None:
         if len(wheres) != 1:
             return None
         conds = _where(toks[wheres[0] + 1:])
-        return (toks[1][1], "Update", conds) if conds is not None else None
+        return (table_name(toks[1][1]), "Update", conds) if conds is not None else None
     if head == "INSERT":
         if len(toks) < 4 or toks[1] != ("kw", "INTO") or toks[2][0] != "ident" \
                 or toks[3] != ("kw", "VALUE"):
             return None
         values = _insert_value(toks[4:])
-        return (toks[2][1], "Put", values) if values is not None else None
+        return (table_name(toks[2][1]), "Put", values) if values is not None else None
     return None  # SELECT and the rest write nothing we can name
 
 
@@ -443,10 +453,10 @@ def partiql_table(statement: str) -> str | None:
     if not toks:
         return None
     if toks[0] == ("kw", "UPDATE") and len(toks) > 1 and toks[1][0] == "ident":
-        return toks[1][1]
+        return table_name(toks[1][1])
     if toks[0] in (("kw", "DELETE"), ("kw", "INSERT")) and len(toks) > 2 \
             and toks[1] in (("kw", "FROM"), ("kw", "INTO")) and toks[2][0] == "ident":
-        return toks[2][1]
+        return table_name(toks[2][1])
     return None
 
 

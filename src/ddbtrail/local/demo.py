@@ -279,11 +279,12 @@ class Workload:
     def _star_step(self) -> None:
         step = self.star_plan.pop(0)
         by = self.star_by.pop(0)
-        # People do not edit one order several times a second: keep the star's writes in
-        # seconds of their own, so CloudTrail's second-precision times can tell them apart.
+        # People do not edit one order several times a second: keep the star's writes two
+        # seconds apart, so that no other write of it lies within a second either side
+        # and CloudTrail's second-precision times can name each one's principal.
         now = time.time()
-        if self.star_times and int(now) <= self.star_times[-1] // 1000:
-            time.sleep(int(now) + 1.02 - now)
+        if self.star_times and int(now) <= self.star_times[-1] // 1000 + 1:
+            time.sleep(self.star_times[-1] // 1000 + 2.02 - now)
         text = _key_text(STAR_KEY)
         self.keys[text] = STAR_KEY
         if step == "insert":

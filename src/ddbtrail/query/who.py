@@ -18,6 +18,7 @@ from ddbtrail.core.attribution import (
     EXACT,
     Change,
     attribute,
+    window_s,
 )
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
@@ -42,7 +43,8 @@ def days_spanned(timestamps_ms: list[int], tolerance_s: int) -> list[str]:
     """
     if not timestamps_ms:
         return []
-    first = datetime.fromtimestamp(min(timestamps_ms) / 1000 - tolerance_s, UTC).date()
+    first = datetime.fromtimestamp(min(timestamps_ms) / 1000 - window_s(tolerance_s),
+                                   UTC).date()
     last = datetime.fromtimestamp(max(timestamps_ms) / 1000, UTC).date() + timedelta(days=1)
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
