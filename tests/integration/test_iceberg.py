@@ -188,11 +188,15 @@ def test_failed_commit_keeps_rows_buffered_and_leaves_only_orphans(
     assert connect(lake).execute("SELECT count(*) FROM changes").fetchone() == (
         len(batches[0]),)
 
-    # The retry commits the same rows once; orphan removal deletes exactly the orphans.
+    # The retry commits the same rows once; orphan removal deletes exactly the orphaned
+    # data files, and metadata the table no longer needs (never what it does need).
     stream.close()
     assert len(ice.snapshots()) == 2
-    assert sorted(ice.remove_orphans(dt_mod.datetime.now(dt_mod.UTC)
-                                     + dt_mod.timedelta(seconds=1))) == sorted(orphans)
+    needed = ice.referenced_metadata()
+    removed = ice.remove_orphans(dt_mod.datetime.now(dt_mod.UTC) + dt_mod.timedelta(seconds=1))
+    assert sorted(p for p in removed if p.endswith(".parquet")) == sorted(orphans)
+    assert not needed & set(removed)
+    assert all(Path(p).exists() for p in needed)
     ids = connect(lake).execute("SELECT event_id FROM changes").fetchall()
     assert sorted(i for (i,) in ids) == sorted(r["event_id"] for b in batches for r in b)
 
