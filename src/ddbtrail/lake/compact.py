@@ -397,11 +397,13 @@ class CompactReport:
         return failed(self.partitions)
 
 
-def _age(name: str, value: dt_mod.timedelta | None) -> dt_mod.datetime | None:
-    if value is None:
-        return None
-    if value < dt_mod.timedelta(0):
+def _check_age(name: str, value: dt_mod.timedelta | None) -> None:
+    if value is not None and value < dt_mod.timedelta(0):
         raise UsageError(f"{name} {value}: must be 0 or more")
+
+
+def _ago(value: dt_mod.timedelta) -> dt_mod.datetime:
+    # Taken when the step runs, so files the compaction itself orphaned count as aged.
     return dt_mod.datetime.now(dt_mod.UTC) - value
 
 
@@ -428,14 +430,14 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
     """
     from ddbtrail.lake.tables import require_table
 
-    expire_at = _age("expire_snapshots", expire_snapshots)
-    orphans_at = _age("remove_orphans", remove_orphans)
+    _check_age("expire_snapshots", expire_snapshots)
+    _check_age("remove_orphans", remove_orphans)
     if before is not None:
         before = iso_ms(parse_instant(before, what="before"))[:10]
     if table is not None:
         require_table(lake, table)
     ice = open_if_present(lake)
-    if ice is None and (expire_at or orphans_at):
+    if ice is None and (expire_snapshots is not None or remove_orphans is not None):
         raise UsageError("expire_snapshots and remove_orphans need an Iceberg lake")
     # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
     ice_parts = plan_iceberg(ice, table=table, before=before, today=today) if ice else []
@@ -458,10 +460,10 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
     if progress is not None:
         progress(total, total, "")
     if ice is not None and not dry_run:
-        if expire_at is not None:
-            report.expired_snapshots = ice.expire_snapshots(expire_at)
-        if orphans_at is not None:
-            report.removed_files = ice.remove_orphans(orphans_at)
+        if expire_snapshots is not None:
+            report.expired_snapshots = ice.expire_snapshots(_ago(expire_snapshots))
+        if remove_orphans is not None:
+            report.removed_files = ice.remove_orphans(_ago(remove_orphans))
     return report
 
 
