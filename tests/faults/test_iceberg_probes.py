@@ -195,10 +195,26 @@ def test_compacting_a_copied_lake_never_touches_the_original(
     code, _, err = run_cli(["compact", "--lake", str(copy), "--remove-orphans", "1"], capsys)
     assert code == 1 and "Traceback" not in err
     [line] = err.strip().splitlines()
-    assert f"registered at {lake.root}/ddbtrail/changes" in line and "move it back" in line
+    assert f"registered at {lake.root}/ddbtrail/changes" in line
+    assert f"ddbtrail compact --lake {copy} --register-here" in line
     assert orphan.exists()
     assert sorted(p for p in Path(lake.root).rglob("*") if p.is_file()) == original_files
     _assert_one_line(capsys, Lake.open(str(copy)), "registered at", "copied or moved")
+
+    # Registered again where it is, the copy reads its own files and compacts its own
+    # orphans; the original is left exactly as it was.
+    code, out, err = run_cli(["compact", "--lake", str(copy), "--register-here",
+                              "--remove-orphans", "1"], capsys)
+    assert code == 0, err
+    assert "registered the Iceberg table again" in out
+    assert not (copy / orphan.relative_to(lake.root)).exists()
+    assert orphan.exists()
+    assert sorted(p for p in Path(lake.root).rglob("*") if p.is_file()) == original_files
+    history = ["history", "-t", "Orders", "-k", "pk=1", "-o", "json"]
+    code, copied, err = run_cli([*history, "--lake", str(copy)], capsys)
+    assert code == 0, err
+    assert all(str(copy) in p.file.path for p in IcebergLake(Lake.open(str(copy))).plan())
+    assert run_cli([*history, "--lake", lake.uri], capsys)[1] == copied
 
     # The original itself still reads and compacts; its own orphan goes.
     code, _, err = run_cli(["compact", "--lake", lake.uri, "--remove-orphans", "1"], capsys)
@@ -210,9 +226,15 @@ def test_a_moved_lake_is_refused_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lake = _lake(tmp_path)
     moved = tmp_path / "moved"
+    before = run_cli(["history", "-t", "Orders", "-k", "pk=2", "-o", "json",
+                      "--lake", lake.uri], capsys)[1]
     os.rename(lake.root, moved)
     _assert_one_line(capsys, Lake.open(str(moved)), f"registered at {lake.root}",
-                     "move it back")
+                     "move it back", "--register-here")
+    code, _, err = run_cli(["compact", "--lake", str(moved), "--register-here"], capsys)
+    assert code == 0, err
+    assert run_cli(["history", "-t", "Orders", "-k", "pk=2", "-o", "json",
+                    "--lake", str(moved)], capsys) == (0, before, "")
 
 
 def test_orphan_removal_refuses_a_data_folder_outside_the_root(tmp_path: Path) -> None:

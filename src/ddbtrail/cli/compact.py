@@ -13,6 +13,7 @@ from ddbtrail.cli._app import LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP
+from ddbtrail.lake import iceberg
 from ddbtrail.lake.compact import CompactReport, Skipped, compact
 from ddbtrail.lake.files import Lake
 
@@ -100,6 +101,10 @@ def compact_command(
         "--remove-orphans", metavar="HOURS",
         help="Iceberg: afterwards delete data files no snapshot references, older than "
         "HOURS (younger ones may belong to a commit in flight).")] = None,
+    register_here: Annotated[bool, typer.Option(
+        "--register-here",
+        help="Iceberg: first register a copied or moved lake's table again where it is now "
+        "(its current snapshot's files; older snapshots are not carried over).")] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -113,6 +118,10 @@ def compact_command(
     expire = _age("--expire-snapshots", expire_snapshots, "days")
     orphans = _age("--remove-orphans", remove_orphans, "hours")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    if register_here:
+        n = iceberg.register_here(the_lake)
+        console.print(f"registered the Iceberg table again at {the_lake.uri} with {n} data "
+                      "file(s); the old catalog is kept as catalog.db.moved")
     with Progress(TextColumn("compact {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=dry_run or not err_console.is_terminal) as progress:

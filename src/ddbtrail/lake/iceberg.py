@@ -98,7 +98,8 @@ _catalogs_lock = threading.Lock()
 logger = logging.getLogger(__name__)
 
 # How long a locked catalog is retried, in total, before CatalogLocked; each attempt also
-# waits up to _BUSY_SECONDS inside SQLite. Module-level so tests can shorten it.
+# waits up to _BUSY_SECONDS (our own probes) or 5 s (pyiceberg's engine) inside SQLite.
+# Module-level so tests can shorten it.
 LOCK_WAIT_SECONDS: float = 15.0
 _BUSY_SECONDS: Final = 1.0
 _LOCK_RETRY: Final = RetryPolicy(max_attempts=1_000, base_delay=0.05, max_delay=1.0)
@@ -275,7 +276,7 @@ def _catalog(lake: Lake, *, create: bool = False) -> Any:
             return found
         lake.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         found = _guard(lake, lambda: SqlCatalog(
-            CATALOG_NAME, uri=f"sqlite:///{path}?timeout={_BUSY_SECONDS:g}",
+            CATALOG_NAME, uri=f"sqlite:///{path}",
             warehouse=f"file://{lake.root}",
             init_catalog_tables="true" if create else "false"))
         _catalogs[path] = found
@@ -345,9 +346,9 @@ class IcebergLake:
             raise LakeMoved(
                 f"lake {self.lake.uri}: its Iceberg table is registered at {was}, not here "
                 "(the lake was copied or moved); ddbtrail neither reads nor changes files "
-                f"outside the lake: move it back to {was.rsplit('/', 2)[0]} (a local Iceberg "
-                "lake is read only where it was created; to keep a second lake, capture "
-                "or backfill into a new one)")
+                f"outside the lake: register it here with `ddbtrail compact --lake "
+                f"{self.lake.uri} --register-here`, or move it back to "
+                f"{was.rsplit('/', 2)[0]}")
         return meta
 
     def table(self) -> Any:
@@ -694,6 +695,75 @@ def _one_line(exc: BaseException) -> str:
     """The first line of an error's text (pydantic's run to many)."""
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def register_here(lake: Lake) -> int:
+    """Register a copied or moved lake's Iceberg table again, in place: a new catalog whose
+    table holds the current snapshot's data files at their paths under this lake's root, in
+    one commit. Older snapshots are not carried over; the old catalog is kept beside the
+    new one as ``catalog.db.moved``. The number of data files registered.
+
+    Reads only files under this root (the copied metadata, manifests, data files); LakeError
+    if the table is already registered here, or a file it needs is missing from the copy.
+    """
+    import pyarrow.fs as pafs
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import DATA_FILE_TYPE, read_manifest_list
+    from pyiceberg.serializers import FromInputFile
+
+    if _inspect_catalog(lake) != "ddbtrail" or (location := _metadata_location(lake)) is None:
+        raise LakeError(f"lake {lake.uri}: no Iceberg table to register again")
+    old_meta = file_path(lake, location)
+    was = old_meta.rsplit("/metadata/", 1)[0]
+    here = _table_dir(lake)
+    if os.path.realpath(was) == os.path.realpath(here):
+        raise LakeError(f"lake {lake.uri}: its Iceberg table is already registered here")
+
+    def moved(uri: str) -> str:
+        path = file_path(lake, uri)
+        if not path.startswith(was + "/"):
+            raise OutsideLakeRoot(f"lake {lake.uri}: {uri} lies outside the table's old "
+                                  f"folder {was}; cannot register it here")
+        return here + path[len(was):]
+
+    class _Moved(PyArrowFileIO):
+        # Reads the copy's files where the old metadata names the original's.
+        def new_input(self, location: str) -> Any:
+            return super().new_input(moved(location))
+
+    io = _Moved()
+    try:
+        metadata = FromInputFile.table_metadata(io.new_input(location))
+        snapshot = metadata.current_snapshot()
+        files = [] if snapshot is None else [
+            entry.data_file
+            for manifest in read_manifest_list(io.new_input(snapshot.manifest_list))
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)]
+    except LakeError:
+        raise
+    except FileNotFoundError as exc:
+        raise IcebergMetadataError(f"lake {lake.uri}: a metadata file of the copied table "
+                                   f"is missing ({_one_line(exc)})") from exc
+    path_pos = [f.name for f in DATA_FILE_TYPE[2].fields].index("file_path")
+    for f in files:
+        f[path_pos] = "file://" + moved(f.file_path)
+    paths = [file_path(lake, f.file_path) for f in files]
+    for info in lake.fs.get_file_info(paths) if paths else []:
+        if info.type == pafs.FileType.NotFound:
+            raise DataFileMissing(f"lake {lake.uri}: data file {info.path} of the copied "
+                                  "table is missing; cannot register it here")
+    path = catalog_path(lake)
+    with _catalogs_lock:
+        _catalogs.pop(path, None)
+        os.replace(path, path + ".moved")
+    table = IcebergLake(lake, create=True).create()
+    if files:
+        with table.transaction() as tx, tx.update_snapshot(
+                snapshot_properties={"ddbtrail.operation": "register-here"}
+        ).fast_append() as append:
+            for f in files:
+                append.append_data_file(f)
+    return len(files)
 
 
 def _pred(kind: Any, name: str, value: str) -> Any:
