@@ -263,3 +263,19 @@ def test_a_hundred_flushes_leave_no_orphan_metadata(tmp_path: Path) -> None:
     on_disk = {str(p) for p in _metadata_dir(lake).iterdir()}
     assert on_disk == ice.referenced_metadata() | previous
     assert len([p for p in on_disk if p.endswith(".metadata.json")]) == 101
+
+
+def test_a_writer_never_starts_a_new_table_over_existing_table_files(tmp_path: Path) -> None:
+    from ddbtrail.core.exceptions import DeliveryFailed
+
+    batches = _workload(flushes=2)
+    lake = _iceberg_lake(tmp_path, batches[:1])
+    files = sorted(p for p in Path(lake.root, "ddbtrail").rglob("*") if p.is_file())
+    Path(catalog_path(lake)).unlink()
+    stream = LocalDeliveryStream(lake, fmt="iceberg")
+    _deliver(stream, batches[1])
+    with pytest.raises(DeliveryFailed, match=r"catalog\.db is missing, though"):
+        stream.flush()
+    assert stream.pending_rows == len(batches[1])
+    assert not Path(catalog_path(lake)).exists()
+    assert sorted(p for p in Path(lake.root, "ddbtrail").rglob("*") if p.is_file()) == files

@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import (
     CatalogCorrupt,
+    CatalogError,
     CatalogLocked,
     DataFileMissing,
     IcebergMetadataError,
@@ -248,7 +249,11 @@ def _table_dir(lake: Lake) -> str:
     return lake.path(ICEBERG_NAMESPACE, ICEBERG_TABLE)
 
 
-def _catalog(lake: Lake, *, create: bool = False) -> Any:
+def _catalog(lake: Lake, *, create: bool = False, over_files: bool = False) -> Any:
+    """The lake's SQL catalog. A reader's never initialises or writes anything; a writer's
+    (``create``) initialises a missing one, unless table files are already there (a new
+    table over them would make every one an orphan for remove_orphans to delete), which
+    only ``register_here`` (``over_files``) may do."""
     if not lake.is_local:
         raise LakeError(f"lake {lake.uri}: the local Iceberg catalog needs a lake folder; "
                         "in AWS the Glue Data Catalog holds the table (deploy with "
@@ -264,13 +269,16 @@ def _catalog(lake: Lake, *, create: bool = False) -> Any:
         # Inspected on every open (a read-only quick_check of a few KB): the file may have
         # been replaced or damaged since this process cached its catalog.
         state = _inspect_catalog(lake)
-        if state == "empty" and (not create or os.path.isdir(_table_dir(lake))):
-            # An empty catalog beside table files: creating a new table there would turn
-            # every existing data file into an orphan for remove_orphans to delete.
+        files_there = not over_files and os.path.isdir(_table_dir(lake))
+        if state == "empty" and (not create or files_there):
             raise _not_ours(path, "0 bytes" + (
                 f", though {_table_dir(lake)} holds table files" if create else ""))
         if state == "absent" and not create:
             raise LakeError(f"lake {lake.uri}: no Iceberg table (no catalog at {path})")
+        if state == "absent" and files_there:
+            raise CatalogError(f"Iceberg catalog {path} is missing, though "
+                               f"{_table_dir(lake)} holds table files; restore it from a "
+                               "backup (or rename catalog.db.moved back) before writing")
         found = _catalogs.get(path)
         if found is not None and state == "ddbtrail":
             return found
@@ -756,6 +764,7 @@ def register_here(lake: Lake) -> int:
     with _catalogs_lock:
         _catalogs.pop(path, None)
         os.replace(path, path + ".moved")
+    _catalog(lake, create=True, over_files=True)
     table = IcebergLake(lake, create=True).create()
     if files:
         with table.transaction() as tx, tx.update_snapshot(
