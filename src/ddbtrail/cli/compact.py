@@ -99,8 +99,9 @@ def compact_command(
         = None,
     remove_orphans: Annotated[float | None, typer.Option(
         "--remove-orphans", metavar="HOURS",
-        help="Iceberg: afterwards delete data files no snapshot references, older than "
-        "HOURS (younger ones may belong to a commit in flight).")] = None,
+        help="Iceberg: afterwards delete data files, old metadata.json versions and "
+        "manifests no live snapshot needs, older than HOURS (younger ones may belong to a "
+        "commit in flight).")] = None,
     register_here: Annotated[bool, typer.Option(
         "--register-here",
         help="Iceberg: first register a copied or moved lake's table again where it is now "
@@ -117,6 +118,8 @@ def compact_command(
     """
     expire = _age("--expire-snapshots", expire_snapshots, "days")
     orphans = _age("--remove-orphans", remove_orphans, "hours")
+    if register_here and dry_run:
+        raise UsageError("--register-here writes a new catalog; run it without --dry-run")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     if register_here:
         n = iceberg.register_here(the_lake)
