@@ -46,7 +46,7 @@ def _iceberg_copy(raw: Path, dest: Path, table: str) -> float:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    ice = IcebergLake(Lake.open(str(dest)))
+    ice = IcebergLake(Lake.open(str(dest)), create=True)
     files = sorted(raw.rglob("*.parquet"))
     schema = arrow_schema(include_partitions=True)
     started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt_mod
 import gzip
 import json
 import threading
@@ -18,6 +19,7 @@ from ddbtrail.core.row import arrow_schema
 from ddbtrail.lake.compact import compact, compact_partition, plan
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
+from ddbtrail.query.duck import connect
 
 TABLE = "Orders"
 TODAY = "2025-03-10"
@@ -350,3 +352,57 @@ def test_cli_compact_says_why_partitions_are_skipped_and_takes_instants(
     assert "Would compact 0 partition(s)" in flat
     assert "skipped 1 partition(s) still being written" in flat
     assert "skipped 2 partition(s) already compacted" in flat
+
+
+def test_one_compact_call_takes_parquet_jsonl_and_iceberg_and_reports_progress(
+        tmp_path: Path) -> None:
+    from ddbtrail.core.flatten import row_bytes
+    from ddbtrail.lake.iceberg import IcebergLake
+    from tests.integration.test_iceberg import _iceberg_lake, _workload
+
+    lake = _iceberg_lake(tmp_path, _workload(days=("2025-03-01",), flushes=3))
+    ice_ids = sorted(i for (i,) in connect(lake).execute(
+        "SELECT event_id FROM changes").fetchall())
+    hive_ids = _firehose_like(lake, "2025-03-02", n_files=3, rows_per_file=5)
+    jsonl = [_row(f"j{i}", i % 3, 100 - i, "2025-03-03") | {"table_name": TABLE,
+                                                          "dt": "2025-03-03"}
+             for i in range(6)]
+    for i in range(2):
+        lake.write_atomic(f"{lake.partition(TABLE, '2025-03-03')}/f{i}.jsonl",
+                          b"".join(row_bytes(r) for r in jsonl[i * 3:(i + 1) * 3]))
+    seen: list[tuple[int, int, str]] = []
+
+    report = compact(lake, today=TODAY, progress=lambda *a: seen.append(a),
+                     expire_snapshots=dt_mod.timedelta(0), remove_orphans=dt_mod.timedelta(0))
+
+    assert [(r.dt, r.error) for r in report] == [
+        ("2025-03-02", None), ("2025-03-03", None), ("2025-03-01", None)]
+    assert report.iceberg and report.failed == []
+    assert seen == [(0, 3, f"{TABLE}/dt=2025-03-02"), (1, 3, f"{TABLE}/dt=2025-03-03"),
+                    (2, 3, f"{TABLE}/dt=2025-03-01"), (3, 3, "")]
+    assert report.expired_snapshots == 3 and report.removed_files
+    ice = IcebergLake(lake)
+    assert len(ice.snapshots()) == 1
+    metadata = Path(lake.root, "ddbtrail", "changes", "metadata")
+    assert {str(p) for p in metadata.iterdir()} == ice.referenced_metadata()
+    assert sorted(i for (i,) in connect(lake).execute(
+        "SELECT event_id FROM changes").fetchall()) == sorted(
+        ice_ids + sorted(hive_ids) + [r["event_id"] for r in jsonl])
+    assert {f.format for f in lake.data_files(TABLE)} == {"parquet", "jsonl"}
+    assert compact(lake, today=TODAY).partitions == []
+
+
+@pytest.mark.parametrize(("kwargs", "names"), [
+    ({"before": "2099-01-01"}, "before 2099-01-01"),
+    ({"before": "03/01/2025"}, "before '03/01/2025'"),
+    ({"remove_orphans": dt_mod.timedelta(hours=1)}, "remove_orphans"),
+])
+def test_library_errors_name_the_parameter_never_an_option(
+        tmp_path: Path, kwargs: dict[str, Any], names: str) -> None:
+    from ddbtrail.core.exceptions import UsageError
+
+    lake = Lake.open(str(tmp_path / "lake"))
+    _firehose_like(lake, "2025-03-01", n_files=2, rows_per_file=3)
+    with pytest.raises(UsageError) as caught:
+        compact(lake, today=TODAY, **kwargs)
+    assert names in str(caught.value) and "--" not in str(caught.value)

@@ -188,11 +188,15 @@ def test_failed_commit_keeps_rows_buffered_and_leaves_only_orphans(
     assert connect(lake).execute("SELECT count(*) FROM changes").fetchone() == (
         len(batches[0]),)
 
-    # The retry commits the same rows once; orphan removal deletes exactly the orphans.
+    # The retry commits the same rows once; orphan removal deletes exactly the orphaned
+    # data files, and metadata the table no longer needs (never what it does need).
     stream.close()
     assert len(ice.snapshots()) == 2
-    assert sorted(ice.remove_orphans(dt_mod.datetime.now(dt_mod.UTC)
-                                     + dt_mod.timedelta(seconds=1))) == sorted(orphans)
+    needed = ice.referenced_metadata()
+    removed = ice.remove_orphans(dt_mod.datetime.now(dt_mod.UTC) + dt_mod.timedelta(seconds=1))
+    assert sorted(p for p in removed if p.endswith(".parquet")) == sorted(orphans)
+    assert not needed & set(removed)
+    assert all(Path(p).exists() for p in needed)
     ids = connect(lake).execute("SELECT event_id FROM changes").fetchall()
     assert sorted(i for (i,) in ids) == sorted(r["event_id"] for b in batches for r in b)
 
@@ -344,6 +348,11 @@ def test_cli_compact_accepts_tomorrow_on_iceberg_and_expires_and_removes(
     assert len(ice.snapshots()) == 1
     assert {str(p) for p in Path(lake.root, "ddbtrail").rglob("data/**/*.parquet")} == {
         p.file.path for p in ice.plan()}
+    # A one-snapshot table keeps only the metadata it needs: no litter of old versions,
+    # manifests or the table creation's own file.
+    assert {str(p) for p in Path(lake.root, "ddbtrail", "changes", "metadata").iterdir()} == (
+        ice.referenced_metadata())
+    assert "unneeded metadata file(s)" in out
 
     day_after = (dt_mod.date.fromisoformat(tomorrow) + dt_mod.timedelta(days=1)).isoformat()
     code, _, err = run_cli(["compact", "--lake", lake.uri, "--before", day_after], capsys)
@@ -397,3 +406,32 @@ def test_report_schema_views_and_saved_queries_read_an_iceberg_lake_as_parquet(
         con.close()
     assert current is not None and current[0] == len(lookups.table_as_of(
         lake, TABLE, int(dt_mod.datetime(2030, 1, 1, tzinfo=dt_mod.UTC).timestamp() * 1000)))
+
+
+def test_a_commit_retried_after_a_concurrent_update_logs_through_ddbtrail_not_stderr(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.table import Table
+
+    batches = _workload(flushes=2)
+    lake = _iceberg_lake(tmp_path, batches[:1])
+    stream = LocalDeliveryStream(lake, fmt="iceberg")
+    _deliver(stream, batches[1])
+    real = Table._do_commit
+    conflicts = iter([True])
+
+    def conflict_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if next(conflicts, False):
+            raise CommitFailedException("another writer committed first")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Table, "_do_commit", conflict_once)
+    with caplog.at_level(logging.INFO, logger="ddbtrail"):
+        stream.close()
+    assert len(IcebergLake(lake).snapshots()) == 2
+    assert any(r.name == "ddbtrail.lake.iceberg" and "concurrent update" in r.getMessage()
+               for r in caplog.records)
+    assert "Commit failed" not in capfd.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt_mod
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,21 +12,14 @@ from rich.table import Table
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import UsageError
-from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
-from ddbtrail.lake.compact import (
-    Skipped,
-    check_before,
-    compact_iceberg_partition,
-    compact_partition,
-    failed,
-    plan,
-    plan_iceberg,
-    skipped,
-    today_utc,
-)
+from ddbtrail.core.timefmt import INSTANT_HELP
+from ddbtrail.lake import iceberg
+from ddbtrail.lake.compact import CompactReport, Skipped, compact
 from ddbtrail.lake.files import Lake
-from ddbtrail.lake.iceberg import open_if_present
-from ddbtrail.lake.tables import require_table
+
+# Library parameter -> this command's option, for errors that name the parameter.
+_OPTIONS = {"before": "--before", "table": "--table", "expire_snapshots": "--expire-snapshots",
+            "remove_orphans": "--remove-orphans"}
 
 
 def _say_skipped(skips: list[Skipped], cutoff: str) -> None:
@@ -47,13 +40,46 @@ def _mb(n: int | None) -> str:
     return "" if n is None else f"{n / 1_048_576:,.1f}"
 
 
-def _ago(what: str, value: float | None, unit: str) -> dt_mod.datetime | None:
+def _age(option: str, value: float | None, unit: str) -> dt_mod.timedelta | None:
     if value is None:
         return None
     if value < 0:
-        raise UsageError(f"{what} {value}: must be 0 or more {unit}")
-    delta = dt_mod.timedelta(days=value) if unit == "days" else dt_mod.timedelta(hours=value)
-    return dt_mod.datetime.now(dt_mod.UTC) - delta
+        raise UsageError(f"{option} {value:g}: must be 0 or more {unit}")
+    return dt_mod.timedelta(days=value) if unit == "days" else dt_mod.timedelta(hours=value)
+
+
+def _as_option(exc: UsageError) -> UsageError:
+    """The library's error with its parameters named as this command's options."""
+    text = str(exc)
+    for param, option in _OPTIONS.items():
+        if "_" in param:  # unmistakable anywhere in the text
+            text = text.replace(param, option)
+        elif text.startswith(param + " ") or text.startswith(param + ":"):
+            text = option + text[len(param):]
+    return UsageError(text)
+
+
+def _render(report: CompactReport, dry_run: bool) -> None:
+    out = Table(title=f"{'Would compact' if dry_run else 'Compacted'} "
+                f"{len(report.partitions)} partition(s)")
+    for col in ("table", "dt", "files", "MB before", "rows", "duplicates", "files after",
+                "MB after"):
+        out.add_column(col, justify="left" if col in ("table", "dt") else "right",
+                       no_wrap=col in ("table", "dt"))
+    for r in report.partitions:
+        out.add_row(r.table_name, r.dt, str(r.files_before), _mb(r.bytes_before),
+                    "" if r.rows_before is None else f"{r.rows_before:,}",
+                    "" if r.duplicates is None else f"{r.duplicates:,}",
+                    "" if r.files_after is None else str(r.files_after),
+                    _mb(r.bytes_after))
+    console.print(out)
+    _say_skipped(report.skipped, report.cutoff)
+    if report.expired_snapshots is not None:
+        console.print(f"expired {report.expired_snapshots} snapshot(s)")
+    if report.removed_files is not None:
+        data = [f for f in report.removed_files if "/data/" in f]
+        console.print(f"removed {len(data)} orphan data file(s) and "
+                      f"{len(report.removed_files) - len(data)} unneeded metadata file(s)")
 
 
 @app.command("compact")
@@ -73,8 +99,13 @@ def compact_command(
         = None,
     remove_orphans: Annotated[float | None, typer.Option(
         "--remove-orphans", metavar="HOURS",
-        help="Iceberg: afterwards delete data files no snapshot references, older than "
-        "HOURS (younger ones may belong to a commit in flight).")] = None,
+        help="Iceberg: afterwards delete data files, old metadata.json versions and "
+        "manifests no live snapshot needs, older than HOURS (younger ones may belong to a "
+        "commit in flight).")] = None,
+    register_here: Annotated[bool, typer.Option(
+        "--register-here",
+        help="Iceberg: first register a copied or moved lake's table again where it is now "
+        "(its current snapshot's files; older snapshots are not carried over).")] = False,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -85,60 +116,31 @@ def compact_command(
     deleted, so readers never miss a change. Iceberg: one atomic commit per partition.
     Exits 1 if any partition failed (its old files are kept).
     """
-    expire_at = _ago("--expire-snapshots", expire_snapshots, "days")
-    orphans_at = _ago("--remove-orphans", remove_orphans, "hours")
-    # Every instant form; from here on a date (what partitions are named by).
-    before = iso_ms(parse_instant(before, what="--before"))[:10] if before else None
+    expire = _age("--expire-snapshots", expire_snapshots, "days")
+    orphans = _age("--remove-orphans", remove_orphans, "hours")
+    if register_here and dry_run:
+        raise UsageError("--register-here writes a new catalog; run it without --dry-run")
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    if table is not None:
-        require_table(the_lake, table)
-    ice = open_if_present(the_lake)
-    # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
-    ice_parts = plan_iceberg(ice, table=table, before=before) if ice else []
-    hive_before = min(before, today_utc()) if before and ice else before
-    hive_parts = plan(the_lake, table=table, before=hive_before)
-    skips = skipped(the_lake, table=table, before=hive_before)
-    if ice is None and (expire_at or orphans_at):
-        raise UsageError("--expire-snapshots and --remove-orphans need an Iceberg lake")
-    count = len(hive_parts) + len(ice_parts)
-    out = Table(title=f"{'Would compact' if dry_run else 'Compacted'} {count} partition(s)")
-    for col in ("table", "dt", "files", "MB before", "rows", "duplicates", "files after",
-                "MB after"):
-        out.add_column(col, justify="left" if col in ("table", "dt") else "right",
-                       no_wrap=col in ("table", "dt"))
-    results: list[Any] = []
+    if register_here:
+        n = iceberg.register_here(the_lake)
+        console.print(f"registered the Iceberg table again at {the_lake.uri} with {n} data "
+                      "file(s); the old catalog is kept as catalog.db.moved")
     with Progress(TextColumn("compact {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=dry_run or not err_console.is_terminal) as progress:
-        task = progress.add_task("", total=count)
-        for part in hive_parts:
-            progress.update(task, description=f"{part.table_name}/dt={part.dt}")
-            results.append(compact_partition(the_lake, part, dry_run=dry_run))
-            progress.advance(task)
-        for ipart in ice_parts:
-            assert ice is not None
-            progress.update(task, description=f"{ipart.table_name}/dt={ipart.dt} (iceberg)")
-            results.append(compact_iceberg_partition(ice, ipart, dry_run=dry_run))
-            progress.advance(task)
-    for r in results:
-        out.add_row(r.table_name, r.dt, str(r.files_before), _mb(r.bytes_before),
-                    "" if r.rows_before is None else f"{r.rows_before:,}",
-                    "" if r.duplicates is None else f"{r.duplicates:,}",
-                    "" if r.files_after is None else str(r.files_after),
-                    _mb(r.bytes_after))
-    console.print(out)
-    _say_skipped(skips, check_before(hive_before))
-    if ice is not None and not dry_run:
-        if expire_at is not None:
-            n = ice.expire_snapshots(expire_at)
-            console.print(f"expired {n} snapshot(s) older than {expire_at:%Y-%m-%dT%H:%M:%SZ}")
-        if orphans_at is not None:
-            removed = ice.remove_orphans(orphans_at)
-            console.print(f"removed {len(removed)} orphan data file(s)")
-    bad = failed(results)
-    for r in bad:
+        task = progress.add_task("", total=None)
+
+        def show(done: int, total: int, partition: str) -> None:
+            progress.update(task, completed=done, total=total, description=partition)
+
+        try:
+            report = compact(the_lake, table=table, before=before, dry_run=dry_run,
+                             expire_snapshots=expire, remove_orphans=orphans, progress=show)
+        except UsageError as exc:
+            raise _as_option(exc) from exc
+    _render(report, dry_run)
+    for r in report.failed:
         err_console.print(f"error: table_name={r.table_name}/dt={r.dt}: {r.error}",
                           markup=False, highlight=False)
-    if bad:
+    if report.failed:
         raise typer.Exit(1)
-

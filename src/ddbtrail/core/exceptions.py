@@ -79,3 +79,38 @@ class PermanentAwsError(DdbtrailError):
 
 class DataTrimmed(DdbtrailError):
     """Stream records were trimmed (older than 24 hours) before they could be read."""
+
+
+class CatalogError(LakeError):
+    """The lake's Iceberg catalog (catalog.db) cannot be used; the message names the file."""
+
+
+class CatalogLocked(CatalogError):
+    """Another process held the Iceberg catalog locked for longer than the bounded wait."""
+
+
+class CatalogCorrupt(CatalogError):
+    """The Iceberg catalog is not a readable SQLite database (random bytes, truncated)."""
+
+
+class NotADdbtrailCatalog(CatalogError):
+    """The catalog file is empty or a foreign SQLite database, not a ddbtrail catalog."""
+
+
+class IcebergMetadataError(LakeError):
+    """A metadata file the Iceberg table needs (metadata.json, manifest list, manifest) is
+    missing or unreadable; the message names it."""
+
+
+class DataFileMissing(LakeError):
+    """A data file the table's current snapshot references is missing; the message names it."""
+
+
+class OutsideLakeRoot(LakeError):
+    """An operation would write or delete a file outside the lake's root; the message names
+    the file and the root."""
+
+
+class LakeMoved(LakeError):
+    """The lake's Iceberg table is registered at another location (the lake was copied or
+    moved); the message names both and how to register it again."""

@@ -369,7 +369,8 @@ class LocalDeliveryStream:
             return 0
         rows = [{n: r.get(n) for n in schema.names} for _, buf in bufs for r in buf.rows]
         try:
-            added = IcebergLake(self.lake).append(pa.Table.from_pylist(rows, schema=schema))
+            added = IcebergLake(self.lake, create=True).append(
+                pa.Table.from_pylist(rows, schema=schema))
         except (LakeError, OSError) as exc:
             self.stats.failed_writes += 1
             failures.append(f"Iceberg table ddbtrail.changes ({exc})")

@@ -32,7 +32,7 @@ import gzip
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -43,7 +43,9 @@ from ddbtrail.lake.files import DataFile, Lake
 from ddbtrail.lake.iceberg import (
     IcebergLake,
     PlannedFile,
+    open_if_present,
     partition_needs_compacting,
+    require_inside_root,
 )
 from ddbtrail.lake.result import PartitionResult
 
@@ -110,14 +112,14 @@ def check_before(before: str | None, *, today: str | None = None,
     today = today or today_utc()
     if before is None:
         return today
-    before = iso_ms(parse_instant(before, what="--before"))[:10]
+    before = iso_ms(parse_instant(before, what="before"))[:10]
     if open_partitions:
         tomorrow = (dt_mod.date.fromisoformat(today) + dt_mod.timedelta(days=1)).isoformat()
         if before > tomorrow:
-            raise UsageError(f"--before {before}: after tomorrow ({tomorrow}, UTC)")
+            raise UsageError(f"before {before}: after tomorrow ({tomorrow}, UTC)")
         return before
     if before > today:
-        raise UsageError(f"--before {before}: after today ({today}, UTC); partitions from "
+        raise UsageError(f"before {before}: after today ({today}, UTC); partitions from "
                          "today on are still being written")
     return before
 
@@ -349,20 +351,120 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
         if f.path in new:
             continue
         try:
-            lake.fs.delete_file(f.path)
+            lake.fs.delete_file(require_inside_root(lake, f.path, "delete"))
         except FileNotFoundError:
             continue  # another compactor removed it; its rows are in our new files too
-        except OSError as exc:
+        except (OSError, LakeError) as exc:
             result.error = f"kept {f.path} (cannot delete: {exc}); the next run removes it"
     return result
 
 
+Progress = Callable[[int, int, str], None]
+"""Called with (partitions done, partitions in all, the partition about to be compacted,
+as ``<table>/dt=<dt>``); once more at the end with an empty name."""
+
+
+@dataclass(slots=True)
+class CompactReport:
+    """What ``compact`` did (or, with ``dry_run``, would do). Iterating it (and ``len``,
+    indexing) goes over ``partitions``.
+
+    ``partitions``: one result per partition compacted, Hive first, then Iceberg, each by
+    table and dt. ``skipped``: Hive partitions left alone and why. ``cutoff``: the Hive
+    cut-off date (partitions before it are closed). ``iceberg``: the lake has an Iceberg
+    table. ``expired_snapshots`` / ``removed_files``: None unless asked for.
+    """
+
+    partitions: list[PartitionResult]
+    skipped: list[Skipped]
+    cutoff: str
+    iceberg: bool
+    expired_snapshots: int | None = None
+    removed_files: list[str] | None = None
+
+    def __iter__(self) -> Iterator[PartitionResult]:
+        return iter(self.partitions)
+
+    def __len__(self) -> int:
+        return len(self.partitions)
+
+    def __getitem__(self, i: int) -> PartitionResult:
+        return self.partitions[i]
+
+    @property
+    def failed(self) -> list[PartitionResult]:
+        """Partitions whose compaction failed (their old files are kept)."""
+        return failed(self.partitions)
+
+
+def _check_age(name: str, value: dt_mod.timedelta | None) -> None:
+    if value is not None and value < dt_mod.timedelta(0):
+        raise UsageError(f"{name} {value}: must be 0 or more")
+
+
+def _ago(value: dt_mod.timedelta) -> dt_mod.datetime:
+    # Taken when the step runs, so files the compaction itself orphaned count as aged.
+    return dt_mod.datetime.now(dt_mod.UTC) - value
+
+
 def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
-            dry_run: bool = False, options: CompactOptions | None = None,
-            today: str | None = None) -> list[PartitionResult]:
-    """Compact every closed partition that needs it; one result per partition, in order."""
-    return [compact_partition(lake, p, options=options, dry_run=dry_run)
-            for p in plan(lake, table=table, before=before, today=today)]
+            dry_run: bool = False, expire_snapshots: dt_mod.timedelta | None = None,
+            remove_orphans: dt_mod.timedelta | None = None,
+            options: CompactOptions | None = None, today: str | None = None,
+            progress: Progress | None = None) -> CompactReport:
+    """Compact every partition of the lake that needs it, in every format it holds.
+
+    Hive Parquet and JSON Lines: closed partitions (dt before ``before``, an instant in any
+    ``timefmt.parse_instant`` form, default today UTC), new files written whole before any
+    old file is deleted. Iceberg: partitions before ``before`` (which may be tomorrow, to
+    take today's too), one commit each; then, unless ``dry_run``, snapshots older than
+    ``expire_snapshots`` are expired (never the current one) and files no snapshot needs
+    older than ``remove_orphans`` are deleted. Nothing outside the lake's root is ever
+    written or deleted.
+
+    ``progress`` (optional) is told of each partition (``Progress``). A partition's failure
+    is in its result, never raised. Raises UsageError naming ``before``, ``table``,
+    ``expire_snapshots`` or ``remove_orphans`` when it is wrong; TableNotInLake when
+    ``table`` has no changes in the lake; LakeError (a CatalogError, LakeMoved, ...) when
+    the lake cannot be read.
+    """
+    from ddbtrail.lake.tables import require_table
+
+    _check_age("expire_snapshots", expire_snapshots)
+    _check_age("remove_orphans", remove_orphans)
+    if before is not None:
+        before = iso_ms(parse_instant(before, what="before"))[:10]
+    if table is not None:
+        require_table(lake, table)
+    ice = open_if_present(lake)
+    if ice is None and (expire_snapshots is not None or remove_orphans is not None):
+        raise UsageError("expire_snapshots and remove_orphans need an Iceberg lake")
+    # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
+    ice_parts = plan_iceberg(ice, table=table, before=before, today=today) if ice else []
+    hive_before = min(before, today or today_utc()) if before and ice else before
+    hive_parts = plan(lake, table=table, before=hive_before, today=today)
+    report = CompactReport([], skipped(lake, table=table, before=hive_before, today=today),
+                           check_before(hive_before, today=today), ice is not None)
+    total = len(hive_parts) + len(ice_parts)
+    for part in hive_parts:
+        if progress is not None:
+            progress(len(report.partitions), total, f"{part.table_name}/dt={part.dt}")
+        report.partitions.append(compact_partition(lake, part, options=options,
+                                                   dry_run=dry_run))
+    for ipart in ice_parts:
+        assert ice is not None
+        if progress is not None:
+            progress(len(report.partitions), total, f"{ipart.table_name}/dt={ipart.dt}")
+        report.partitions.append(compact_iceberg_partition(ice, ipart, options=options,
+                                                           dry_run=dry_run))
+    if progress is not None:
+        progress(total, total, "")
+    if ice is not None and not dry_run:
+        if expire_snapshots is not None:
+            report.expired_snapshots = ice.expire_snapshots(_ago(expire_snapshots))
+        if remove_orphans is not None:
+            report.removed_files = ice.remove_orphans(_ago(remove_orphans))
+    return report
 
 
 def failed(results: Iterable[PartitionResult],

@@ -16,20 +16,43 @@ still be about to commit them.
 
 Readers plan with pyiceberg (partition values, then per-file ``item_key`` bounds) and read
 the planned Parquet files themselves (DuckDB in ``ddbtrail.query.duck``).
+
+Failures are domain errors naming the file (``core.exceptions``): a locked catalog is
+retried for ``LOCK_WAIT_SECONDS`` first; a corrupt, empty or foreign catalog.db, missing or
+corrupt metadata and a missing data file each get their own. Only a writer (``create=True``)
+ever initialises a catalog; a read never writes to one. The catalog records absolute
+locations, so a lake copied or moved elsewhere is refused (``LakeMoved``) before anything
+is read, written or deleted: nothing here touches a file outside the lake's root.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt_mod
+import logging
+import os
+import random
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlparse
 
-from ddbtrail.core.exceptions import LakeError
+from ddbtrail.core.backoff import RetryPolicy
+from ddbtrail.core.exceptions import (
+    CatalogCorrupt,
+    CatalogError,
+    CatalogLocked,
+    DataFileMissing,
+    IcebergMetadataError,
+    LakeError,
+    LakeMoved,
+    NotADdbtrailCatalog,
+    OutsideLakeRoot,
+)
 from ddbtrail.core.row import (
     ICEBERG_NAMESPACE,
     ICEBERG_SORT,
@@ -73,6 +96,33 @@ TABLE_PROPERTIES: Final = {
 _catalogs: dict[str, Any] = {}
 _catalogs_lock = threading.Lock()
 
+logger = logging.getLogger(__name__)
+
+# How long a locked catalog is retried, in total, before CatalogLocked; each attempt also
+# waits up to _BUSY_SECONDS (our own probes) or 5 s (pyiceberg's engine) inside SQLite.
+# Module-level so tests can shorten it.
+LOCK_WAIT_SECONDS: float = 15.0
+_BUSY_SECONDS: Final = 1.0
+_LOCK_RETRY: Final = RetryPolicy(max_attempts=1_000, base_delay=0.05, max_delay=1.0)
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+
+T = TypeVar("T")
+
+
+class _ToDdbtrailLog(logging.Handler):
+    """pyiceberg's log records (a commit retried after a concurrent update) go through
+    ddbtrail's logger: routine retries at INFO, never raw on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = logging.INFO if record.levelno <= logging.WARNING else record.levelno
+        logger.log(level, "Iceberg: %s", record.getMessage())
+
+
+_pyiceberg_log = logging.getLogger("pyiceberg")
+if not any(isinstance(h, _ToDdbtrailLog) for h in _pyiceberg_log.handlers):
+    _pyiceberg_log.addHandler(_ToDdbtrailLog())
+    _pyiceberg_log.propagate = False
+
 
 def catalog_path(lake: Lake) -> str:
     """Where the SQLite catalog lives, on the lake's filesystem."""
@@ -91,7 +141,119 @@ def has_catalog(lake: Lake) -> bool:
         return False
 
 
-def _catalog(lake: Lake) -> Any:
+def _sqlite_kind(exc: BaseException) -> str | None:
+    """``locked`` or ``corrupt`` when ``exc`` (or what it wraps) is SQLite saying so."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).lower()
+        if "database is locked" in text or "database is busy" in text:
+            return "locked"
+        if ("file is not a database" in text or "malformed" in text
+                or "file is encrypted" in text or "disk i/o error" in text):
+            return "corrupt"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _guard(lake: Lake, what: Callable[[], T]) -> T:
+    """Run one catalog operation. A locked catalog is retried with backoff for
+    ``LOCK_WAIT_SECONDS`` in all, then CatalogLocked; a corrupt one is CatalogCorrupt."""
+    path = catalog_path(lake)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    rng = random.Random()
+    attempt = 0
+    while True:
+        try:
+            return what()
+        except Exception as exc:
+            kind = _sqlite_kind(exc)
+            if kind == "locked" and time.monotonic() < deadline:
+                time.sleep(min(_LOCK_RETRY.delay(attempt, rng),
+                               max(deadline - time.monotonic(), 0.0)))
+                attempt += 1
+                continue
+            if kind == "locked":
+                raise CatalogLocked(
+                    f"Iceberg catalog {path}: locked by another process for more than "
+                    f"{LOCK_WAIT_SECONDS:g} s (a capture or compaction still running?); "
+                    "run again once it is done") from exc
+            if kind == "corrupt":
+                raise CatalogCorrupt(
+                    f"Iceberg catalog {path}: not a readable SQLite database ({exc}); "
+                    "restore it from a backup") from exc
+            raise
+
+
+def _not_ours(path: str, why: str) -> NotADdbtrailCatalog:
+    return NotADdbtrailCatalog(
+        f"{path}: not a ddbtrail catalog ({why}); move it aside (ddbtrail never reads "
+        "from or writes to it) or point at the right lake")
+
+
+def _inspect_catalog(lake: Lake) -> str:
+    """What catalog.db is, read-only: ``absent``, ``empty`` (0 bytes), or ``ddbtrail``
+    (an Iceberg SQL catalog). CatalogCorrupt for random bytes or a truncated file,
+    NotADdbtrailCatalog for a foreign SQLite database, CatalogLocked past the wait."""
+    path = catalog_path(lake)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return "absent"
+    except OSError as exc:
+        raise CatalogCorrupt(f"Iceberg catalog {path}: cannot be read ({exc})") from exc
+    if not head:
+        return "empty"
+    if head != _SQLITE_MAGIC:
+        raise CatalogCorrupt(f"Iceberg catalog {path}: not an SQLite database (its first "
+                             "bytes are not SQLite's header); restore it from a backup")
+
+    def probe() -> tuple[str, set[str]]:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
+        try:
+            check = con.execute("PRAGMA quick_check").fetchone()
+            names = {n for (n,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return str(check[0]) if check else "", names
+        finally:
+            con.close()
+
+    check, names = _guard(lake, probe)
+    if check != "ok":
+        raise CatalogCorrupt(f"Iceberg catalog {path}: SQLite reports it damaged ({check}); "
+                             "restore it from a backup")
+    if "iceberg_tables" not in names:
+        raise _not_ours(path, "an SQLite database without Iceberg catalog tables")
+    return "ddbtrail"
+
+
+def _metadata_location(lake: Lake) -> str | None:
+    """The catalog's pointer to ``ddbtrail.changes``'s current metadata.json (read-only)."""
+    path = catalog_path(lake)
+
+    def read() -> str | None:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_SECONDS)
+        try:
+            row = con.execute(
+                "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ? AND "
+                "table_namespace = ? AND table_name = ?",
+                (CATALOG_NAME, ICEBERG_NAMESPACE, ICEBERG_TABLE)).fetchone()
+        finally:
+            con.close()
+        return None if row is None or row[0] is None else str(row[0])
+
+    return _guard(lake, read)
+
+
+def _table_dir(lake: Lake) -> str:
+    return lake.path(ICEBERG_NAMESPACE, ICEBERG_TABLE)
+
+
+def _catalog(lake: Lake, *, create: bool = False, over_files: bool = False) -> Any:
+    """The lake's SQL catalog. A reader's never initialises or writes anything; a writer's
+    (``create``) initialises a missing one, unless table files are already there (a new
+    table over them would make every one an orphan for remove_orphans to delete), which
+    only ``register_here`` (``over_files``) may do."""
     if not lake.is_local:
         raise LakeError(f"lake {lake.uri}: the local Iceberg catalog needs a lake folder; "
                         "in AWS the Glue Data Catalog holds the table (deploy with "
@@ -104,12 +266,46 @@ def _catalog(lake: Lake) -> Any:
 
     path = catalog_path(lake)
     with _catalogs_lock:
+        # Inspected on every open (a read-only quick_check of a few KB): the file may have
+        # been replaced or damaged since this process cached its catalog.
+        state = _inspect_catalog(lake)
+        files_there = not over_files and os.path.isdir(_table_dir(lake))
+        if state == "empty" and (not create or files_there):
+            raise _not_ours(path, "0 bytes" + (
+                f", though {_table_dir(lake)} holds table files" if create else ""))
+        if state == "absent" and not create:
+            raise LakeError(f"lake {lake.uri}: no Iceberg table (no catalog at {path})")
+        if state == "absent" and files_there:
+            raise CatalogError(f"Iceberg catalog {path} is missing, though "
+                               f"{_table_dir(lake)} holds table files; restore it from a "
+                               "backup (or rename catalog.db.moved back) before writing")
         found = _catalogs.get(path)
-        if found is None:
-            lake.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            found = _catalogs[path] = SqlCatalog(
-                CATALOG_NAME, uri=f"sqlite:///{path}", warehouse=f"file://{lake.root}")
+        if found is not None and state == "ddbtrail":
+            return found
+        lake.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        found = _guard(lake, lambda: SqlCatalog(
+            CATALOG_NAME, uri=f"sqlite:///{path}",
+            warehouse=f"file://{lake.root}",
+            init_catalog_tables="true" if create else "false"))
+        _catalogs[path] = found
         return found
+
+
+def inside_root(lake: Lake, path: str) -> bool:
+    """True when ``path`` (on the lake's filesystem) lies under the lake's root."""
+    if not lake.is_local:
+        return path.startswith(lake.root.rstrip("/") + "/")
+    root = os.path.realpath(lake.root)
+    return os.path.realpath(path).startswith(root.rstrip("/") + "/")
+
+
+def require_inside_root(lake: Lake, path: str, action: str) -> str:
+    """``path`` if it lies under the lake's root; OutsideLakeRoot (naming both) if not."""
+    if not inside_root(lake, path):
+        raise OutsideLakeRoot(f"lake {lake.uri}: refusing to {action} {path}: it lies "
+                              "outside the lake's root (a copied or moved lake's metadata "
+                              "still names the original)")
+    return path
 
 
 def file_path(lake: Lake, uri: str) -> str:
@@ -132,23 +328,59 @@ class PlannedFile:
 class IcebergLake:
     """``ddbtrail.changes`` of one lake. Cheap to build; the catalog is shared per lake."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, *, create: bool = False) -> None:
+        """``create``: a writer's catalog, initialised when absent; a reader's (the default)
+        is never written to, and an absent one is a LakeError."""
         self.lake = lake
-        self.catalog = _catalog(lake)
+        self.catalog = _catalog(lake, create=create)
 
     # ------------------------------------------------------------------ table
 
     def exists(self) -> bool:
-        return bool(self.catalog.table_exists(IDENTIFIER))
+        """True when the catalog registers the table (its metadata is not read here)."""
+        return self.metadata_file() is not None
+
+    def metadata_file(self) -> str | None:
+        """The current metadata.json (a path under the lake's root), None without a table.
+        LakeMoved when the catalog names a file outside this lake (a copied or moved lake):
+        checked before anything of the table is read, so a copy never reads the original."""
+        location = _metadata_location(self.lake)
+        if location is None:
+            return None
+        meta = file_path(self.lake, location)
+        here = _table_dir(self.lake) + "/metadata/"
+        if not os.path.realpath(meta).startswith(os.path.realpath(here.rstrip("/")) + "/"):
+            was = meta.rsplit("/metadata/", 1)[0]
+            raise LakeMoved(
+                f"lake {self.lake.uri}: its Iceberg table is registered at {was}, not here "
+                "(the lake was copied or moved); ddbtrail neither reads nor changes files "
+                f"outside the lake: register it here with `ddbtrail compact --lake "
+                f"{self.lake.uri} --register-here`, or move it back to "
+                f"{was.rsplit('/', 2)[0]}")
+        return meta
 
     def table(self) -> Any:
-        """The table at its latest snapshot. LakeError if there is none."""
+        """The table at its latest snapshot. LakeError if there is none; LakeMoved,
+        IcebergMetadataError or a CatalogError (each naming the file) if it cannot be read."""
         from pyiceberg.exceptions import NoSuchTableError
 
+        meta = self.metadata_file()
+        if meta is None:
+            raise LakeError(f"lake {self.lake.uri}: no Iceberg table {IDENTIFIER}")
         try:
-            return self.catalog.load_table(IDENTIFIER)
+            return _guard(self.lake, lambda: self.catalog.load_table(IDENTIFIER))
         except NoSuchTableError as exc:
             raise LakeError(f"lake {self.lake.uri}: no Iceberg table {IDENTIFIER}") from exc
+        except LakeError:
+            raise
+        except FileNotFoundError as exc:
+            raise IcebergMetadataError(
+                f"Iceberg table {IDENTIFIER}: its current metadata file {meta} is missing; "
+                "restore it from a backup (the catalog points at it)") from exc
+        except Exception as exc:  # pydantic, JSON and OS errors alike: a damaged file
+            raise IcebergMetadataError(
+                f"Iceberg table {IDENTIFIER}: its current metadata file {meta} is unreadable "
+                f"({type(exc).__name__}: {_one_line(exc)}); restore it from a backup") from exc
 
     def create(self) -> Any:
         """Create the table (idempotent): schema from the row schema, partitioned by
@@ -165,10 +397,20 @@ class IcebergLake:
         )
         order = SortOrder(*(SortField(source_id=iceberg_field_id(c),
                                       transform=IdentityTransform()) for c in ICEBERG_SORT))
-        self.catalog.create_namespace_if_not_exists(ICEBERG_NAMESPACE)
-        return self.catalog.create_table_if_not_exists(
-            IDENTIFIER, schema=iceberg_schema(), partition_spec=spec, sort_order=order,
-            properties=TABLE_PROPERTIES)
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
+        # Existence first: pyiceberg's create_table_if_not_exists writes a new metadata
+        # file before the catalog refuses it, one orphan per call.
+        if self.exists():
+            return self.table()
+        _guard(self.lake, lambda: self.catalog.create_namespace_if_not_exists(
+            ICEBERG_NAMESPACE))
+        try:
+            return _guard(self.lake, lambda: self.catalog.create_table(
+                IDENTIFIER, schema=iceberg_schema(), partition_spec=spec, sort_order=order,
+                properties=TABLE_PROPERTIES))
+        except TableAlreadyExistsError:  # another writer won the race
+            return self.table()
 
     # ------------------------------------------------------------------ writing
 
@@ -178,7 +420,7 @@ class IcebergLake:
         ``rows`` has ``row.arrow_schema()`` (partition columns included). Raises LakeError
         when the commit fails; files it wrote are then orphans, never visible.
         """
-        table = self.create()
+        table = self.create()  # LakeErrors (catalog, metadata) pass through as they are
         try:
             table.append(rows.cast(arrow_schema(include_partitions=True)),
                          snapshot_properties={"ddbtrail.operation": "append"})
@@ -246,9 +488,15 @@ class IcebergLake:
             return []
         try:
             tasks = list(table.scan(row_filter=expr, snapshot_id=snapshot_id).plan_files())
+        except FileNotFoundError as exc:
+            raise IcebergMetadataError(
+                f"Iceberg table {IDENTIFIER}: a manifest file is missing "
+                f"({_one_line(exc)}); restore it from a backup") from exc
         except Exception as exc:
-            raise LakeError(f"lake {self.lake.uri}: cannot plan a scan of {IDENTIFIER} "
-                            f"({type(exc).__name__}: {exc})") from exc
+            raise IcebergMetadataError(
+                f"lake {self.lake.uri}: cannot plan a scan of {IDENTIFIER}, a manifest "
+                f"is unreadable ({type(exc).__name__}: {_one_line(exc)}); restore it from "
+                "a backup") from exc
         out = []
         for task in tasks:
             if task.delete_files:
@@ -259,7 +507,20 @@ class IcebergLake:
                 DataFile(file_path(self.lake, f.file_path), str(f.partition[0]),
                          str(f.partition[1]), int(f.file_size_in_bytes)),
                 f, int(f.record_count)))
+        self._require_present([p.file.path for p in out])
         return sorted(out, key=lambda p: p.file.path)
+
+    def _require_present(self, paths: list[str]) -> None:
+        """DataFileMissing naming the first planned data file that is not on disk."""
+        import pyarrow.fs as pafs
+
+        if not paths:
+            return
+        for info in self.lake.fs.get_file_info(paths):
+            if info.type == pafs.FileType.NotFound:
+                raise DataFileMissing(
+                    f"Iceberg table {IDENTIFIER}: data file {info.path} is missing, though "
+                    "the current snapshot references it; restore it from a backup")
 
     def snapshots(self) -> list[dict[str, Any]]:
         """The table's snapshots, oldest first: id, time, operation, counts."""
@@ -378,8 +639,9 @@ class IcebergLake:
             result.error = f"{type(exc).__name__}: {exc}"
             for f in new_files:
                 # One left behind is an orphan; remove_orphans deletes it later.
-                with contextlib.suppress(OSError):
-                    self.lake.fs.delete_file(file_path(self.lake, f.file_path))
+                with contextlib.suppress(OSError, LakeError):
+                    self.lake.fs.delete_file(require_inside_root(
+                        self.lake, file_path(self.lake, f.file_path), "delete"))
         return result
 
     def expire_snapshots(self, older_than: dt_mod.datetime) -> int:
@@ -401,26 +663,116 @@ class IcebergLake:
                     out.add(file_path(self.lake, entry.data_file.file_path))
         return out
 
+    def referenced_metadata(self) -> set[str]:
+        """Paths of the metadata the table needs now: the current metadata.json, and the
+        manifest list and manifests of every live snapshot."""
+        table = self.table()
+        out = {file_path(self.lake, table.metadata_location)}
+        for s in table.snapshots():
+            out.add(file_path(self.lake, s.manifest_list))
+            out |= {file_path(self.lake, m.manifest_path) for m in s.manifests(table.io)}
+        return out
+
     def remove_orphans(self, older_than: dt_mod.datetime) -> list[str]:
-        """Delete data files no snapshot references, last modified before ``older_than``
-        (a younger one may belong to a commit in flight). The paths deleted."""
+        """Delete files no live snapshot needs, last modified before ``older_than`` (a
+        younger one may belong to a commit in flight): data files, and metadata (old
+        metadata.json, manifest lists, manifests). The paths deleted. OutsideLakeRoot,
+        before deleting anything, if the table's folders lie outside the lake's root."""
         import pyarrow.fs as pafs
 
         table = self.table()
-        data_dir = file_path(self.lake, table.location().rstrip("/") + "/data")
-        referenced = self.referenced_files()
+        location = file_path(self.lake, table.location().rstrip("/"))
+        require_inside_root(self.lake, location + "/data", "remove orphans in")
+        referenced = self.referenced_files() | self.referenced_metadata()
         cutoff = older_than.timestamp()
         removed = []
-        infos = self.lake.fs.get_file_info(pafs.FileSelector(data_dir, recursive=True,
-                                                             allow_not_found=True))
-        for info in infos:
-            if info.type != pafs.FileType.File or info.path in referenced:
-                continue
-            if info.mtime is not None and info.mtime.timestamp() >= cutoff:
-                continue
-            self.lake.fs.delete_file(info.path)
-            removed.append(info.path)
+        for folder in ("data", "metadata"):
+            infos = self.lake.fs.get_file_info(pafs.FileSelector(
+                f"{location}/{folder}", recursive=True, allow_not_found=True))
+            for info in infos:
+                if info.type != pafs.FileType.File or info.path in referenced:
+                    continue
+                if info.mtime is not None and info.mtime.timestamp() >= cutoff:
+                    continue
+                self.lake.fs.delete_file(require_inside_root(self.lake, info.path, "delete"))
+                removed.append(info.path)
         return sorted(removed)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an error's text (pydantic's run to many)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def register_here(lake: Lake) -> int:
+    """Register a copied or moved lake's Iceberg table again, in place: a new catalog whose
+    table holds the current snapshot's data files at their paths under this lake's root, in
+    one commit. Older snapshots are not carried over; the old catalog is kept beside the
+    new one as ``catalog.db.moved``. The number of data files registered.
+
+    Reads only files under this root (the copied metadata, manifests, data files); LakeError
+    if the table is already registered here, or a file it needs is missing from the copy.
+    """
+    import pyarrow.fs as pafs
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import DATA_FILE_TYPE, read_manifest_list
+    from pyiceberg.serializers import FromInputFile
+
+    if _inspect_catalog(lake) != "ddbtrail" or (location := _metadata_location(lake)) is None:
+        raise LakeError(f"lake {lake.uri}: no Iceberg table to register again")
+    old_meta = file_path(lake, location)
+    was = old_meta.rsplit("/metadata/", 1)[0]
+    here = _table_dir(lake)
+    if os.path.realpath(was) == os.path.realpath(here):
+        raise LakeError(f"lake {lake.uri}: its Iceberg table is already registered here")
+
+    def moved(uri: str) -> str:
+        path = file_path(lake, uri)
+        if not path.startswith(was + "/"):
+            raise OutsideLakeRoot(f"lake {lake.uri}: {uri} lies outside the table's old "
+                                  f"folder {was}; cannot register it here")
+        return here + path[len(was):]
+
+    class _Moved(PyArrowFileIO):
+        # Reads the copy's files where the old metadata names the original's.
+        def new_input(self, location: str) -> Any:
+            return super().new_input(moved(location))
+
+    io = _Moved()
+    try:
+        metadata = FromInputFile.table_metadata(io.new_input(location))
+        snapshot = metadata.current_snapshot()
+        files = [] if snapshot is None else [
+            entry.data_file
+            for manifest in read_manifest_list(io.new_input(snapshot.manifest_list))
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)]
+    except LakeError:
+        raise
+    except FileNotFoundError as exc:
+        raise IcebergMetadataError(f"lake {lake.uri}: a metadata file of the copied table "
+                                   f"is missing ({_one_line(exc)})") from exc
+    path_pos = [f.name for f in DATA_FILE_TYPE[2].fields].index("file_path")
+    for f in files:
+        f[path_pos] = "file://" + moved(f.file_path)
+    paths = [file_path(lake, f.file_path) for f in files]
+    for info in lake.fs.get_file_info(paths) if paths else []:
+        if info.type == pafs.FileType.NotFound:
+            raise DataFileMissing(f"lake {lake.uri}: data file {info.path} of the copied "
+                                  "table is missing; cannot register it here")
+    path = catalog_path(lake)
+    with _catalogs_lock:
+        _catalogs.pop(path, None)
+        os.replace(path, path + ".moved")
+    _catalog(lake, create=True, over_files=True)
+    table = IcebergLake(lake, create=True).create()
+    if files:
+        with table.transaction() as tx, tx.update_snapshot(
+                snapshot_properties={"ddbtrail.operation": "register-here"}
+        ).fast_append() as append:
+            for f in files:
+                append.append_data_file(f)
+    return len(files)
 
 
 def _pred(kind: Any, name: str, value: str) -> Any:
@@ -433,7 +785,7 @@ def open_if_present(lake: Lake) -> IcebergLake | None:
     if not has_catalog(lake):
         return None
     ice = IcebergLake(lake)
-    return ice if ice.exists() else None
+    return ice if ice.metadata_file() is not None else None
 
 
 def partition_needs_compacting(files: Sequence[PlannedFile], sort_order_id: int) -> bool:
