@@ -189,14 +189,111 @@ def test_a_late_change_makes_the_snapshot_stale_and_it_is_ignored(tmp_path: Path
     assert again.base is None and again.items == 0
 
 
-def test_settle_window_counts_rows_ingested_just_before_the_build(tmp_path: Path) -> None:
+def test_a_row_the_build_read_is_never_late_whatever_its_ingested_at(tmp_path: Path) -> None:
     work = Workload()
-    # Ingested 60 s before the build: on S3 it might not have been visible yet.
+    # Ingested 60 s before the build, inside the settle window: the build read it.
     lake = write(tmp_path, [work.op("a", "put", T0, 1, T0 + 940)], "part")
-    snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 1000) * 1000,
-                    settle_seconds=900)
+    result = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 1000) * 1000,
+                             settle_seconds=900)
+    assert not result.settling
     (build,) = snapshots.status(lake, TABLE)
-    assert build.stale
+    assert not build.stale and build.late_changes == 0
+    recent = snapshots.build(lake, TABLE, (T0 + 950) * 1000, now_ms=(T0 + 1000) * 1000,
+                             settle_seconds=900)
+    assert recent.settling and recent.base is not None
+
+
+def _truth(lake: Lake, at_ms: int) -> list[dict[str, Any]]:
+    return lookups.table_as_of(lake, TABLE, at_ms, use_snapshots=False)
+
+
+def test_late_files_after_a_build_make_it_stale_whatever_their_ingested_at(
+        tmp_path: Path) -> None:
+    work = Workload()
+    work.images.update(dict.fromkeys(("e", "f")))
+    lake = write(tmp_path, [work.op(k, "put", T0 + i, i, T0 + i)
+                            for i, k in enumerate(("a", "b", "c", "d"))], "on-time")
+    snap, built = (T0 + 100) * 1000, (T0 + 200) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=built)
+    # Four rows ingested 5 s before the build, in a file written after it (a buffer
+    # flushed late, a retried delivery): two updates, a delete, a new item.
+    late = [work.op("a", "update", T0 + 50, 10, T0 + 195),
+            work.op("b", "update", T0 + 51, 11, T0 + 195),
+            work.op("c", "delete", T0 + 52, 0, T0 + 195),
+            work.op("e", "put", T0 + 53, 13, T0 + 195)]
+    write(tmp_path, late, "late")
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 4
+    for at in (snap, snap + 1, snap + 60_000):
+        explain: list[str] = []
+        assert lookups.table_as_of(lake, TABLE, at, explain=explain) == _truth(lake, at)
+        assert explain[0].startswith("snapshot: none") and "ignored stale" in explain[1]
+    assert {r["item_key"] for r in _truth(lake, snap)} == {
+        '{"pk":"a"}', '{"pk":"b"}', '{"pk":"d"}', '{"pk":"e"}'}
+    # The next build does not inherit the error: it reads the history, and is right.
+    write(tmp_path, [work.op("f", "put", T0 + 300, 14, T0 + 300)], "next")
+    nxt = snapshots.build(lake, TABLE, (T0 + 400) * 1000, now_ms=(T0 + 500) * 1000)
+    assert nxt.base is None and nxt.items == 5
+    at = (T0 + 400) * 1000
+    explain = []
+    assert lookups.table_as_of(lake, TABLE, at, explain=explain) == _truth(lake, at)
+    assert explain[0].startswith(f"snapshot: {iso_ms(at)}")
+
+
+def test_a_redelivered_duplicate_leaves_the_snapshot_usable(tmp_path: Path) -> None:
+    work = Workload()
+    first = work.op("a", "put", T0, 1, T0)
+    second = work.op("a", "update", T0 + 10, 2, T0 + 10)
+    lake = write(tmp_path, [first, second, work.op("b", "put", T0 + 20, 3, T0 + 20)],
+                 "on-time")
+    snap = (T0 + 100) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 200) * 1000)
+    # At-least-once: the same events delivered again, in a new file, ingested again
+    # later: one the snapshot holds, one it superseded.
+    write(tmp_path, [{**second, "ingested_at": iso_ms((T0 + 900) * 1000)},
+                     {**first, "ingested_at": iso_ms((T0 + 900) * 1000)}], "again")
+    (build,) = snapshots.status(lake, TABLE)
+    assert not build.stale and build.late_changes == 0
+    explain: list[str] = []
+    assert lookups.table_as_of(lake, TABLE, snap + 5, explain=explain) == _truth(lake, snap + 5)
+    assert explain[0].startswith(f"snapshot: {iso_ms(snap)}")
+    nxt = snapshots.build(lake, TABLE, snap + 5, now_ms=(T0 + 1000) * 1000)
+    assert nxt.base is not None and nxt.base.snapshot_ms == snap
+
+
+def test_an_unreadable_snapshot_file_is_skipped_with_a_warning_naming_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0),
+                            work.op("b", "put", T0 + 50, 2, T0 + 50)], "part")
+    older = snapshots.build(lake, TABLE, (T0 + 10) * 1000, now_ms=(T0 + 200) * 1000)
+    newer = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 200) * 1000)
+    assert newer.base is not None
+    Path(newer.path).write_bytes(b"PAR1 not a parquet file at all")
+    at = (T0 + 150) * 1000
+    explain: list[str] = []
+    with caplog.at_level("WARNING", logger="ddbtrail"):
+        got = lookups.table_as_of(lake, TABLE, at, explain=explain)
+    assert got == _truth(lake, at)
+    assert explain[0].startswith(f"snapshot: {iso_ms(older.snapshot_ms)}")
+    assert any(f"unreadable snapshot file {newer.path}" in line for line in explain)
+    assert any(newer.path in r.getMessage() for r in caplog.records)
+    # Builds go on: from the readable one.
+    again = snapshots.build(lake, TABLE, at, now_ms=(T0 + 300) * 1000)
+    assert again.base is not None and again.base.snapshot_ms == older.snapshot_ms
+    assert again.unreadable and newer.path in again.unreadable[0]
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False, False]
+
+
+def test_a_snapshot_file_that_is_gone_midway_or_truncated_does_not_block_status(
+        tmp_path: Path) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
+    result = snapshots.build(lake, TABLE, (T0 + 10) * 1000, now_ms=(T0 + 200) * 1000)
+    data = Path(result.path).read_bytes()
+    Path(result.path).write_bytes(data[: len(data) // 2])
+    assert snapshots.status(lake, TABLE) == []
+    assert snapshots.plan(lake, TABLE, (T0 + 20) * 1000).snapshot is None
 
 
 def test_a_snapshot_of_the_future_is_refused(tmp_path: Path) -> None:
