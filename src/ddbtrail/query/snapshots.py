@@ -38,7 +38,7 @@ from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import DataFile, Lake
-from ddbtrail.query.duck import connect
+from ddbtrail.query.duck import connect, iceberg_paths
 from ddbtrail.query.saved import install_views_for, load, run_duckdb
 
 if TYPE_CHECKING:
@@ -250,7 +250,9 @@ def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str],
         return Build(table_name, date, ms, made_at, visible_before, -1, -1, True)
     listing = [f for f in (listing if listing is not None
                            else lake.data_files(table_name, None, date)) if f.dt <= date]
-    changed = _changed(lake, listing, found.read_files.get(key))
+    # An Iceberg table's files carry no listing to compare: count every partition.
+    mixed = bool(iceberg_paths(lake, table_name=table_name, dt_to=date))
+    changed = _changed(lake, listing, None if mixed else found.read_files.get(key))
     con = connect(lake, table_name=table_name, dt_to=date, files=changed,
                   snapshot_files=list(files))
     try:
