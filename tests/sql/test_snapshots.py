@@ -336,3 +336,40 @@ def _read_snapshot(lake: Lake) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return [r for f in lake.snapshot_files(TABLE) for r in pq.read_table(f.path).to_pylist()]
+
+
+def test_compaction_keeps_a_snapshot_usable_and_a_late_change_still_shows(
+        tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ddbtrail.core.row import arrow_schema
+    from ddbtrail.lake.compact import compact
+
+    def write_parquet(rows: list[dict[str, Any]], name: str) -> Lake:
+        # Parquet as Firehose writes it (JSON Lines compaction is not what this is about).
+        lake = Lake.open(str(tmp_path))
+        folder = Path(lake.partition(TABLE, rows[0]["dt"]))
+        folder.mkdir(parents=True, exist_ok=True)
+        schema = arrow_schema(include_partitions=False)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / f"{name}.parquet")
+        return lake
+
+    work = Workload()
+    rows = [work.op("a", "put", T0, 1, T0), work.op("b", "put", T0 + 10, 2, T0 + 10),
+            work.op("a", "update", T0 + 20, 3, T0 + 20)]
+    lake = write_parquet(rows[:2], "first")
+    write_parquet([rows[2], rows[2]], "second")  # one event delivered twice
+    snap = (T0 + DAY - 1) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 2 * DAY) * 1000)
+    # Compaction replaces both files with one (duplicates dropped): no event is new.
+    assert not [r for r in compact(lake, table=TABLE, before="2024-05-02") if r.error]
+    assert len(lake.data_files(TABLE)) == 1
+    (build,) = snapshots.status(lake, TABLE)
+    assert not build.stale
+    # A change at or before the snapshot's instant delivered after the compaction is late.
+    write_parquet([work.op("b", "delete", T0 + 30, 0, T0 + 30)], "late")
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 1
+    assert lookups.table_as_of(lake, TABLE, snap) == _truth(lake, snap)
+    assert [r["item_key"] for r in _truth(lake, snap)] == ['{"pk":"a"}']
