@@ -373,3 +373,32 @@ def test_compaction_keeps_a_snapshot_usable_and_a_late_change_still_shows(
     assert build.stale and build.late_changes == 1
     assert lookups.table_as_of(lake, TABLE, snap) == _truth(lake, snap)
     assert [r["item_key"] for r in _truth(lake, snap)] == ['{"pk":"a"}']
+
+
+def test_on_an_iceberg_lake_a_late_commit_makes_the_snapshot_stale_a_duplicate_does_not(
+        tmp_path: Path) -> None:
+    from ddbtrail.core.flatten import row_bytes
+    from ddbtrail.delivery.local import LocalDeliveryStream
+
+    lake = Lake.open(str(tmp_path))
+    delivery = LocalDeliveryStream(lake, name="ice", fmt="iceberg")
+
+    def deliver(rows: list[dict[str, Any]]) -> None:
+        delivery.put_record_batch(DeliveryStreamName="ice",
+                                  Records=[{"Data": row_bytes(r)} for r in rows])  # type: ignore[arg-type]
+        delivery.flush()
+
+    work = Workload()
+    first = work.op("a", "put", T0, 1, T0)
+    deliver([first, work.op("b", "put", T0 + 10, 2, T0 + 10)])
+    snap = (T0 + 100) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 200) * 1000)
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False]
+    deliver([first])  # redelivered: a new commit, no new event
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False]
+    deliver([work.op("a", "update", T0 + 50, 7, T0 + 60)])  # committed after the build
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 1
+    explain: list[str] = []
+    assert lookups.table_as_of(lake, TABLE, snap, explain=explain) == _truth(lake, snap)
+    assert explain[0].startswith("snapshot: none")

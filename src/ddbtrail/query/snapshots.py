@@ -38,7 +38,7 @@ from ddbtrail.core.exceptions import LakeError, UsageError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import DataFile, Lake
-from ddbtrail.query.duck import connect, iceberg_paths
+from ddbtrail.query.duck import connect
 from ddbtrail.query.saved import install_views_for, load, run_duckdb
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ S3_SETTLE_SECONDS: Final = 900
 # Parquet footer key of a snapshot file written by ``build``: the change files it read,
 # a JSON list of [dt, path relative to the lake root, size, mtime ms].
 READ_FILES_KEY: Final = b"ddbtrail.read_files"
+# ... and the Iceberg snapshot it read, when the lake has an Iceberg table.
+ICEBERG_KEY: Final = b"ddbtrail.iceberg_snapshot_id"
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class _Found:
     home: dict[tuple[int, str], DataFile] = field(default_factory=dict)
     read_files: dict[tuple[int, str], list[tuple[str, str, int, int]] | None] = \
         field(default_factory=dict)
+    iceberg: dict[tuple[int, str], int | None] = field(default_factory=dict)
     readable: dict[str, list[DataFile]] = field(default_factory=dict)  # by snapshot_date
     unreadable: dict[str, list[str]] = field(default_factory=dict)     # by snapshot_date
 
@@ -169,7 +172,9 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             table = pf.read_row_groups(groups, columns=["snapshot_ms", "made_at",
                                                         "visible_before", "row_kind"]) \
                 if groups else None
-            listed = _read_files_of(pf.schema_arrow.metadata or {})
+            footer = pf.schema_arrow.metadata or {}
+            listed = _read_files_of(footer)
+            ice = int(footer[ICEBERG_KEY]) if ICEBERG_KEY in footer else None
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.warning("snapshot file %s cannot be read (%s); ignored: as-of and new "
@@ -184,6 +189,7 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             rows.append((f.dt, key[0], key[1], str(r["visible_before"])))
             found.home[key] = f
             found.read_files[key] = listed
+            found.iceberg[key] = ice
     found.builds = sorted(set(rows), key=lambda b: (b[1], b[2]), reverse=True)
     return found
 
@@ -206,6 +212,15 @@ def builds(lake: Lake, table_name: str) -> list[tuple[str, int, str, str]]:
     table, newest first. Reads the "complete" rows only (their own row groups); skips,
     with a warning, a snapshot file that cannot be read."""
     return _scan(lake, table_name).builds
+
+
+def iceberg_snapshot_id(lake: Lake) -> int | None:
+    """The current snapshot id of the lake's Iceberg table; None without one (or empty)."""
+    from ddbtrail.lake.iceberg import open_if_present
+
+    ice = open_if_present(lake)
+    current = ice.table().current_snapshot() if ice is not None else None
+    return int(current.snapshot_id) if current is not None else None
 
 
 def _relative(lake: Lake, path: str) -> str:
@@ -250,9 +265,15 @@ def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str],
         return Build(table_name, date, ms, made_at, visible_before, -1, -1, True)
     listing = [f for f in (listing if listing is not None
                            else lake.data_files(table_name, None, date)) if f.dt <= date]
-    # An Iceberg table's files carry no listing to compare: count every partition.
-    mixed = bool(iceberg_paths(lake, table_name=table_name, dt_to=date))
-    changed = _changed(lake, listing, None if mixed else found.read_files.get(key))
+    ice_now = iceberg_snapshot_id(lake)
+    if ice_now is not None and ice_now != found.iceberg.get(key):
+        # The Iceberg table moved on since the build: its files are read whole, and the
+        # Hive files of their partitions must be counted with them.
+        changed = listing
+    else:
+        changed = _changed(lake, listing, found.read_files.get(key))
+        if not changed:  # the lake holds exactly what the build read
+            return Build(table_name, date, ms, made_at, visible_before, -1, 0, False, files)
     con = connect(lake, table_name=table_name, dt_to=date, files=changed,
                   snapshot_files=list(files))
     try:
@@ -429,6 +450,9 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     # One listing for the base's check, the read and the record, so that a file arriving
     # meanwhile is either in all three or in none (and then found late).
     listing = lake.data_files(table_name, None, at_date)
+    # Taken before the read plans the Iceberg files: a commit in between is then read
+    # but not recorded, and the check counts again (never the reverse).
+    ice_id = iceberg_snapshot_id(lake)
     base, ignored, unreadable = _usable(lake, table_name, at_ms, listing)
     p = Plan(table_name, at_ms, base, ignored, unreadable=unreadable)
     if base is not None:
@@ -452,7 +476,10 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
         con.close()
     schema = snapshot_arrow_schema(include_partitions=False)
     record = json.dumps(_record(lake, listing), separators=(",", ":")).encode()
-    schema = schema.with_metadata({**(schema.metadata or {}), READ_FILES_KEY: record})
+    footer = {**(schema.metadata or {}), READ_FILES_KEY: record}
+    if ice_id is not None:
+        footer[ICEBERG_KEY] = str(ice_id).encode()
+    schema = schema.with_metadata(footer)
     kinds = state.column("row_kind")
     # Items sorted by key (a one-item as-of skips the other row groups by their
     # statistics); the partition rows and the "complete" row in row groups of their own,
