@@ -134,3 +134,30 @@ def test_a_snapshot_built_while_rows_are_buffered_is_never_read_wrong(
     assert lookups.table_as_of(lake, T, now_ms) == \
         lookups.table_as_of(lake, T, now_ms, use_snapshots=False)
 
+
+
+def test_an_unreadable_snapshot_file_is_one_warning_and_as_of_falls_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.sql.test_snapshots import T0, write
+
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0),
+                            work.op("b", "put", T0 + 50, 2, T0 + 50)], "part")
+    lake_opt = ["--table", T, "--lake", str(tmp_path)]
+    code, out, err = run_cli(["snapshot", *lake_opt, "--at", iso_ms((T0 + 100) * 1000)],
+                             capsys)
+    assert code == 0, err
+    (path,) = [f.path for f in lake.snapshot_files(T)]
+    Path(path).write_bytes(b"PAR1 truncated")
+    code, out, err = run_cli(["as-of", *lake_opt, "--at", iso_ms((T0 + 200) * 1000),
+                              "--output", "json", "--explain"], capsys)
+    assert code == 0 and "Traceback" not in err
+    assert sorted(json.loads(line)["pk"] for line in out.splitlines()) == ["a", "b"]
+    assert f"snapshot file {path} cannot be read" in err
+    assert "explain: snapshot: none" in err
+    code, out, err = run_cli(["snapshot", *lake_opt, "--at", iso_ms((T0 + 100) * 1000)],
+                             capsys)
+    assert code == 0 and "from the whole history" in out
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        line for line in err.splitlines() if path in line]
+    assert len(err.splitlines()) == 1

@@ -10,6 +10,7 @@ import typer
 from ddbtrail.cli._app import LakeOpt, TableOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.cli.capture import cli_logging
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import require_table
@@ -51,6 +52,12 @@ def snapshot_command(
         snapshots.check_instant(at_ms, now_ms)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     require_table(the_lake, table)
+    with cli_logging():  # an unreadable snapshot file: one warning line naming it
+        _run(the_lake, table, at_ms, now_ms, settle=settle, status=status, output=output)
+
+
+def _run(the_lake: Lake, table: str, at_ms: int, now_ms: int, *, settle: int | None,
+         status: bool, output: Output) -> None:
     if status:
         # late_changes -1: a file of the build's partition cannot be read (warned).
         rows = [{"snapshot_at": b.instant, "made_at": b.made_at,

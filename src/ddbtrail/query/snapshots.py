@@ -177,8 +177,8 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             ice = int(footer[ICEBERG_KEY]) if ICEBERG_KEY in footer else None
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            logger.warning("snapshot file %s cannot be read (%s); ignored: as-of and new "
-                           "builds read the changes instead", f.path, reason)
+            logger.warning("snapshot file %s cannot be read (%s); skipped: as-of and new "
+                           "builds use an older snapshot or the history", f.path, reason)
             found.unreadable.setdefault(f.dt, []).append(f"{f.path} ({reason})")
             continue
         found.readable.setdefault(f.dt, []).append(f)
