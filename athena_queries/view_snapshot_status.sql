@@ -17,8 +17,8 @@
 -- note: date, the distinct event_ids at or before its instant now, against the count its
 -- note: "partition" row recorded. A late file adds events; a redelivered event (same
 -- note: event_id) or a compaction adds none. A build without partition rows (made before
--- note: they were recorded) is stale. Reads the event_id/timestamp columns of the changes
--- note: up to the snapshot's date.
+-- note: they were recorded) is stale. Reads the event_id column of the history once, and
+-- note: the timestamp column of each build's own date.
 WITH builds AS (
     -- One "complete" row per finished build (the files' last row group: cheap to find).
     SELECT DISTINCT table_name, snapshot_date, snapshot_ms, made_at, visible_before
@@ -30,15 +30,28 @@ recorded AS (
     FROM snapshots
     WHERE row_kind = 'partition'
 ),
+day_counts AS (
+    -- A change lands in the partition of its event date, so every event of a partition
+    -- before a build's date is at or before its instant: those partitions are counted
+    -- once for all builds (one pass over the history, not one per build).
+    SELECT table_name, dt, count(DISTINCT event_id) AS events
+    FROM changes
+    GROUP BY table_name, dt
+),
 present AS (
-    -- A late change lands in the partition of its event date, so only partitions up to
-    -- the snapshot's date can hold one.
+    SELECT b.table_name, b.snapshot_date, b.snapshot_ms, b.made_at, d.dt, d.events
+    FROM builds AS b
+    JOIN day_counts AS d
+      ON d.table_name = b.table_name
+     AND d.dt < b.snapshot_date
+    UNION ALL
+    -- The build's own date: the events at or before its instant only.
     SELECT b.table_name, b.snapshot_date, b.snapshot_ms, b.made_at, c.dt,
            count(DISTINCT c.event_id) AS events
     FROM builds AS b
     JOIN changes AS c
       ON c.table_name = b.table_name
-     AND c.dt <= b.snapshot_date
+     AND c.dt = b.snapshot_date
      AND c."timestamp" <= b.snapshot_ms
     GROUP BY b.table_name, b.snapshot_date, b.snapshot_ms, b.made_at, c.dt
 ),
