@@ -409,3 +409,26 @@ def test_on_an_iceberg_lake_a_late_commit_makes_the_snapshot_stale_a_duplicate_d
     explain: list[str] = []
     assert lookups.table_as_of(lake, TABLE, snap, explain=explain) == _truth(lake, snap)
     assert explain[0].startswith("snapshot: none")
+
+
+def test_a_snapshot_damaged_past_its_footer_falls_back_to_the_history(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import pyarrow.parquet as pq
+
+    work = Workload()
+    lake = write(tmp_path, [work.op(k, "put", T0 + i, i, T0 + i)
+                            for i, k in enumerate(KEYS)], "part")
+    result = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 200) * 1000)
+    # The footer still reads (the build is listed); the items' first page does not.
+    data = bytearray(Path(result.path).read_bytes())
+    start = pq.ParquetFile(result.path).metadata.row_group(0).column(0).data_page_offset
+    data[start:start + 64] = bytes(b ^ 0xFF for b in data[start:start + 64])
+    Path(result.path).write_bytes(bytes(data))
+    at = (T0 + 150) * 1000
+    with caplog.at_level("WARNING", logger="ddbtrail"):
+        assert lookups.table_as_of(lake, TABLE, at) == _truth(lake, at)
+        assert len(_truth(lake, at)) == 4
+        again = snapshots.build(lake, TABLE, at, now_ms=(T0 + 300) * 1000)
+    assert again.base is None and again.items == 4
+    assert again.unreadable == (result.path,)
+    assert sum("cannot be read" in r.getMessage() for r in caplog.records) == 2

@@ -167,6 +167,8 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             pf = _open_parquet(lake, f)
             meta = pf.metadata
             kind_at = pf.schema_arrow.get_field_index("row_kind")
+            if kind_at < 0:
+                raise ValueError("no row_kind column: not a ddbtrail snapshot file")
             groups = [i for i in range(meta.num_row_groups)
                       if _may_hold(meta.row_group(i).column(kind_at).statistics, "complete")]
             table = pf.read_row_groups(groups, columns=["snapshot_ms", "made_at",
@@ -175,7 +177,7 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             footer = pf.schema_arrow.metadata or {}
             listed = _read_files_of(footer)
             ice = int(footer[ICEBERG_KEY]) if ICEBERG_KEY in footer else None
-        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, pa.ArrowException) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.warning("snapshot file %s cannot be read (%s); skipped: as-of and new "
                            "builds use an older snapshot or the history", f.path, reason)
@@ -351,8 +353,11 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
         result.snapshot, result.ignored, result.unreadable = _usable(
             lake, table_name, at_ms, None)
         if result.snapshot is not None:
-            result.snapshot = replace(result.snapshot,
-                                      items=items_in(lake, result.snapshot))
+            try:
+                result.snapshot = replace(result.snapshot,
+                                          items=items_in(lake, result.snapshot))
+            except LakeError as exc:  # damaged past its footer
+                _drop_snapshot(result, exc)
     at_date = iso_ms(at_ms)[:10]
     if result.snapshot is not None:
         result.snapshot_files = list(result.snapshot.files)
@@ -365,6 +370,15 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
     return result
 
 
+def _drop_snapshot(p: Plan, exc: Exception) -> None:
+    """Warn that the plan's snapshot cannot be read and plan on the history instead."""
+    assert p.snapshot is not None
+    logger.warning("snapshot %s of %s cannot be read (%s); reading the history instead",
+                   p.snapshot.instant, p.table_name, exc)
+    p.unreadable.extend(f.path for f in p.snapshot.files)
+    p.snapshot, p.snapshot_files = None, []
+
+
 def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
     """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads."""
     dt_from = iso_ms(p.snapshot.snapshot_ms + 1)[:10] if p.snapshot is not None else None
@@ -373,12 +387,22 @@ def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
 
 
 def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
-    """Run ``item_as_of`` or ``table_as_of`` with the plan's snapshot."""
+    """Run ``item_as_of`` or ``table_as_of`` with the plan's snapshot. When the query
+    cannot read the snapshot (a file damaged past its footer), warns naming its files and
+    runs again on the whole history, recording that in ``p``."""
     con = plan_connection(lake, p)
     try:
         return list(run_duckdb(load(name), {**values, **p.values()}, con).to_pylist())
+    except LakeError as exc:
+        # DuckDB names the Arrow stream that failed (duck.py registers "_snapshots_0").
+        if p.snapshot is None or not ("_snapshots_" in str(exc)
+                                      or any(f.path in str(exc) for f in p.snapshot_files)):
+            raise
+        _drop_snapshot(p, exc)
+        p.change_files = lake.data_files(p.table_name, None, iso_ms(p.at_ms)[:10])
     finally:
         con.close()
+    return run_as_of(lake, name, values, p)
 
 
 # --------------------------------------------------------------------------- build
@@ -454,26 +478,20 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     # but not recorded, and the check counts again (never the reverse).
     ice_id = iceberg_snapshot_id(lake)
     base, ignored, unreadable = _usable(lake, table_name, at_ms, listing)
-    p = Plan(table_name, at_ms, base, ignored, unreadable=unreadable)
-    if base is not None:
-        p.snapshot_files = list(base.files)
     made_at, visible_before = iso_ms(now), iso_ms(now - settle * 1000)
-    values = {"table_name": table_name, "at": iso_ms(at_ms), "made_at": made_at,
-              "visible_before": visible_before,
-              "base": base.instant if base else NO_SNAPSHOT,
-              "base_made_at": base.made_at if base else NO_BUILD}
-    # The state reads the changes after the base; the partition counts start at its date.
-    base_date = base.snapshot_date if base is not None else None
-    read = [f for f in listing if base_date is None or f.dt >= base_date]
-    con = connect(lake, table_name=table_name, dt_from=base_date, dt_to=at_date, files=read,
-                  snapshot_files=p.snapshot_files)
     try:
-        changes_read = _count_after(con, table_name, base, at_ms)
-        state = run_duckdb(load("snapshot_state"), values, con)
-        marker = run_duckdb(load("snapshot_complete"), {
-            k: values[k] for k in ("table_name", "at", "made_at", "visible_before")}, con)
-    finally:
-        con.close()
+        changes_read, state, marker = _read_state(lake, table_name, at_ms, base, listing,
+                                                  made_at, visible_before)
+    except LakeError as exc:
+        # A base damaged past its footer: warn naming it and build from the history.
+        if base is None or "_snapshots_" not in str(exc):
+            raise
+        logger.warning("snapshot %s of %s cannot be read (%s); building from the history",
+                       base.instant, table_name, exc)
+        unreadable = [*unreadable, *(f.path for f in base.files)]
+        ignored, base = [*ignored, replace(base, late_changes=-1, stale=True)], None
+        changes_read, state, marker = _read_state(lake, table_name, at_ms, base, listing,
+                                                  made_at, visible_before)
     schema = snapshot_arrow_schema(include_partitions=False)
     record = json.dumps(_record(lake, listing), separators=(",", ":")).encode()
     footer = {**(schema.metadata or {}), READ_FILES_KEY: record}
@@ -500,6 +518,30 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     return BuildResult(table_name, at_ms, made_at, items.num_rows, base, tuple(ignored),
                        changes_read, path, settling=at_ms > now - settle * 1000,
                        unreadable=tuple(unreadable))
+
+
+def _read_state(lake: Lake, table_name: str, at_ms: int, base: Build | None,
+                listing: list[DataFile], made_at: str, visible_before: str
+                ) -> tuple[int, pa.Table, pa.Table]:
+    """Run snapshot_state and snapshot_complete for a build: changes read, rows, marker."""
+    values = {"table_name": table_name, "at": iso_ms(at_ms), "made_at": made_at,
+              "visible_before": visible_before,
+              "base": base.instant if base else NO_SNAPSHOT,
+              "base_made_at": base.made_at if base else NO_BUILD}
+    # The state reads the changes after the base; the partition counts start at its date.
+    base_date = base.snapshot_date if base is not None else None
+    read = [f for f in listing if base_date is None or f.dt >= base_date]
+    con = connect(lake, table_name=table_name, dt_from=base_date,
+                  dt_to=iso_ms(at_ms)[:10], files=read,
+                  snapshot_files=list(base.files) if base is not None else [])
+    try:
+        changes_read = _count_after(con, table_name, base, at_ms)
+        state = run_duckdb(load("snapshot_state"), values, con)
+        marker = run_duckdb(load("snapshot_complete"), {
+            k: values[k] for k in ("table_name", "at", "made_at", "visible_before")}, con)
+    finally:
+        con.close()
+    return changes_read, state, marker
 
 
 def _count_after(con: duckdb.DuckDBPyConnection, table_name: str, base: Build | None,
