@@ -23,13 +23,17 @@
 --   made_at          when the build ran
 --   visible_before   see the parameter
 --   row_kind         complete
+--   source_dt        null
+--   source_events    null
 --   table_name       partition: DynamoDB table name
 --   snapshot_date    partition: date of the instant
 SELECT
     '' AS event_id, '' AS sequence_number, 'COMPLETE' AS action, '' AS item_key, '' AS keys,
     CAST(NULL AS varchar) AS new_image, CAST(NULL AS varchar) AS type_hints,
     snapshot_ms AS "timestamp", '' AS event_time, '' AS ingested_at, '' AS change_order,
-    snapshot_ms, made_at, visible_before, 'complete' AS row_kind, table_name, snapshot_date
+    snapshot_ms, made_at, visible_before, 'complete' AS row_kind,
+    CAST(NULL AS varchar) AS source_dt, CAST(NULL AS bigint) AS source_events,
+    table_name, snapshot_date
 FROM (
     SELECT
         CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT) AS snapshot_ms,

@@ -9,7 +9,9 @@ machine of ours:
    ``snapshot_status``, so they exist from the first run on;
 2. per captured table (a Map state): ``snapshot_base.sql`` picks the snapshot to build on,
    ``INSERT INTO snapshots <snapshot_state.sql>`` writes the state at the end of the
-   previous UTC day, ``INSERT INTO snapshots <snapshot_complete.sql>`` marks it finished.
+   previous UTC day and what the build read (per change partition, the distinct events at
+   or before it: ``snapshot_status`` finds late deliveries by them), ``INSERT INTO
+   snapshots <snapshot_complete.sql>`` marks it finished.
 
 The SQL is the saved files' text, sent with their ``?`` parameters as execution
 parameters; locally the same files run on DuckDB (``ddbtrail snapshot``). Compaction of

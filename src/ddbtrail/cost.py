@@ -308,7 +308,7 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
     ))
 
     # Daily maintenance (issue 18): a scheduled state machine runs, per table and day, three
-    # Athena queries: snapshot_base (the stale check reads two small columns of the
+    # Athena queries: snapshot_base (the stale check reads the event_id column of the
     # history), snapshot_state (the previous snapshot plus the day's changes) and
     # snapshot_complete (10 MB minimum). Snapshots are kept as long as the history.
     items = w.live_items or w.changes_per_day

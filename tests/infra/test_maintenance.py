@@ -176,7 +176,8 @@ def test_athena_snapshot_sql_on_duckdb_writes_what_ddbtrail_snapshot_writes(
                 assert values["base"] == iso_ms((T0 + DAY - 1) * 1000)
             cols = ", ".join(f'"{c}"' for c in SNAPSHOT_COLUMN_NAMES)
             got = con.execute(f"SELECT {cols} FROM snapshots WHERE made_at = ? "
-                              "ORDER BY row_kind, item_key", [iso_ms(made_ms)]).fetchall()
+                              "ORDER BY row_kind, item_key, source_dt",
+                              [iso_ms(made_ms)]).fetchall()
             want = _cli_rows(cli_lake, iso_ms(made_ms))
             assert got == want
             assert any(r[SNAPSHOT_COLUMN_NAMES.index("row_kind")] == "item" for r in got)
@@ -193,4 +194,5 @@ def _cli_rows(lake: Lake, made_at: str) -> list[tuple[Any, ...]]:
                 r["table_name"], r["snapshot_date"] = f.table_name, f.dt
                 out.append(tuple(r[c] for c in SNAPSHOT_COLUMN_NAMES))
     return sorted(out, key=lambda r: (r[SNAPSHOT_COLUMN_NAMES.index("row_kind")],
-                                      r[SNAPSHOT_COLUMN_NAMES.index("item_key")]))
+                                      r[SNAPSHOT_COLUMN_NAMES.index("item_key")],
+                                      r[SNAPSHOT_COLUMN_NAMES.index("source_dt")] or ""))

@@ -93,6 +93,7 @@ ops = st.lists(
               st.integers(0, 99),
               st.booleans(),                    # delivered twice
               st.integers(0, 9)),               # 0: arrives after the snapshots were built
+                                                # (1: its second copy, if any, too)
     min_size=1, max_size=40)
 instants = st.lists(st.integers(-600, 3 * DAY + 600), min_size=1, max_size=2)
 
@@ -113,11 +114,14 @@ def test_as_of_is_the_same_with_and_without_snapshots(
     # Event times in stream order (sorted), so the sequence numbers follow time as on a shard.
     for key, kind, offset, value, dup, lateness in sorted(ops, key=lambda o: o[2]):
         at_s = T0 + offset
-        ingested = built_at + 60 + offset if lateness == 0 else at_s + 5
+        # A late row's ingested_at may be before the build (it sat in a buffer) or after:
+        # only its delivery after the build counts.
+        ingested = at_s + 5 if lateness else built_at - 5 if value % 2 else built_at + 60
         row = work.op(key, kind, at_s, value, ingested)
         (late if lateness == 0 else on_time).append(row)
-        if dup:
-            (late if lateness == 0 else on_time).append(row)
+        if dup:  # delivered twice; an on-time row's second copy may come after the build
+            (late if lateness in (0, 1) else on_time).append(
+                {**row, "ingested_at": iso_ms((built_at + 90) * 1000)})
     lake = write(root, on_time, "on-time")
     for s in sorted(snap_at):
         snapshots.build(lake, TABLE, (T0 + s) * 1000, now_ms=built_at * 1000)
@@ -134,9 +138,12 @@ def test_as_of_is_the_same_with_and_without_snapshots(
             item_key = json.dumps({"pk": key}, separators=(",", ":"))
             assert lookups.item_as_of(lake, TABLE, item_key, at_ms) == \
                 lookups.item_as_of(lake, TABLE, item_key, at_ms, use_snapshots=False)
-    # A late change at or before a snapshot's instant makes it stale, and only then.
+    # A late change at or before a snapshot's instant makes it stale, and only then: a
+    # redelivered copy of an event the build read does not.
+    read = {r["event_id"] for r in on_time}
     for b in snapshots.status(lake, TABLE):
-        assert b.stale == any(r["timestamp"] <= b.snapshot_ms for r in late), b
+        assert b.stale == any(r["timestamp"] <= b.snapshot_ms and r["event_id"] not in read
+                              for r in late), b
 
 
 def _rows(lake: Lake, *, name: str = "table_as_of", **values: str) -> list[dict[str, Any]]:
@@ -189,14 +196,111 @@ def test_a_late_change_makes_the_snapshot_stale_and_it_is_ignored(tmp_path: Path
     assert again.base is None and again.items == 0
 
 
-def test_settle_window_counts_rows_ingested_just_before_the_build(tmp_path: Path) -> None:
+def test_a_row_the_build_read_is_never_late_whatever_its_ingested_at(tmp_path: Path) -> None:
     work = Workload()
-    # Ingested 60 s before the build: on S3 it might not have been visible yet.
+    # Ingested 60 s before the build, inside the settle window: the build read it.
     lake = write(tmp_path, [work.op("a", "put", T0, 1, T0 + 940)], "part")
-    snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 1000) * 1000,
-                    settle_seconds=900)
+    result = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 1000) * 1000,
+                             settle_seconds=900)
+    assert not result.settling
     (build,) = snapshots.status(lake, TABLE)
-    assert build.stale
+    assert not build.stale and build.late_changes == 0
+    recent = snapshots.build(lake, TABLE, (T0 + 950) * 1000, now_ms=(T0 + 1000) * 1000,
+                             settle_seconds=900)
+    assert recent.settling and recent.base is not None
+
+
+def _truth(lake: Lake, at_ms: int) -> list[dict[str, Any]]:
+    return lookups.table_as_of(lake, TABLE, at_ms, use_snapshots=False)
+
+
+def test_late_files_after_a_build_make_it_stale_whatever_their_ingested_at(
+        tmp_path: Path) -> None:
+    work = Workload()
+    work.images.update(dict.fromkeys(("e", "f")))
+    lake = write(tmp_path, [work.op(k, "put", T0 + i, i, T0 + i)
+                            for i, k in enumerate(("a", "b", "c", "d"))], "on-time")
+    snap, built = (T0 + 100) * 1000, (T0 + 200) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=built)
+    # Four rows ingested 5 s before the build, in a file written after it (a buffer
+    # flushed late, a retried delivery): two updates, a delete, a new item.
+    late = [work.op("a", "update", T0 + 50, 10, T0 + 195),
+            work.op("b", "update", T0 + 51, 11, T0 + 195),
+            work.op("c", "delete", T0 + 52, 0, T0 + 195),
+            work.op("e", "put", T0 + 53, 13, T0 + 195)]
+    write(tmp_path, late, "late")
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 4
+    for at in (snap, snap + 1, snap + 60_000):
+        explain: list[str] = []
+        assert lookups.table_as_of(lake, TABLE, at, explain=explain) == _truth(lake, at)
+        assert explain[0].startswith("snapshot: none") and "ignored stale" in explain[1]
+    assert {r["item_key"] for r in _truth(lake, snap)} == {
+        '{"pk":"a"}', '{"pk":"b"}', '{"pk":"d"}', '{"pk":"e"}'}
+    # The next build does not inherit the error: it reads the history, and is right.
+    write(tmp_path, [work.op("f", "put", T0 + 300, 14, T0 + 300)], "next")
+    nxt = snapshots.build(lake, TABLE, (T0 + 400) * 1000, now_ms=(T0 + 500) * 1000)
+    assert nxt.base is None and nxt.items == 5
+    at = (T0 + 400) * 1000
+    explain = []
+    assert lookups.table_as_of(lake, TABLE, at, explain=explain) == _truth(lake, at)
+    assert explain[0].startswith(f"snapshot: {iso_ms(at)}")
+
+
+def test_a_redelivered_duplicate_leaves_the_snapshot_usable(tmp_path: Path) -> None:
+    work = Workload()
+    first = work.op("a", "put", T0, 1, T0)
+    second = work.op("a", "update", T0 + 10, 2, T0 + 10)
+    lake = write(tmp_path, [first, second, work.op("b", "put", T0 + 20, 3, T0 + 20)],
+                 "on-time")
+    snap = (T0 + 100) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 200) * 1000)
+    # At-least-once: the same events delivered again, in a new file, ingested again
+    # later: one the snapshot holds, one it superseded.
+    write(tmp_path, [{**second, "ingested_at": iso_ms((T0 + 900) * 1000)},
+                     {**first, "ingested_at": iso_ms((T0 + 900) * 1000)}], "again")
+    (build,) = snapshots.status(lake, TABLE)
+    assert not build.stale and build.late_changes == 0
+    explain: list[str] = []
+    assert lookups.table_as_of(lake, TABLE, snap + 5, explain=explain) == _truth(lake, snap + 5)
+    assert explain[0].startswith(f"snapshot: {iso_ms(snap)}")
+    nxt = snapshots.build(lake, TABLE, snap + 5, now_ms=(T0 + 1000) * 1000)
+    assert nxt.base is not None and nxt.base.snapshot_ms == snap
+
+
+def test_an_unreadable_snapshot_file_is_skipped_with_a_warning_naming_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0),
+                            work.op("b", "put", T0 + 50, 2, T0 + 50)], "part")
+    older = snapshots.build(lake, TABLE, (T0 + 10) * 1000, now_ms=(T0 + 200) * 1000)
+    newer = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 200) * 1000)
+    assert newer.base is not None
+    Path(newer.path).write_bytes(b"PAR1 not a parquet file at all")
+    at = (T0 + 150) * 1000
+    explain: list[str] = []
+    with caplog.at_level("WARNING", logger="ddbtrail"):
+        got = lookups.table_as_of(lake, TABLE, at, explain=explain)
+    assert got == _truth(lake, at)
+    assert explain[0].startswith(f"snapshot: {iso_ms(older.snapshot_ms)}")
+    assert any(f"unreadable snapshot file {newer.path}" in line for line in explain)
+    assert any(newer.path in r.getMessage() for r in caplog.records)
+    # Builds go on: from the readable one.
+    again = snapshots.build(lake, TABLE, at, now_ms=(T0 + 300) * 1000)
+    assert again.base is not None and again.base.snapshot_ms == older.snapshot_ms
+    assert again.unreadable and newer.path in again.unreadable[0]
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False, False]
+
+
+def test_a_snapshot_file_that_is_gone_midway_or_truncated_does_not_block_status(
+        tmp_path: Path) -> None:
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
+    result = snapshots.build(lake, TABLE, (T0 + 10) * 1000, now_ms=(T0 + 200) * 1000)
+    data = Path(result.path).read_bytes()
+    Path(result.path).write_bytes(data[: len(data) // 2])
+    assert snapshots.status(lake, TABLE) == []
+    assert snapshots.plan(lake, TABLE, (T0 + 20) * 1000).snapshot is None
 
 
 def test_a_snapshot_of_the_future_is_refused(tmp_path: Path) -> None:
@@ -239,3 +343,92 @@ def _read_snapshot(lake: Lake) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return [r for f in lake.snapshot_files(TABLE) for r in pq.read_table(f.path).to_pylist()]
+
+
+def test_compaction_keeps_a_snapshot_usable_and_a_late_change_still_shows(
+        tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ddbtrail.core.row import arrow_schema
+    from ddbtrail.lake.compact import compact
+
+    def write_parquet(rows: list[dict[str, Any]], name: str) -> Lake:
+        # Parquet as Firehose writes it (JSON Lines compaction is not what this is about).
+        lake = Lake.open(str(tmp_path))
+        folder = Path(lake.partition(TABLE, rows[0]["dt"]))
+        folder.mkdir(parents=True, exist_ok=True)
+        schema = arrow_schema(include_partitions=False)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / f"{name}.parquet")
+        return lake
+
+    work = Workload()
+    rows = [work.op("a", "put", T0, 1, T0), work.op("b", "put", T0 + 10, 2, T0 + 10),
+            work.op("a", "update", T0 + 20, 3, T0 + 20)]
+    lake = write_parquet(rows[:2], "first")
+    write_parquet([rows[2], rows[2]], "second")  # one event delivered twice
+    snap = (T0 + DAY - 1) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 2 * DAY) * 1000)
+    # Compaction replaces both files with one (duplicates dropped): no event is new.
+    assert not [r for r in compact(lake, table=TABLE, before="2024-05-02") if r.error]
+    assert len(lake.data_files(TABLE)) == 1
+    (build,) = snapshots.status(lake, TABLE)
+    assert not build.stale
+    # A change at or before the snapshot's instant delivered after the compaction is late.
+    write_parquet([work.op("b", "delete", T0 + 30, 0, T0 + 30)], "late")
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 1
+    assert lookups.table_as_of(lake, TABLE, snap) == _truth(lake, snap)
+    assert [r["item_key"] for r in _truth(lake, snap)] == ['{"pk":"a"}']
+
+
+def test_on_an_iceberg_lake_a_late_commit_makes_the_snapshot_stale_a_duplicate_does_not(
+        tmp_path: Path) -> None:
+    from ddbtrail.core.flatten import row_bytes
+    from ddbtrail.delivery.local import LocalDeliveryStream
+
+    lake = Lake.open(str(tmp_path))
+    delivery = LocalDeliveryStream(lake, name="ice", fmt="iceberg")
+
+    def deliver(rows: list[dict[str, Any]]) -> None:
+        delivery.put_record_batch(DeliveryStreamName="ice",
+                                  Records=[{"Data": row_bytes(r)} for r in rows])  # type: ignore[arg-type]
+        delivery.flush()
+
+    work = Workload()
+    first = work.op("a", "put", T0, 1, T0)
+    deliver([first, work.op("b", "put", T0 + 10, 2, T0 + 10)])
+    snap = (T0 + 100) * 1000
+    snapshots.build(lake, TABLE, snap, now_ms=(T0 + 200) * 1000)
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False]
+    deliver([first])  # redelivered: a new commit, no new event
+    assert [b.stale for b in snapshots.status(lake, TABLE)] == [False]
+    deliver([work.op("a", "update", T0 + 50, 7, T0 + 60)])  # committed after the build
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 1
+    explain: list[str] = []
+    assert lookups.table_as_of(lake, TABLE, snap, explain=explain) == _truth(lake, snap)
+    assert explain[0].startswith("snapshot: none")
+
+
+def test_a_snapshot_damaged_past_its_footer_falls_back_to_the_history(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import pyarrow.parquet as pq
+
+    work = Workload()
+    lake = write(tmp_path, [work.op(k, "put", T0 + i, i, T0 + i)
+                            for i, k in enumerate(KEYS)], "part")
+    result = snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=(T0 + 200) * 1000)
+    # The footer still reads (the build is listed); the items' first page does not.
+    data = bytearray(Path(result.path).read_bytes())
+    start = pq.ParquetFile(result.path).metadata.row_group(0).column(0).data_page_offset
+    data[start:start + 64] = bytes(b ^ 0xFF for b in data[start:start + 64])
+    Path(result.path).write_bytes(bytes(data))
+    at = (T0 + 150) * 1000
+    with caplog.at_level("WARNING", logger="ddbtrail"):
+        assert lookups.table_as_of(lake, TABLE, at) == _truth(lake, at)
+        assert len(_truth(lake, at)) == 4
+        again = snapshots.build(lake, TABLE, at, now_ms=(T0 + 300) * 1000)
+    assert again.base is None and again.items == 4
+    assert again.unreadable == (result.path,)
+    assert sum("cannot be read" in r.getMessage() for r in caplog.records) == 2

@@ -13,6 +13,7 @@ import typer
 from ddbtrail.cli._app import ItemKeyOpt, LakeOpt, SinceOpt, TableOpt, app, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
 from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.cli.capture import cli_logging
 from ddbtrail.cli.who import (
     CloudTrailOption,
     ToleranceOption,
@@ -99,12 +100,13 @@ def as_of(
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     require_table(the_lake, table)
     read: list[str] = []
-    if key:
-        item_key = _key(the_lake, table, key, endpoint_url, region, profile)
-        found = lookups.item_as_of(the_lake, table, item_key, at_ms, explain=read)
-        rows = [found] if found else []
-    else:
-        rows = lookups.table_as_of(the_lake, table, at_ms, explain=read)
+    with cli_logging():  # an unreadable snapshot file: one warning line naming it
+        if key:
+            item_key = _key(the_lake, table, key, endpoint_url, region, profile)
+            found = lookups.item_as_of(the_lake, table, item_key, at_ms, explain=read)
+            rows = [found] if found else []
+        else:
+            rows = lookups.table_as_of(the_lake, table, at_ms, explain=read)
     for line in read if explain else []:
         err_console.print(f"explain: {line}", markup=False, highlight=False)
     if output is Output.json:

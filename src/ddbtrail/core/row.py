@@ -271,10 +271,12 @@ def iceberg_schema() -> Any:
 # A state snapshot holds one row per live item of a table at an instant: the change row
 # that made the item's state (the columns below, taken from COLUMNS), plus what says
 # which snapshot it belongs to. One "complete" row per build marks it finished (a build
-# that failed half-way is never read) and lets an empty table have a snapshot.
+# that failed half-way is never read) and lets an empty table have a snapshot. One
+# "partition" row per change partition records what the build read there, so that a
+# change delivered after the build is found by what it adds, not by clocks.
 SNAPSHOT_DIR: Final = "snapshots"
 SNAPSHOT_PARTITION_TEMPLATE: Final = "table_name={table_name}/snapshot_date={snapshot_date}/"
-ROW_KINDS: Final = ("item", "complete")
+ROW_KINDS: Final = ("item", "partition", "complete")
 _SNAPSHOT_FROM_ROW: Final = ("event_id", "sequence_number", "action", "item_key", "keys",
                              "new_image", "type_hints", "timestamp", "event_time",
                              "ingested_at")
@@ -287,9 +289,15 @@ SNAPSHOT_COLUMNS: Final[tuple[Column, ...]] = (
            "The snapshot's instant, epoch ms: changes at or before it are in it."),
     Column("made_at", "string", False, "When the build ran, ISO-8601 UTC; names the build."),
     Column("visible_before", "string", False,
-           "Rows ingested before this (ISO-8601 UTC) were in the lake when it was built; "
-           "a change at or before snapshot_ms ingested later makes the snapshot stale."),
-    Column("row_kind", "string", False, "item | complete (one per finished build)."),
+           "made_at less the delivery's buffering (ISO-8601 UTC): rows ingested later may "
+           "still have been buffered; a build at an instant after it may go stale."),
+    Column("row_kind", "string", False,
+           "item | partition (what the build read) | complete (one per finished build)."),
+    Column("source_dt", "string", True,
+           "partition rows: the change partition (dt) the build read; null otherwise."),
+    Column("source_events", "bigint", True,
+           "partition rows: distinct event_ids at or before snapshot_ms the build read in "
+           "source_dt; more there now means a late change: the snapshot is stale."),
     _BY_NAME["table_name"],
     Column("snapshot_date", "string", False, "Date of snapshot_ms, YYYY-MM-DD (UTC); the "
            "partition.", partition=True),
