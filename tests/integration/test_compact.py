@@ -288,6 +288,15 @@ def test_jsonl_partition_compacts_to_gzip_jsonl(tmp_path: Path) -> None:
     assert sorted(r["event_id"] for r in back) == sorted(r["event_id"] for r in rows)
     assert [(r["item_key"], int(r["sequence_number"])) for r in back] == sorted(
         (r["item_key"], int(r["sequence_number"])) for r in rows)
+    # Each line is a whole row, as Firehose delivers it: its partition columns included.
+    assert {(r["table_name"], r["dt"]) for r in back} == {(TABLE, "2025-03-01")}
+    # A late file beside the compacted one: the next run reads both back and folds them.
+    late = _row("late", 7, 1, "2025-03-01") | {"table_name": TABLE, "dt": "2025-03-01"}
+    lake.write_atomic(f"{lake.partition(TABLE, '2025-03-01')}/late.jsonl", row_bytes(late))
+    [again] = compact(lake, today=TODAY)
+    assert again.error is None
+    assert sorted(i for (i,) in connect(lake).execute("SELECT event_id FROM changes")
+                  .fetchall()) == sorted([r["event_id"] for r in rows] + ["late"])
 
 
 @pytest.mark.integration

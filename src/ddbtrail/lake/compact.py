@@ -282,11 +282,14 @@ def _parquet_bytes(table: pa.Table, options: CompactOptions) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _jsonl_gz_bytes(table: pa.Table) -> bytes:
+def _jsonl_gz_bytes(table: pa.Table, table_name: str, dt: str) -> bytes:
+    """Whole rows as Firehose delivers them: JSON Lines carry their partition columns in each
+    line (the jq partition query reads them), so they go back in beside the data columns."""
     from ddbtrail.core.flatten import row_bytes
 
-    rows = table.to_pylist()
-    return gzip.compress(b"".join(row_bytes(r) for r in rows), mtime=0)
+    partition = {"table_name": table_name, "dt": dt}
+    return gzip.compress(b"".join(row_bytes(r | partition) for r in table.to_pylist()),
+                         mtime=0)
 
 
 def _check_written(lake: Lake, path: str, expected_rows: int, fmt: str) -> int:
@@ -333,7 +336,7 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
         for i, start in enumerate(range(0, max(table.num_rows, 1), options.file_rows)):
             chunk = table.slice(start, options.file_rows)
             data = _parquet_bytes(chunk, options) if fmt == "parquet" else _jsonl_gz_bytes(
-                chunk)
+                chunk, part.table_name, part.dt)
             path = f"{folder}/{COMPACTED_PREFIX}{run}-{i:03d}{suffix}"
             lake.write_atomic(path, data)
             result.new_files.append(path)
