@@ -4,7 +4,8 @@
 into the QueryString and runs it on DuckDB with the project's transpiler
 (``ddbtrail.query.saved.transpile``) and the project's ``changes`` view over the lake's
 files (``ddbtrail.query.duck.stored_changes_sql``), read as Athena reads the Glue tables:
-Hive partitions pruned from the path. What each statement is:
+constant expressions folded (as Trino's planner does), then Hive partitions pruned from
+the path. What each statement is:
 
 * ``CREATE OR REPLACE VIEW v AS ...``: kept in this catalog (and checked to run); later
   statements see only the views the machine created, never the saved files directly;
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from ddbtrail.catalog import glue as catalog
+from ddbtrail.core.exceptions import QueryError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved
@@ -108,7 +110,7 @@ class LocalAthena:
             else:
                 names, types, rows = self._select(bound, st)
                 self._results[query_id] = (names, types, rows)
-        except (duckdb.Error, saved.QueryError) as exc:
+        except (duckdb.Error, QueryError) as exc:
             raise StatesError("States.TaskFailed",
                               f"query failed: {str(exc).splitlines()[0]}") from exc
         self.statements.append(st)

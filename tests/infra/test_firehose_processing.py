@@ -162,7 +162,13 @@ def test_without_de_aggregation_a_packed_record_is_not_split(tmp_path: Path,
 def test_a_delivered_row_has_the_iceberg_tables_columns_by_name_and_type(
         iceberg: Any, tmp_path: Path, load_event: Any) -> None:
     assert iceberg.returncode == 0, iceberg.stderr[-2000:]
-    table = _one(iceberg, "AWS::Glue::Table")
+    (table,) = [t["Properties"] for t in iceberg.resources("AWS::Glue::Table").values()
+                if "OpenTableFormatInput" in t["Properties"]]
+    # The table Firehose writes: its destination names it.
+    dest = _one(iceberg, "AWS::KinesisFirehose::DeliveryStream")[
+        "IcebergDestinationConfiguration"]
+    (route,) = dest["DestinationTableConfigurationList"]
+    assert route["DestinationTableName"] == table["TableInput"]["Name"]
     fields = {f["Name"]: f for f in
               table["OpenTableFormatInput"]["IcebergInput"]["IcebergTableInput"]["Schema"][
                   "Fields"]}
@@ -171,21 +177,48 @@ def test_a_delivered_row_has_the_iceberg_tables_columns_by_name_and_type(
         fmt=cfg.format, packs_rows=cfg.packs_rows), pack=cfg.packs_rows, load_event=load_event)
     # Firehose maps a row's top-level JSON fields to the table's columns by name; a field
     # with no column is dropped, a value of the wrong type fails the record.
-    json_types: dict[str, Any] = {"string": str, "long": int, "int": int, "boolean": bool,
-                                  "double": (int, float), "float": (int, float)}
     seen: set[str] = set()
     for data in records:
         delivered = json.loads(data)  # one row per record: Iceberg gets no packed records
         for key, value in delivered.items():
             assert key in fields, f"field {key} has no Iceberg column"
-            kind = fields[key]["Type"]
-            assert kind in json_types, f"column {key}: type {kind} not checked here"
             if value is None:
                 assert not fields[key]["Required"], f"{key} is required, the row has null"
             else:
-                assert isinstance(value, json_types[kind]) and not (
-                    kind != "boolean" and isinstance(value, bool)), (key, kind, value)
+                assert conforms(value, fields[key]["Type"]), (key, fields[key]["Type"], value)
             seen.add(key)
         missing = [n for n, f in fields.items() if f["Required"] and n not in delivered]
         assert not missing, f"required column(s) {missing} absent from {delivered}"
     assert records and seen == {c.name for c in COLUMNS} == set(fields)
+
+
+_PRIMITIVES: dict[str, Any] = {"string": str, "long": int, "int": int, "boolean": bool,
+                               "double": (int, float), "float": (int, float)}
+
+
+def conforms(value: Any, spec: Any) -> bool:
+    """Whether a JSON value fits an Iceberg type as the template spells it (a primitive's
+    name, or a list/map/struct as JSON text or object). An unknown type fails loudly."""
+    if isinstance(spec, str) and spec.startswith("{"):
+        spec = json.loads(spec)
+    if isinstance(spec, str):
+        assert spec in _PRIMITIVES, f"Iceberg type {spec} not checked here"
+        return isinstance(value, _PRIMITIVES[spec]) and (
+            spec == "boolean" or not isinstance(value, bool))
+    kind = spec["type"]
+    if kind == "list":
+        return isinstance(value, list) and all(
+            _fits(v, spec["element"], spec.get("element-required")) for v in value)
+    if kind == "map":
+        return isinstance(value, dict) and all(
+            conforms(k, spec["key"]) and _fits(v, spec["value"], spec.get("value-required"))
+            for k, v in value.items())
+    if kind == "struct":
+        names = {f["name"]: f for f in spec["fields"]}
+        return isinstance(value, dict) and set(value) <= set(names) and all(
+            _fits(v, names[k]["type"], names[k].get("required")) for k, v in value.items())
+    raise AssertionError(f"Iceberg type {spec} not checked here")
+
+
+def _fits(value: Any, spec: Any, required: Any) -> bool:
+    return (not required) if value is None else conforms(value, spec)

@@ -188,7 +188,7 @@ def test_a_week_of_daily_runs_writes_what_ddbtrail_snapshot_writes(week: Week) -
 
 def test_the_machines_snapshots_give_the_same_as_of_answers(week: Week) -> None:
     for table in week.tables:
-        for at_s in [T0 + d * DAY - 1 for d in range(1, DAYS + 1)] + [
+        for at_s in [T0 + d * DAY - 1 for d in (1, 2, 4, 5, 7)] + [
                 T0 + 2 * DAY + 40_000, T0 + 5 * DAY + 7_200]:
             at_ms = at_s * 1000
             want = lookups.table_as_of(week.cli, table, at_ms)
