@@ -188,7 +188,8 @@ def test_a_week_of_daily_runs_writes_what_ddbtrail_snapshot_writes(week: Week) -
 
 def test_the_machines_snapshots_give_the_same_as_of_answers(week: Week) -> None:
     for table in week.tables:
-        for at_s in [T0 + d * DAY - 1 for d in (1, 2, 4, 5, 7)] + [
+        # Snapshot instants (day 5's builds on day 1's), and instants between them.
+        for at_s in [T0 + d * DAY - 1 for d in (2, 5, 7)] + [
                 T0 + 2 * DAY + 40_000, T0 + 5 * DAY + 7_200]:
             at_ms = at_s * 1000
             want = lookups.table_as_of(week.cli, table, at_ms)
@@ -198,7 +199,7 @@ def test_the_machines_snapshots_give_the_same_as_of_answers(week: Week) -> None:
             used = snapshots.plan(week.lake, table, at_ms).snapshot
             expected = snapshots.plan(week.cli, table, at_ms).snapshot
             assert (used and used.made_at) == (expected and expected.made_at)
-            for key in KEYS[:2]:
+            for key in KEYS[:1]:
                 item_key = json.dumps({"pk": key}, separators=(",", ":"))
                 assert lookups.item_as_of(week.lake, table, item_key, at_ms) == \
                     lookups.item_as_of(week.cli, table, item_key, at_ms)
