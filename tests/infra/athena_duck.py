@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +77,8 @@ class LocalAthena:
         self.views: dict[str, str] = {}
         self.statements: list[Statement] = []
         self._results: dict[str, tuple[list[str], list[str], list[tuple[Any, ...]]]] = {}
-        self._profile = Path(tempfile.mkdtemp(prefix="athena-duck-")) / "profile.json"
+        # Beside the (local) lake, in the test's own temporary folder.
+        self._profile = Path(lake.root).parent / f".athena-profile-{uuid.uuid4().hex}.json"
         self._constants = duckdb.connect()
         self._constants.execute("SET TimeZone = 'UTC'")
 
