@@ -27,6 +27,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-chromium
+	bash scripts/ensure-jq
 	$(PY) -m pytest -n 2 -p no:cacheprovider
 
 lint: $(STAMP)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Final
 
 from ddbtrail.catalog import glue as catalog
-from ddbtrail.core import row
+from ddbtrail.delivery import processing
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 HANDLERS_DIR: Final = REPO_ROOT / "handlers"
@@ -27,16 +27,17 @@ DEFAULT_DEMO_TABLE: Final = "ddbtrail-demo"
 
 # Lake layout inside the lake bucket. Only LAKE_PREFIX is in the Glue table; spill and
 # quarantine sit beside it under the same key, lock and lifecycle (they are audit data too).
-LAKE_PREFIX: Final = "lake/"
+LAKE_PREFIX: Final = processing.LAKE_PREFIX
 SPILL_PREFIX: Final = "spill/"
 QUARANTINE_PREFIX: Final = "quarantine/"
-ERROR_PREFIX: Final = "firehose-errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+ERROR_PREFIX: Final = processing.ERROR_PREFIX
 
 # Firehose's dynamic-partitioning keys; the jq query reads the EVENT date the row carries.
-PARTITION_KEYS: Final = tuple(c.name for c in row.PARTITION_COLUMNS)
-JQ_PARTITION_QUERY: Final = "{" + ", ".join(f"{k}: .{k}" for k in PARTITION_KEYS) + "}"
-FIREHOSE_PREFIX: Final = LAKE_PREFIX + row.PARTITION_TEMPLATE.format(
-    **{k: f"!{{partitionKeyFromQuery:{k}}}" for k in PARTITION_KEYS})
+# One definition (delivery/processing.py) serves the stack and the local delivery stream.
+PARTITION_KEYS: Final = processing.PARTITION_KEYS
+JQ_PARTITION_QUERY: Final = processing.Processing.for_stream(
+    fmt="jsonl", packs_rows=True).partition_query
+FIREHOSE_PREFIX: Final = processing.Processing.for_stream(fmt="jsonl", packs_rows=True).prefix
 
 # Capture Lambda: the handler module in handlers/ plus the core package.
 CAPTURE_HANDLER: Final = "stream_to_firehose.handler"

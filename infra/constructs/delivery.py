@@ -24,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from ddbtrail.delivery.processing import Processing
 from infra import constants as C
 from infra.config import DeployConfig
 from infra.constructs import iceberg
@@ -31,20 +32,14 @@ from infra.constructs.catalog import Catalog
 from infra.constructs.nag import acknowledge, arn_finding
 
 
+def processing(cfg: DeployConfig) -> Processing:
+    """The stream's processing: the definition the local delivery stream applies too."""
+    return Processing.for_stream(fmt=cfg.format, packs_rows=cfg.packs_rows)
+
+
 def processors(cfg: DeployConfig) -> list[dict[str, Any]]:
     """Firehose processors, in order (CloudFormation spelling)."""
-    out: list[dict[str, Any]] = []
-    if cfg.packs_rows:
-        out.append({"Type": "RecordDeAggregation",
-                    "Parameters": [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}]})
-    out.append({"Type": "MetadataExtraction", "Parameters": [
-        {"ParameterName": "MetadataExtractionQuery", "ParameterValue": C.JQ_PARTITION_QUERY},
-        {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-    ]})
-    if cfg.packs_rows and cfg.format == "jsonl":
-        # Default delimiter: a newline, so every object is one JSON Lines row again.
-        out.append({"Type": "AppendDelimiterToRecord", "Parameters": []})
-    return out
+    return processing(cfg).processors()
 
 
 class Delivery(Construct):
@@ -99,8 +94,8 @@ class Delivery(Construct):
         dest: dict[str, Any] = {
             "BucketARN": bucket.bucket_arn,
             "RoleARN": self.role.role_arn,
-            "Prefix": C.FIREHOSE_PREFIX,
-            "ErrorOutputPrefix": C.ERROR_PREFIX,
+            "Prefix": processing(cfg).prefix,
+            "ErrorOutputPrefix": processing(cfg).error_prefix,
             "BufferingHints": {"IntervalInSeconds": cfg.buffer_interval_seconds,
                                "SizeInMBs": cfg.buffer_mb},
             "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": key.key_arn}},

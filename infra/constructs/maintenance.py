@@ -124,8 +124,12 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
         "MaxConcurrency": 2,
         "ItemProcessor": {
             "ProcessorConfig": {"Mode": "INLINE"},
-            "StartAt": "FindBase",
+            "StartAt": "Table",
             "States": {
+                # Assign takes effect from the next state: $table must be set before the
+                # first query that sends it.
+                "Table": {"Type": "Pass", "Assign": {"table": "{% $states.input.table %}"},
+                          "Next": "FindBase"},
                 "FindBase": athena(
                     base_q.sql, execution_parameters(base_q),
                     Assign={"queryId": "{% $states.result.QueryExecution.QueryExecutionId %}"},
@@ -155,9 +159,6 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
         "ItemSelector": {"table": "{% $states.context.Map.Item.Value %}"},
         "End": True,
     }
-    # Inside the Map, $table is the item being built.
-    states["Tables"]["ItemProcessor"]["States"]["FindBase"]["Assign"]["table"] = \
-        "{% $states.input.table %}"
     return {
         "Comment": "ddbtrail daily maintenance: saved views, then each table's state snapshot",
         "QueryLanguage": "JSONata",

@@ -10,7 +10,9 @@ Firehose does:
 * when it cannot take more (its buffer is full because writes keep failing) it answers
   per record with ``ServiceUnavailableException``, as a throttled Firehose does.
 
-Accepted records are split on newlines into rows, each row is routed to its partition
+Accepted records are processed as the deployed stream processes them, from the same
+definition (``delivery.processing.Processing``: de-aggregation, the partition keys the jq
+query reads, the delimiter, the prefix): each row is routed to its partition
 (``table_name`` and ``dt`` read from the row) and buffered. A partition's buffer is written
 when it reaches ``buffer_bytes``, when its oldest row is ``buffer_seconds`` old, or on
 ``flush()``: one object per partition per flush, JSON Lines or Parquet (Snappy, schema
@@ -53,6 +55,7 @@ from ddbtrail.delivery.firehose import (
     MAX_RECORD_BYTES,
     FirehoseSink,
 )
+from ddbtrail.delivery.processing import Processing
 from ddbtrail.delivery.sink import DeliveryReport, EncodedRow
 from ddbtrail.lake.files import Lake
 
@@ -79,7 +82,8 @@ def _client_error(code: str, message: str) -> ClientError:
 
 @dataclass(slots=True)
 class _Buffer:
-    """Rows of one partition waiting to be written, in arrival order."""
+    """Rows of one partition waiting to be written, in arrival order; ``lines`` hold the
+    bytes each row takes in a JSON Lines object."""
 
     lines: list[bytes] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -121,6 +125,7 @@ class LocalDeliveryStream:
         buffer_seconds: float = DEFAULT_BUFFER_SECONDS,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         gzip_jsonl: bool = False,
+        processing: Processing | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -136,6 +141,8 @@ class LocalDeliveryStream:
         self.buffer_seconds = buffer_seconds
         self.max_buffered_bytes = max_buffered_bytes
         self.gzip_jsonl = gzip_jsonl
+        # Default: packed records, as FirehoseSink sends them (``send``).
+        self.processing = processing or Processing.for_stream(fmt=fmt, packs_rows=True)
         self._clock = clock
         self._now = now
         self.sleep = sleep  # the backoff of ``send``'s retries
@@ -226,21 +233,21 @@ class LocalDeliveryStream:
 
     def _accept(self, data: bytes) -> None:
         """Split a (possibly packed) record into rows and buffer each in its partition."""
-        for line in data.split(b"\n"):
-            if not line.strip():
-                continue
+        lines = self.processing.split(data)
+        for line, written in zip(lines, self.processing.delimit(data, lines), strict=True):
             self.stats.rows += 1
             row, reason = _parse_row(line)
             if row is None:
                 self._error(line, reason)
                 continue
-            part = (row["table_name"], row["dt"])
+            table, dt = self.processing.extract(row).values()
+            part = (table, dt)
             buf = self._buffers.get(part)
             if buf is None:
                 buf = self._buffers[part] = _Buffer(since=self._clock())
-            buf.lines.append(line)
+            buf.lines.append(written)
             buf.rows.append(row)
-            buf.size += len(line) + 1
+            buf.size += len(written)
 
     def _error(self, line: bytes, reason: str) -> None:
         self.stats.error_rows += 1
@@ -389,11 +396,13 @@ class LocalDeliveryStream:
             ".jsonl.gz" if self.gzip_jsonl else ".jsonl")
         # Firehose: <stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<random>
         name = self.lake.new_file_name(self.name, suffix, f"1-{when}")
-        return self.lake.partition(*part) + "/" + name
+        prefix = self.processing.object_prefix(dict(zip(self.processing.partition_keys, part,
+                                                        strict=True)))
+        return self.lake.path(prefix.removeprefix(self.processing.lake_prefix), name)
 
     def _encode(self, buf: _Buffer) -> bytes:
         if self.fmt == "jsonl":
-            data = b"\n".join(buf.lines) + b"\n"
+            data = b"".join(buf.lines)  # each row with its delimiter (Processing.delimit)
             return gzip.compress(data) if self.gzip_jsonl else data
         return parquet_bytes(buf.rows)
 
@@ -409,7 +418,7 @@ class LocalDeliveryStream:
                 keep_lines.append(line)
                 keep_rows.append(row)
         buf.lines, buf.rows = keep_lines, keep_rows
-        buf.size = sum(len(line) + 1 for line in keep_lines)
+        buf.size = sum(len(line) for line in keep_lines)
 
     def _write_errors(self) -> None:
         when = time.strftime("%Y-%m-%d", time.gmtime(self._now()))
