@@ -182,7 +182,9 @@ def deployed(tmp_path: Path, view_type: str) -> Iterator[Deployed]:
         glue.create_table(DatabaseName=C.DEFAULT_DATABASE,
                           TableInput=catalog.snapshot_table_input(location, [TABLE]))
         client("athena").create_work_group(Name=C.DEFAULT_WORKGROUP)
-        now = dt_mod.datetime.now(dt_mod.UTC)
+        # A minute back, as AWS publishes them: moto truncates EndTime to the second, so a
+        # point from the same second as the check would fall outside its window.
+        now = dt_mod.datetime.now(dt_mod.UTC) - dt_mod.timedelta(minutes=1)
         cw = client("cloudwatch")
         cw.put_metric_data(Namespace="AWS/Firehose", MetricData=[{
             "MetricName": "DeliveryToS3.Success", "Value": 1.0, "Timestamp": now,
@@ -267,7 +269,8 @@ def _firehose_errors(d: Deployed) -> None:
 def _iterator_behind(d: Deployed) -> None:
     d.client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[{
         "MetricName": "IteratorAge", "Value": 3_600_000.0,
-        "Timestamp": dt_mod.datetime.now(dt_mod.UTC), "Unit": "Milliseconds",
+        "Timestamp": dt_mod.datetime.now(dt_mod.UTC) - dt_mod.timedelta(minutes=1),
+        "Unit": "Milliseconds",
         "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION}]}])
 
 
