@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ddbtrail.capture.backfill import backfill
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
-from ddbtrail.cli.capture import RedactionPolicyOpt, read_policy
+from ddbtrail.cli._run import RedactionPolicyOpt, read_policy
 from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import LocalDeliveryStream

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.cli._errors import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.compact import (
     Skipped,

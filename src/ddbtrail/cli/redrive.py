@@ -11,8 +11,8 @@ from ddbtrail.capture.batch import CaptureSettings
 from ddbtrail.capture.redrive import RangeOutcome, RedriveReport, redrive
 from ddbtrail.cli._app import FormatOpt, LakeFormat, LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._errors import UsageError
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.core.exceptions import UsageError
 from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
+from ddbtrail.cli._args import parse_key_options
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
 from ddbtrail.lake.files import Lake
@@ -48,7 +49,8 @@ def restore_command(
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
     require_table(the_lake, table)
     client = aws_client("dynamodb", endpoint_url, region, profile)
-    keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
+    keys = [resolve_item_key(the_lake, table, parse_key_options(key), client=client)] \
+        if key else None
     read: list[str] = []
     plan = plan_restore(the_lake, table, at_ms, keys, explain=read)
     for line in read if explain else []:

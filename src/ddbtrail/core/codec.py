@@ -920,14 +920,16 @@ def _fast_item_key(keys: Mapping[str, Any]) -> str:
 
 
 def item_key_from_plain(values: Mapping[str, str], types: Mapping[str, str]) -> str:
-    """Build ``item_key`` from user input such as ``--key Id=101`` and the key types."""
+    """Build ``item_key`` from key values as text (``{"Id": "101"}``) and the key types.
+
+    InvalidValue names the attribute whose value does not fit its type."""
     typed: dict[str, TypedValue] = {}
     for name, text in values.items():
         tag = types.get(name, "S")
         if tag == "B":
             typed[name] = {"B": text}
         elif tag == "N":
-            typed[name] = {"N": number_text(text, f"--key {name}")}
+            typed[name] = {"N": number_text(text, name)}
         else:
             typed[name] = {"S": text}
     return item_key(typed)

@@ -126,7 +126,7 @@ class LocalDeliveryStream:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if fmt not in FORMATS:
-            raise ConfigError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
+            raise ConfigError(f"`format` {fmt!r}: choose parquet, jsonl or iceberg")
         if buffer_bytes < 1 or buffer_seconds < 0:
             raise ConfigError("buffer_bytes must be >= 1 and buffer_seconds >= 0")
         self.lake = lake

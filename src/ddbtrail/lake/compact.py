@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError
 from ddbtrail.core.row import arrow_schema
 from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.lake.files import DataFile, Lake
@@ -99,9 +99,9 @@ def today_utc() -> str:
 
 def check_before(before: str | None, *, today: str | None = None,
                  open_partitions: bool = False) -> str:
-    """The ``--before`` cut-off date: partitions with a dt before it are compacted. Takes
+    """The ``before`` cut-off date: partitions with a dt before it are compacted. Takes
     every instant form (``timefmt.parse_instant``); an instant's own partition is not
-    closed, so the cut-off is the instant's date (UTC). Defaults to today. UsageError if
+    closed, so the cut-off is the instant's date (UTC). Defaults to today. InvalidArgument if
     malformed or in the future.
 
     ``open_partitions`` (Iceberg, whose commits make compacting a partition that is still
@@ -110,15 +110,15 @@ def check_before(before: str | None, *, today: str | None = None,
     today = today or today_utc()
     if before is None:
         return today
-    before = iso_ms(parse_instant(before, what="--before"))[:10]
+    before = iso_ms(parse_instant(before, what="before"))[:10]
     if open_partitions:
         tomorrow = (dt_mod.date.fromisoformat(today) + dt_mod.timedelta(days=1)).isoformat()
         if before > tomorrow:
-            raise UsageError(f"--before {before}: after tomorrow ({tomorrow}, UTC)")
+            raise InvalidArgument("before", before, f"after tomorrow ({tomorrow}, UTC)")
         return before
     if before > today:
-        raise UsageError(f"--before {before}: after today ({today}, UTC); partitions from "
-                         "today on are still being written")
+        raise InvalidArgument("before", before, f"after today ({today}, UTC); partitions "
+                              "from today on are still being written")
     return before
 
 

@@ -490,7 +490,7 @@ def _principals_table(data: ReportData) -> str:
                 "certain (docs/cloudtrail.md).")
     else:
         note = ("DynamoDB Streams names no principal except for TTL deletes: give "
-                "--cloudtrail to attribute the rest from CloudTrail data events.")
+                "CloudTrail logs to attribute the rest from CloudTrail data events.")
     rows = "".join(f"<tr><td>{_esc(r['principal'])}</td><td>{int(r['changes']):,}</td></tr>"
                    for r in data.principals)
     return ('<table id="changes-by-principal"><thead><tr><th>principal</th><th>changes</th>'
@@ -538,7 +538,7 @@ def render_html(data: ReportData, *, plotly_js: str | None = None) -> str:
         body = ('<main><section class="wide"><p class="empty" id="no-changes">'
                 f"No changes found in lake {_esc(data.lake_uri)} for {_esc(scope)} from "
                 f"{_esc(_window_text(data))}. Capture some with <code>ddbtrail capture</code>, "
-                "or widen --since.</p></section></main>")
+                "or start the window earlier.</p></section></main>")
         script = ""
     else:
         many = len(data.tables) > 1

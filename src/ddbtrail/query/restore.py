@@ -41,8 +41,8 @@ _RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "Thrott
 
 
 def parse_instant(text: str, *, now_ms: Callable[[], int] | None = None) -> int:
-    """``--at`` value -> epoch milliseconds, by the one instant parser. Raises UsageError."""
-    return timefmt.parse_instant(text, what="--at", now_ms=now_ms)
+    """``at`` text -> epoch milliseconds, by the one instant parser. Raises InvalidArgument."""
+    return timefmt.parse_instant(text, what="at", now_ms=now_ms)
 
 
 @dataclass(slots=True)
@@ -106,7 +106,7 @@ def plan_restore(lake: Lake, table: str, at_ms: int,
 
 
 def wire_json(item: Mapping[str, Any]) -> str:
-    """A typed item as DynamoDB JSON text (B as base64), for --dry-run output."""
+    """A typed item as DynamoDB JSON text (B as base64), for a dry run's output."""
     text, hints = codec.encode_item(item)
     return json.dumps(codec.decode_item(text, hints), ensure_ascii=False,
                       separators=(",", ":"))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow.parquet as pq
 
-from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms, parse_timestamp
 from ddbtrail.lake.files import DataFile, Lake
@@ -81,7 +81,7 @@ class Plan:
         return {"snapshot": self.snapshot.instant, "snapshot_made_at": self.snapshot.made_at}
 
     def explain(self) -> list[str]:
-        """Lines for ``--explain``: the snapshot used, the files and bytes read."""
+        """Lines for ``explain``: the snapshot used, the files and bytes read."""
         lines = []
         if self.snapshot is None:
             lines.append(f"snapshot: none at or before {iso_ms(self.at_ms)}; reading the "
@@ -254,10 +254,10 @@ def default_settle(lake: Lake) -> int:
 
 
 def check_instant(at_ms: int, now_ms: int) -> None:
-    """UsageError for a snapshot instant in the future."""
+    """InvalidArgument naming ``at`` for a snapshot instant in the future."""
     if at_ms > now_ms:
-        raise UsageError(f"--at {iso_ms(at_ms)}: in the future; a snapshot holds changes "
-                         "that have happened")
+        raise InvalidArgument("at", iso_ms(at_ms), "in the future; a snapshot holds changes "
+                              "that have happened")
 
 
 def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None = None,
@@ -267,16 +267,16 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     Starts from the latest usable snapshot at or before ``at_ms`` and reads the changes
     after it (all changes if there is none). The rows and their "complete" row go into one
     Parquet file, written atomically, so a failed build leaves nothing readable. Raises
-    UsageError for an instant in the future, LakeError when the lake cannot be read.
+    InvalidArgument for an instant in the future, LakeError when the lake cannot be read.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
     check_instant(at_ms, now)
     settle = default_settle(lake) if settle_seconds is None else settle_seconds
     if settle < 0:
-        raise UsageError("--settle: must be 0 or more seconds")
+        raise InvalidArgument("settle_seconds", settle, "must be 0 or more seconds")
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
-                        "(set --lake or DDBTRAIL_LAKE)")
+                        "(set `lake` or DDBTRAIL_LAKE)")
     base, ignored = usable(lake, table_name, at_ms)
     p = Plan(table_name, at_ms, base, ignored)
     if base is not None:
