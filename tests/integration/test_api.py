@@ -274,6 +274,32 @@ def test_cli_schema_json_is_the_api_schema(lake: dt.Lake, lake_dir: str,
     assert cli == [dt.schema(lake, TABLE).to_json()]
 
 
+# --------------------------------------------------------------------------- the notebook
+
+
+def test_the_notebook_runs_on_the_demo_lake(lake_dir: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "notebook.md"
+    cells = re.findall(r"^```python\n(.*?)^```$", page.read_text(encoding="utf-8"),
+                       re.MULTILINE | re.DOTALL)
+    assert len(cells) == 5
+    monkeypatch.setenv("DDBTRAIL_LAKE", lake_dir)  # what `ddbtrail demo` made
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {"__name__": "notebook"}
+    for cell in cells:
+        exec(compile(cell, str(page), "exec"), scope)  # noqa: S102 - our own page
+    out = capsys.readouterr().out
+    assert len(scope["history"]) == dt.history(lake_dir, TABLE, KEY).num_rows
+    assert scope["now"].height == dt.as_of(lake_dir, TABLE, "now").num_rows
+    assert int(scope["per_minute"]["changes"].sum()) == \
+        int(scope["hourly"]["changes"].sum())
+    assert "plotly" in (tmp_path / "activity.html").read_text(encoding="utf-8")
+    assert "changes plotted into activity.html" in out
+
+
 # --------------------------------------------------------------------------- --at errors
 
 
