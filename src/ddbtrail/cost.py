@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any, Final
 
 from ddbtrail.core.exceptions import ConfigError, InvalidArgument
+from ddbtrail.core.formats import LAKE_FORMATS
 
 DAYS: Final = 30
 KIB: Final = 1024
@@ -30,7 +31,7 @@ FIREHOSE_RECORD_MAX: Final = 1_000 * KIB
 FIREHOSE_CALL_MAX: Final = 4 * MB
 FIREHOSE_CALL_RECORDS: Final = 500
 ATHENA_MIN_BYTES: Final = 10 * MB
-FORMATS: Final = ("parquet", "jsonl", "iceberg")
+FORMATS: Final = LAKE_FORMATS
 
 
 def _load(name: str) -> dict[str, Any]:

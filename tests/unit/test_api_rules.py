@@ -72,3 +72,14 @@ def test_the_guards_see_what_they_forbid(tmp_path: Path) -> None:
     assert sorted(t.rsplit(" ", 1)[1] for t in found) == ["--key", "--lake"]
     assert "ddbtrail.cli.who" in command_modules()
     assert "ddbtrail.cli._errors" not in command_modules()
+
+
+def test_lake_formats_are_written_once() -> None:
+    from ddbtrail.catalog import glue
+    from ddbtrail.cli._app import LakeFormat
+    from ddbtrail.core.formats import LAKE_FORMATS
+    from ddbtrail.cost import FORMATS as COST_FORMATS
+    from ddbtrail.delivery.local import FORMATS as DELIVERY_FORMATS
+
+    assert tuple(LakeFormat) == LAKE_FORMATS
+    assert DELIVERY_FORMATS is COST_FORMATS is glue.LAKE_FORMATS is LAKE_FORMATS
