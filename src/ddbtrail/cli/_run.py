@@ -18,11 +18,12 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
+from ddbtrail.capture.redaction_key import load_key
 from ddbtrail.capture.runner.esm import RunStats
 from ddbtrail.cli._app import err_console
 from ddbtrail.cli._errors import UsageError
 from ddbtrail.core.exceptions import DdbtrailError
-from ddbtrail.core.redact import RedactionPolicy, load_key
+from ddbtrail.core.redact import RedactionPolicy
 
 _EXTRAS = ("event_id", "error", "first_failure", "failed_entries", "reason", "bytes")
 

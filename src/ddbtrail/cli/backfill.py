@@ -10,10 +10,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ddbtrail.capture.backfill import backfill
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.cli._run import RedactionPolicyOpt, read_policy
-from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.delivery.targets import open_sink
 from ddbtrail.lake.files import Lake

@@ -8,12 +8,12 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.capture.redrive import RangeOutcome, RedriveReport, redrive
 from ddbtrail.cli._app import FormatOpt, LakeFormat, LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
 from ddbtrail.cli._errors import UsageError
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.core.redact import policy_from_env
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
 from ddbtrail.delivery.targets import open_sink
 from ddbtrail.lake.files import Lake

@@ -15,11 +15,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.capture.runner.checkpoint import CheckpointStore
 from ddbtrail.capture.runner.esm import Processor, RunnerSettings, RunStats, StreamRunner
 from ddbtrail.capture.runner.shards import error_code
 from ddbtrail.core.exceptions import StreamNotEnabled, TableNotFound
-from ddbtrail.core.redact import RedactionPolicy, policy_from_env
+from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.delivery.sink import Sink
 from ddbtrail.delivery.targets import open_sink
