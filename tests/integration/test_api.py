@@ -200,6 +200,33 @@ def test_schema_snapshot_compact_restore_and_cost(lake_dir: str, tmp_path: Path)
     assert (bad.value.param, bad.value.value) == ("changes_per_day", -1)
 
 
+def test_restore_writes_through_the_lakes_session_and_reports_progress(
+        lake_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="x",
+                                aws_secret_access_key="x")
+        ddb = session.client("dynamodb")
+        ddb.create_table(
+            TableName="copy", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"},
+                       {"AttributeName": "order_id", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"},
+                                  {"AttributeName": "order_id", "AttributeType": "N"}])
+        lake = dt.Lake.open(lake_dir, boto3_session=session)
+        heard: list[tuple[int, int]] = []
+        planned: list[int] = []
+        done = dt.restore(lake, TABLE, "now", to_table="copy", dry_run=False,
+                          on_plan=lambda plan: planned.append(len(plan.items)),
+                          progress=lambda n, total: heard.append((n, total)))
+        live = dt.as_of(lake, TABLE, "now").num_rows
+        assert done.written == planned[0] == live == ddb.scan(TableName="copy")["Count"]
+        assert heard[-1] == (live, live) and [n for n, _ in heard] == sorted(n for n, _ in heard)
+
+
 def test_who_needs_cloudtrail_and_attributes_from_it(lake: dt.Lake, lake_dir: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DDBTRAIL_CLOUDTRAIL", raising=False)

@@ -4,7 +4,7 @@ model."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,30 +68,47 @@ class Restored:
 
 
 def restore(lake: Lake | str, table: str, at: Instant, *, to_table: str,
-            key: Mapping[str, KeyValue] | None = None, dry_run: bool = True) -> Restored:
+            key: Mapping[str, KeyValue] | None = None, dry_run: bool = True,
+            explain: list[str] | None = None,
+            on_plan: Callable[[RestorePlan], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Restored:
     """Items of ``table`` exactly as they were at ``at`` (types, digits, bytes), put into
     ``to_table`` through the lake's session; only ``key``'s item when given.
 
     Dry run by default: nothing is written until ``dry_run=False``. Only puts: target
-    items that did not exist at that instant are left alone. Raises InvalidArgument
-    naming ``at`` (also for an instant in the future) or ``key``; InvalidValue when a
-    stored image cannot be rebuilt.
+    items that did not exist at that instant are left alone. ``explain`` receives the
+    snapshot used and the files read; ``on_plan(plan)`` hears what will be written before
+    any write, and ``progress(written, total)`` after each. Raises InvalidArgument naming
+    ``at`` (also for an instant in the future) or ``key``; LakeError when an item has no
+    image to restore; InvalidValue when a stored image cannot be rebuilt; TableNotFound
+    when ``to_table`` does not exist.
 
     >>> dt.restore(lake, "demo_orders", "2024-05-01", to_table="orders_copy").plan.items
     """
+    from ddbtrail.capture.put_items import batch_write
     from ddbtrail.lake.tables import require_table
-    from ddbtrail.query.restore import batch_write, check_plan, plan_restore
+    from ddbtrail.query.restore import check_plan, plan_restore
 
     lake = _open(lake)
     at_ms = instant_ms(at, "at")
     not_future(at_ms, at, "at")
     require_table(lake.files, table)
     keys = [_item_key(lake, table, key)] if key is not None else None
-    plan = plan_restore(lake.files, table, at_ms, keys)
+    plan = plan_restore(lake.files, table, at_ms, keys, explain=explain)
     check_plan(plan)
+    if on_plan is not None:
+        on_plan(plan)
     if dry_run:
         return Restored(plan, 0, True)
-    written = batch_write(lake.client("dynamodb"), to_table, plan.items)
+    total, done = len(plan.items), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    written = batch_write(lake.client("dynamodb"), to_table, plan.items, progress=advance)
     return Restored(plan, written, False)
 
 
