@@ -549,18 +549,6 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
     return result
 
 
-def write_demo_report(result: DemoResult, path: str) -> str:
-    """Write the HTML report (``ddbtrail report``) of the demo table; returns its path."""
-    from ddbtrail.lake.cloudtrail import TrailLogs
-    from ddbtrail.query.report import write_report
-
-    trail = TrailLogs(Lake(uri=trail_uri(result.lake), fs=result.lake.fs,
-                           root=trail_root(result.lake)))
-    result.report = str(write_report(result.lake, path, table=result.table,
-                                     cloudtrail=trail))
-    return result.report
-
-
 # --------------------------------------------------------------------------- read back
 
 
