@@ -12,6 +12,7 @@ from ddbtrail.lake import files
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class Lake:
 
         session = self.boto3_session or boto3.Session()
         return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def dynamodb(self) -> DynamoDBClient:
+        """A DynamoDB client from the lake's session and endpoint."""
+        client: DynamoDBClient = self.client("dynamodb")
+        return client
 
     def region_and_profile(self) -> tuple[str | None, str | None]:
         """The session's region and profile, for readers that open storage themselves."""

@@ -108,7 +108,7 @@ def restore(lake: Lake | str, table: str, at: Instant, *, to_table: str,
         if progress is not None:
             progress(done, total)
 
-    written = batch_write(lake.client("dynamodb"), to_table, plan.items, progress=advance)
+    written = batch_write(lake.dynamodb(), to_table, plan.items, progress=advance)
     return Restored(plan, written, False)
 
 

@@ -45,7 +45,7 @@ def _item_key(lake: Lake, table: str, key: Mapping[str, KeyValue]) -> str:
         from botocore.exceptions import BotoCoreError
 
         try:
-            client = lake.client("dynamodb")
+            client = lake.dynamodb()
         except BotoCoreError:  # no region: the lake's rows still say the types
             client = None
     types = lookups.key_types(lake.files, table, client)

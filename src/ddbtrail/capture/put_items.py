@@ -9,13 +9,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.core import codec
 from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import DeliveryFailed, TableNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_BATCH_WRITE: Final = 25
 # BatchWriteItem retries: full jitter, 50 ms doubling to 5 s.
@@ -24,7 +27,7 @@ _RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "Thrott
                                "RequestLimitExceeded", "InternalServerError"})
 
 
-def batch_write(client: Any, table: str, items: Sequence[codec.TypedItem], *,
+def batch_write(client: DynamoDBClient, table: str, items: Sequence[codec.TypedItem], *,
                 max_attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
                 rng: random.Random | None = None,
                 progress: Callable[[int], None] | None = None) -> int:

@@ -28,6 +28,7 @@ from ddbtrail.query.saved import load, run_duckdb
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_TYPES: Final = frozenset({"S", "N", "B"})
 
@@ -144,7 +145,7 @@ def key_types_from_description(description: Mapping[str, Any]) -> dict[str, str]
             for k in description.get("KeySchema", [])}
 
 
-def key_types_from_table(table_name: str, client: Any = None, *,
+def key_types_from_table(table_name: str, client: DynamoDBClient | None = None, *,
                          endpoint_url: str | None = None,
                          region: str | None = None) -> dict[str, str]:
     """Key types from DynamoDB's DescribeTable. Raises TableNotFound if there is no table."""
@@ -197,7 +198,8 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
     return types
 
 
-def key_types(lake: Lake, table_name: str, client: Any = None) -> dict[str, str]:
+def key_types(lake: Lake, table_name: str,
+              client: DynamoDBClient | None = None) -> dict[str, str]:
     """Key attribute -> S|N|B: from DescribeTable when ``client`` (DynamoDB) is given and
     the table is there, otherwise (or for a table since deleted) from the lake."""
     if client is not None:
@@ -209,7 +211,7 @@ def key_types(lake: Lake, table_name: str, client: Any = None) -> dict[str, str]
 
 
 def resolve_item_key(lake: Lake, table_name: str, values: Mapping[str, str], *,
-                     client: Any = None) -> str:
+                     client: DynamoDBClient | None = None) -> str:
     """item_key from key values as text (``{"Id": "101"}``), typed as ``key_types`` says.
 
     Raises InvalidArgument naming ``key`` on bad values, LakeError when the lake holds no
