@@ -192,7 +192,7 @@ def parameter_arn(name: str) -> str:
 
 
 def redaction_statements(cfg: DeployConfig) -> list[iam.PolicyStatement]:
-    """What reading the redaction key at cold start needs (``ddbtrail.core.redact.load_key``).
+    """What reading the redaction key at cold start needs (``capture.redaction_key.load_key``).
 
     The one secret or parameter, and its customer key only through that service. Empty
     without a redaction policy.

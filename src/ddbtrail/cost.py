@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
 
-from ddbtrail.core.exceptions import ConfigError, UsageError
+from ddbtrail.core.exceptions import ConfigError, InvalidArgument
+from ddbtrail.core.formats import LAKE_FORMATS
 
 DAYS: Final = 30
 KIB: Final = 1024
@@ -30,7 +31,7 @@ FIREHOSE_RECORD_MAX: Final = 1_000 * KIB
 FIREHOSE_CALL_MAX: Final = 4 * MB
 FIREHOSE_CALL_RECORDS: Final = 500
 ATHENA_MIN_BYTES: Final = 10 * MB
-FORMATS: Final = ("parquet", "jsonl", "iceberg")
+FORMATS: Final = LAKE_FORMATS
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -80,26 +81,28 @@ class Workload:
         return self.format == "jsonl" if self.pack_rows is None else self.pack_rows
 
     def check(self) -> None:
-        """UsageError naming the first option out of range."""
+        """InvalidArgument naming the first field out of range."""
         if self.changes_per_day < 0:
-            raise UsageError("--changes-per-day must be >= 0")
+            raise InvalidArgument("changes_per_day", self.changes_per_day, "must be >= 0")
         if not 0 < self.avg_item_kb <= 400:
-            raise UsageError("--avg-item-kb must be > 0 and <= 400 (DynamoDB's item limit)")
+            raise InvalidArgument("avg_item_kb", self.avg_item_kb,
+                                  "must be > 0 and <= 400 (DynamoDB's item limit)")
         if self.lookups_per_day < 0:
-            raise UsageError("--lookups-per-day must be >= 0")
+            raise InvalidArgument("lookups_per_day", self.lookups_per_day, "must be >= 0")
         if self.format not in FORMATS:
-            raise UsageError(f"--format {self.format!r}: expected parquet, jsonl or iceberg")
+            raise InvalidArgument("format", str(self.format), "expected parquet, jsonl or iceberg")
         if self.format == "iceberg" and self.pack_rows:
-            raise UsageError("--pack-rows: Firehose's Iceberg destination takes one row per "
-                             "record")
+            raise InvalidArgument("pack_rows", None, "Firehose's Iceberg destination takes one "
+                                  "row per record")
         if not 1 <= self.batch_size <= 10_000:
-            raise UsageError("--batch-size must be 1..10,000 (Lambda's stream batch limit)")
+            raise InvalidArgument("batch_size", self.batch_size,
+                                  "must be 1..10,000 (Lambda's stream batch limit)")
         if self.history_days < 1:
-            raise UsageError("--history-days must be >= 1")
+            raise InvalidArgument("history_days", self.history_days, "must be >= 1")
         if not 128 <= self.memory_mb <= 10_240:
-            raise UsageError("--memory-mb must be 128..10,240")
+            raise InvalidArgument("memory_mb", self.memory_mb, "must be 128..10,240")
         if self.live_items < 0:
-            raise UsageError("--items must be >= 0")
+            raise InvalidArgument("live_items", self.live_items, "must be >= 0")
 
 
 @dataclass(slots=True)

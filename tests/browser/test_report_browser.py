@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ddbtrail.cli import main
-from ddbtrail.query.report import CHART_IDS, write_report
+from ddbtrail.cli._report_html import CHART_IDS, write_report
 from tests.browser.conftest import CDPSession, Chromium
 from tests.browser.report_lake import HOSTILE_KEYS, write_lake
 

@@ -181,8 +181,9 @@ def assert_lake_equals_table(capsys: pytest.CaptureFixture[str], lake_dir: Path,
         assert normalise(typed) == normalise(item), key
 
     # The CLI: one JSON object per line, the plain encoding of new_image.
+    # A second ahead of now, so --allow-future (a future --at is refused by default).
     code, out, err = cli(capsys, "as-of", "--lake", str(lake_dir), "--table", table,
-                         "--at", iso_ms(now_ms), "--output", "json")
+                         "--at", iso_ms(now_ms), "--allow-future", "--output", "json")
     assert code == 0, err
     cli_items = [codec.parse_plain(line) for line in out.splitlines() if line.strip()]
     plain_scan = [codec.parse_plain(codec.encode_item(it)[0]) for it in expected.values()]

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ddbtrail.cli import _app, _output
 from ddbtrail.cli._app import app
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.exceptions import InvalidArgument
 from ddbtrail.core.flatten import flatten_record, row_bytes
 from ddbtrail.core.row import partition_path
 from ddbtrail.core.timefmt import parse_instant
@@ -141,7 +141,8 @@ def test_one_instant_parser_takes_iso_dates_and_now() -> None:
     assert parse_instant("2024-05-01T10:00:00", what="--at") == T0 * 1000
     assert parse_instant("2024-05-01", what="--at") == (T0 - 10 * 3600) * 1000
     assert parse_instant(" NOW ", what="--at", now_ms=lambda: 42) == 42
-    with pytest.raises(UsageError, match=r"^--since 'yesterday': expected an ISO-8601 instant"):
+    with pytest.raises(InvalidArgument,
+                       match=r"^--since 'yesterday': expected an ISO-8601 instant"):
         parse_instant("yesterday", what="--since")
 
 

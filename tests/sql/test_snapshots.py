@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ddbtrail.capture.backfill import snapshot_row
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.exceptions import InvalidArgument
 from ddbtrail.core.flatten import flatten_record, row_json
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
@@ -306,7 +306,7 @@ def test_a_snapshot_file_that_is_gone_midway_or_truncated_does_not_block_status(
 def test_a_snapshot_of_the_future_is_refused(tmp_path: Path) -> None:
     work = Workload()
     lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
-    with pytest.raises(UsageError, match="future"):
+    with pytest.raises(InvalidArgument, match="future"):
         snapshots.build(lake, TABLE, (T0 + 100) * 1000, now_ms=T0 * 1000)
 
 

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from ddbtrail.capture.copy import batch_get, copy_items, parse_message, send_messages
 from ddbtrail.capture.keys import parse_key, read_keys_file
 from ddbtrail.core.backoff import TokenBucket, parse_rate
-from ddbtrail.core.exceptions import DeliveryFailed, InvalidValue, UsageError
+from ddbtrail.core.exceptions import DeliveryFailed, InvalidArgument, InvalidValue
 
 SCHEMA = {"pk": "S", "sk": "N"}
 
@@ -53,7 +53,7 @@ def test_parse_rate(text: str, per_second: float) -> None:
 
 @pytest.mark.parametrize("text", ["fast", "0", "-3/s"])
 def test_parse_rate_refuses(text: str) -> None:
-    with pytest.raises(UsageError, match="--rate"):
+    with pytest.raises(InvalidArgument, match=r"^rate "):
         parse_rate(text)
 
 

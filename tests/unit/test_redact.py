@@ -7,8 +7,9 @@ import json
 import pytest
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.capture.redaction_key import load_key, policy_from_env
 from ddbtrail.core.exceptions import ConfigError
-from ddbtrail.core.redact import RedactionPolicy, load_key, policy_from_env
+from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.delivery.firehose import FirehoseSink
 from tests.stubs import StubFirehose
 from tests.unit.test_capture_delivery import FakeS3

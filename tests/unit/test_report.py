@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ddbtrail.cli import _report_html as page_of
 from ddbtrail.cli import main
 from ddbtrail.core.timefmt import parse_timestamp
 from ddbtrail.query import report
@@ -63,11 +64,11 @@ def test_table_and_since_filters(lake_dir: str) -> None:
 
 
 def test_page_is_self_contained_and_escaped(lake_dir: str, tmp_path: Path) -> None:
-    path = report.write_report(lake_dir, tmp_path / "r.html")
+    path = page_of.write_report(lake_dir, tmp_path / "r.html")
     page = path.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=", page), "every script must be inline"
     assert not re.search(r"<link[^>]+href=", page)
-    assert page.count("Plotly.newPlot(") == len(report.CHART_IDS)
+    assert page.count("Plotly.newPlot(") == len(page_of.CHART_IDS)
     for key in HOSTILE_KEYS:
         assert key not in page
         # The latest-changes table shows each key as text.
@@ -149,13 +150,13 @@ def test_header_names_the_last_change_and_sizes_share_one_unit(tmp_path: Path) -
 
     data = report.collect(Lake.open(_span_lake(tmp_path / "lake", [1000, 1000, 2000])),
                           now_ms=parse_timestamp("2024-07-01T00:00:00Z"))
-    page = report.render_html(data, plotly_js="")
+    page = page_of.render_html(data, plotly_js="")
     header = page.split("<header>")[1].split("</header>")[0]
     assert "Last change 2024-05-01T10:00:04.000Z" in header
     assert "2024-07-01" not in header  # the time the report was made is no news
     edges = sorted({(int(r["size_from"]), int(r["size_to"])) for r in data.sizes})
-    assert report.size_unit(edges)[0] == "Ki"
-    fig = report.sizes_figure(data.sizes)
+    assert page_of.size_unit(edges)[0] == "Ki"
+    fig = page_of.sizes_figure(data.sizes)
     labels = list(fig.data[0].x)
     assert all(re.fullmatch(r"[0-9.]+-[0-9.]+|≥ [0-9.]+", label) for label in labels), labels
     assert fig.layout.xaxis.title.text == "size (Ki)"

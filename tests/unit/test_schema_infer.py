@@ -18,7 +18,7 @@ from ddbtrail.catalog.schema_infer import (
     parse_since,
     sanitize_identifier,
 )
-from ddbtrail.core.exceptions import InvalidValue, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, InvalidValue
 from ddbtrail.core.flatten import flatten_record
 
 DAY_S = 86_400
@@ -270,10 +270,10 @@ def test_parse_since() -> None:
     assert parse_since("2024-05-01") == 1_714_521_600_000
     assert parse_since("2024-05-01T10:00:00Z") == T0 * 1000
     assert parse_since("2024-05-01T12:00:00+02:00") == T0 * 1000
-    with pytest.raises(UsageError, match="--since"):
+    with pytest.raises(InvalidArgument, match=r"^since "):
         parse_since("yesterday")
 
 
 def test_bucket_must_be_day_or_hour() -> None:
-    with pytest.raises(UsageError, match="--bucket"):
+    with pytest.raises(InvalidArgument, match=r"^bucket "):
         SchemaBuilder("Orders", bucket="week")  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ddbtrail.capture.keys import key_schema, to_client, to_wire
 from ddbtrail.core import codec
 from ddbtrail.core.backoff import RetryPolicy, TokenBucket
-from ddbtrail.core.exceptions import DeliveryFailed, LakeError, TableNotFound, UsageError
+from ddbtrail.core.exceptions import DeliveryFailed, InvalidArgument, LakeError, TableNotFound
 from ddbtrail.core.flatten import row_bytes
 from ddbtrail.core.redact import RedactionPolicy, Redactor
 from ddbtrail.core.row import Row, make_row
@@ -232,13 +232,13 @@ def backfill(
     ``already_done``) unless ``restart`` asks for a new snapshot, as Debezium's snapshot
     modes make a new snapshot explicit. ``progress(segment, items)`` is called after each
     page. ``redaction`` drops or HMACs attributes as capture does. Raises TableNotFound,
-    UsageError, DeliveryFailed (rows not delivered after retries: the checkpoint is not
+    InvalidArgument, DeliveryFailed (rows not delivered after retries: the checkpoint is not
     advanced), LakeError.
     """
     if not 1 <= segments <= MAX_SEGMENTS:
-        raise UsageError(f"--segments {segments} is outside 1..{MAX_SEGMENTS}")
+        raise InvalidArgument("segments", segments, f"outside 1..{MAX_SEGMENTS}")
     if max_rcu is not None and max_rcu <= 0:
-        raise UsageError(f"--max-rcu {max_rcu} must be greater than 0")
+        raise InvalidArgument("max_rcu", max_rcu, "must be greater than 0")
     names = list(key_schema(dynamodb, table))
     redactor = redaction.redactor(table) if redaction is not None else None
     checkpoints = Checkpoints(lake, table)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.core.exceptions import MalformedRecord
 from ddbtrail.core.flatten import event_records, flatten_records, record_identity, row_bytes
-from ddbtrail.core.redact import RedactionPolicy, policy_from_env
+from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.core.row import Row, partition_path
 from ddbtrail.delivery.sink import DeliveryReport, EncodedRow, Sink
 
@@ -44,7 +45,7 @@ class CaptureSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **clients: Any) -> CaptureSettings:
         """Read TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX, QUARANTINE_PREFIX, and
-        REDACTION_POLICY with its key (see ``ddbtrail.core.redact.load_key``; ``clients`` may
+        REDACTION_POLICY with its key (see ``capture.redaction_key.load_key``; ``clients`` may
         pass ``secretsmanager=`` or ``ssm=``). The sink reads its own (DELIVERY_STREAM_NAME,
         ...: ``ddbtrail.delivery.targets.sink_from_env``).
         Raises ConfigError naming the variable that is wrong."""

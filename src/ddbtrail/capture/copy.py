@@ -37,10 +37,10 @@ from ddbtrail.core import codec
 from ddbtrail.core.backoff import RetryPolicy, TokenBucket, fix_hint, is_permanent
 from ddbtrail.core.exceptions import (
     DeliveryFailed,
+    InvalidArgument,
     InvalidValue,
     PermanentAwsError,
     TableNotFound,
-    UsageError,
 )
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def copy_items(
     (not sent). Raises DeliveryFailed if messages cannot be sent after retries.
     """
     if not 1024 <= max_message_bytes <= MAX_SQS_MESSAGE_BYTES:
-        raise UsageError(f"max message size {max_message_bytes} is outside 1 KiB..1 MiB")
+        raise InvalidArgument("max_message_bytes", max_message_bytes, "outside 1 KiB..1 MiB")
     names = list(keys[0]) if keys else []
     report = CopyReport(requested=len(keys))
     bucket = TokenBucket(rate, burst=min(MAX_SQS_BATCH, max(1.0, rate)),

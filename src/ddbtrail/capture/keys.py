@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ddbtrail.core import codec
-from ddbtrail.core.exceptions import InvalidValue, TableNotFound, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, InvalidValue, TableNotFound
 
 
 def key_schema(client: Any, table: str) -> dict[str, str]:
@@ -61,12 +61,12 @@ def parse_key(line: str, schema: Mapping[str, str], where: str) -> codec.TypedIt
 
 
 def read_keys_file(path: str, schema: Mapping[str, str]) -> list[codec.TypedItem]:
-    """Every key of a keys file, in file order, duplicates removed. Raises UsageError if
+    """Every key of a keys file, in file order, duplicates removed. Raises InvalidArgument if
     the file cannot be read, InvalidValue naming the first bad line."""
     try:
         text = Path(path).read_text(encoding="utf-8") if path != "-" else _stdin()
     except OSError as exc:
-        raise UsageError(f"cannot read keys file {path}: {exc.strerror}") from exc
+        raise InvalidArgument("keys_file", path, f"cannot read ({exc.strerror})") from exc
     keys: list[codec.TypedItem] = []
     seen: set[str] = set()
     for n, line in enumerate(text.splitlines(), start=1):

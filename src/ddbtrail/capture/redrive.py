@@ -389,7 +389,8 @@ def trimmed_error(rng: FailedRange, read: RangeRead, *, now: float) -> DataTrimm
         f"{rng.label()} of table {table} was trimmed from the stream ({read.reason}){ago}"
         f"{past}; {lost}. "
         f"Run 'ddbtrail backfill --table {table}' to snapshot the current items; the "
-        "message stays in the queue (redrive --discard-trimmed deletes it once backfilled)")
+        "message stays in the queue ('ddbtrail redrive --discard-trimmed' deletes it once "
+        "backfilled)")
 
 
 @dataclass(slots=True)

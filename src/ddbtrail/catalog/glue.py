@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from ddbtrail.core import formats
 from ddbtrail.core.exceptions import ConfigError
 from ddbtrail.core.row import (
     COLUMNS,
@@ -42,9 +43,9 @@ from ddbtrail.core.row import (
 TABLE_NAME: Final = "changes"
 SNAPSHOT_TABLE_NAME: Final = "snapshots"
 DATABASE_NAME: Final = "ddbtrail"
-FORMATS: Final = ("parquet", "jsonl")  # Hive tables (table_input)
-# Every lake format a deployment can choose; iceberg is ``iceberg_table``.
-LAKE_FORMATS: Final = (*FORMATS, "iceberg")
+FORMATS: Final = formats.HIVE_FORMATS  # Hive tables (table_input)
+# Every lake format a deployment can choose (core.formats); iceberg is ``iceberg_table``.
+LAKE_FORMATS: Final = formats.LAKE_FORMATS
 # The Iceberg table's folder under the lake prefix: <namespace>/<table>, as the local
 # SQL catalog lays it out under a lake folder.
 ICEBERG_SUBDIR: Final = f"{ICEBERG_NAMESPACE}/{ICEBERG_TABLE}/"

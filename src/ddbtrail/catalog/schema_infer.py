@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ddbtrail.core import codec
-from ddbtrail.core.exceptions import InvalidValue, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, InvalidValue, TableNotInLake
 from ddbtrail.core.timefmt import iso_ms, parse_instant
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ class TableSchema:
         return [w for s in self.attributes if (w := column_type(s, binary=binary).warning)]
 
     def to_json(self, *, binary: str = "base64") -> dict[str, Any]:
-        """The report as plain JSON (``ddbtrail schema --output json``)."""
+        """The report as plain JSON (what ``ddbtrail schema`` prints as json)."""
         cols = column_names(s.name for s in self.attributes)
         return {
             "table": self.table,
@@ -359,7 +359,7 @@ class SchemaBuilder:
     def __init__(self, table: str, *, bucket: Bucketing = "day",
                  since_ms: int | None = None) -> None:
         if bucket not in _BUCKET_CHARS:
-            raise UsageError(f"--bucket must be day or hour, not {bucket!r}")
+            raise InvalidArgument("bucket", bucket, "must be day or hour")
         self.table = table
         self.bucket = bucket
         self.since_ms = since_ms
@@ -625,10 +625,10 @@ def _plural(n: int, word: str) -> str:
 
 
 def parse_since(text: str | None) -> int | None:
-    """``--since`` (any instant form, see ``timefmt.parse_instant``) -> epoch milliseconds."""
+    """``since`` (any instant form, see ``timefmt.parse_instant``) -> epoch milliseconds."""
     if text is None:
         return None
-    return parse_instant(text, what="--since")
+    return parse_instant(text, what="since")
 
 
 ROW_COLUMNS: Final = ("event_id", "sequence_number", "action", "item_key", "keys",
@@ -669,3 +669,20 @@ def infer_schema(lake: Lake, table: str, *, since_ms: int | None = None,
     """Learn ``table``'s schema from the lake (see SchemaBuilder for what counts)."""
     builder = SchemaBuilder(table, bucket=bucket, since_ms=since_ms)
     return builder.add_all(read_rows(lake, table, since_ms=since_ms)).build()
+
+
+def learn(lake: Lake, table: str, *, since_ms: int | None = None,
+          bucket: Bucketing = "day") -> TableSchema:
+    """``table``'s schema learnt from the lake's changes at or after ``since_ms``.
+
+    TableNotInLake when the lake has no changes of the table (in that window), LakeError
+    when there is no lake.
+    """
+    from ddbtrail.lake.tables import require_table
+
+    require_table(lake, table)
+    schema = infer_schema(lake, table, since_ms=since_ms, bucket=bucket)
+    if not schema.changes:
+        raise TableNotInLake(f"table {table}: no changes in lake {lake.uri} since "
+                             f"{iso_ms(since_ms or 0)}")
+    return schema

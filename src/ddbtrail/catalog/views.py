@@ -30,7 +30,7 @@ from ddbtrail.catalog.schema_infer import (
     column_type,
     sanitize_identifier,
 )
-from ddbtrail.core.exceptions import ConfigError, QueryError, UsageError
+from ddbtrail.core.exceptions import ConfigError, InvalidArgument, QueryError
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.query.duck import quote_identifier, sql_string
 
@@ -151,7 +151,7 @@ def extract_expression(attribute: str, kind: str, sql_type: str, image: str = "i
 def plan_columns(schema: TableSchema, *, binary: str = "base64") -> list[ViewColumn]:
     """One column per attribute, in attribute-name order, named per ``column_names``."""
     if binary not in BINARY_MODES:
-        raise UsageError(f"--binary must be one of {', '.join(BINARY_MODES)}, not {binary!r}")
+        raise InvalidArgument("binary", binary, f"must be one of {', '.join(BINARY_MODES)}")
     names = column_names((s.name for s in schema.attributes), RESERVED_COLUMNS)
     out = []
     for stats in schema.attributes:
@@ -287,7 +287,7 @@ def write_views(view_set: ViewSet, out_dir: str | Path) -> list[Path]:
             path.write_text(view.sql, encoding="utf-8")
             paths.append(path)
     except OSError as exc:
-        raise UsageError(f"--out {out_dir}: cannot write ({exc.strerror})") from exc
+        raise InvalidArgument("out", str(out_dir), f"cannot write ({exc.strerror})") from exc
     return paths
 
 
@@ -359,10 +359,10 @@ def apply_duckdb(view_set: ViewSet, con: duckdb.DuckDBPyConnection) -> list[str]
 
 
 def default_catalog_path(lake: Lake) -> str:
-    """``<lake>/_ddbtrail/ddbtrail.duckdb`` for a local lake; an s3:// lake needs --duckdb."""
+    """``<lake>/_ddbtrail/ddbtrail.duckdb`` for a local lake; an s3:// lake needs a path."""
     if not lake.is_local:
-        raise UsageError(f"lake {lake.uri} is on S3: give --duckdb PATH for the local "
-                         "DuckDB catalog file")
+        raise InvalidArgument("duckdb", None, f"lake {lake.uri} is on S3: give the path of "
+                              "the local DuckDB catalog file")
     return lake.state_path(CATALOG_FILE)
 
 
@@ -370,7 +370,7 @@ def apply_duckdb_catalog(view_set: ViewSet, lake: Lake, path: str | Path) -> lis
     """Create ``changes`` and the views in the DuckDB database file ``path`` (created).
 
     Returns the names created. Raises QueryError when DuckDB rejects a statement, and
-    UsageError when the file cannot be opened (a BI tool holding it open for writing).
+    InvalidArgument when the file cannot be opened (a BI tool holding it open for writing).
     """
     from ddbtrail.query.duck import open_catalog
 
@@ -396,7 +396,8 @@ def apply_athena(view_set: ViewSet, *, database: str = DATABASE_NAME,
     try:
         import awswrangler as wr
     except ImportError as exc:
-        raise ConfigError("--apply athena needs awswrangler: pip install 'ddbtrail[athena]'") \
+        raise ConfigError("creating views in Athena needs awswrangler: pip install "
+                          "'ddbtrail[athena]'") \
             from exc
     if endpoint_url:
         wr.config.athena_endpoint_url = endpoint_url

@@ -25,7 +25,8 @@ LakeOpt = Annotated[str | None, typer.Option("--lake", help=LAKE_HELP)]
 
 
 class LakeFormat(enum.StrEnum):
-    """The lake's formats (an enum, so --help lists them and a typo is exit 2)."""
+    """The lake's formats (an enum, so --help lists them and a typo is exit 2); the same
+    as ``core.formats.LAKE_FORMATS`` (tests/unit/test_api_rules.py checks)."""
 
     parquet = "parquet"
     jsonl = "jsonl"

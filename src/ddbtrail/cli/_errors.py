@@ -17,7 +17,7 @@ from typer import core as tcore
 from typer._click import exceptions as cx
 
 from ddbtrail.cli._app import app, err_console
-from ddbtrail.core.exceptions import ConfigError, DdbtrailError
+from ddbtrail.core.exceptions import ConfigError, DdbtrailError, InvalidArgument
 
 USAGE: Final = 2
 RUNTIME: Final = 1
@@ -26,6 +26,38 @@ INTERRUPTED: Final = 130
 # Typer's and pydantic-style prefixes that say nothing to a user.
 _NOISE: Final = re.compile(r"^(Value error, |Invalid value: )")
 _PYDANTIC: Final = re.compile(r"^Input should be ")
+
+
+class UsageError(DdbtrailError):
+    """A command-line option or its value is wrong (found by the CLI itself)."""
+
+    exit_code = USAGE
+
+
+# Library arguments whose option has another name; any other ``name_x`` is ``--name-x``.
+_OPTION_OF: Final = {"settle_seconds": "--settle", "live_items": "--items",
+                     "tolerance": "--tolerance"}
+
+
+def option_of(param: str) -> str:
+    """The option that sets the library argument ``param`` (``key`` -> ``--key``)."""
+    if param.startswith("-") or " " in param:  # already an option, or a phrase
+        return param
+    return _OPTION_OF.get(param, "--" + param.replace("_", "-"))
+
+
+# Library messages name an argument in backquotes: "(set `lake` or DDBTRAIL_LAKE)".
+_ARGUMENT: Final = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def options_in(text: str) -> str:
+    """``text`` with each backquoted argument name replaced by its option."""
+    return _ARGUMENT.sub(lambda m: option_of(m.group(1)), text)
+
+
+def argument_line(exc: InvalidArgument) -> str:
+    """One line for a library argument error, naming its option and the value given."""
+    return options_in(f"{option_of(exc.param)}{exc.detail()}")
 
 
 def _say(text: str) -> None:
@@ -79,8 +111,11 @@ def run(argv: list[str] | None = None) -> int:
     except cx.ClickException as exc:  # e.g. a file option that cannot be opened
         _say(f"error: {exc.format_message()}")
         return USAGE
+    except InvalidArgument as exc:
+        _say(f"error: {argument_line(exc)}")
+        return exc.exit_code
     except DdbtrailError as exc:
-        _say(f"error: {exc}")
+        _say(f"error: {options_in(str(exc))}")
         return exc.exit_code
     except ProfileNotFound as exc:
         _say(f"error: --profile {exc.kwargs.get('profile')}: no such profile in "

@@ -23,9 +23,22 @@ from ddbtrail.local.demo import (
     DemoSteps,
     WorkloadStats,
     run_demo,
-    write_demo_report,
+    trail_root,
+    trail_uri,
 )
 from ddbtrail.query.who import by_label
+
+
+def write_demo_report(result: DemoResult, path: str) -> str:
+    """Write the HTML report (``ddbtrail report``) of the demo table; returns its path."""
+    from ddbtrail.cli._report_html import write_report
+    from ddbtrail.lake.cloudtrail import TrailLogs
+
+    trail = TrailLogs(Lake(uri=trail_uri(result.lake), fs=result.lake.fs,
+                           root=trail_root(result.lake)))
+    result.report = str(write_report(result.lake, path, table=result.table,
+                                     cloudtrail=trail))
+    return result.report
 
 
 class ConsoleSteps(DemoSteps):

@@ -10,13 +10,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ddbtrail.capture.backfill import backfill
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.cli._app import LAKE_HELP, FormatOpt, LakeFormat, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
-from ddbtrail.cli.capture import RedactionPolicyOpt, read_policy
-from ddbtrail.core.redact import policy_from_env
-from ddbtrail.delivery.firehose import FirehoseSink
+from ddbtrail.cli._run import RedactionPolicyOpt, read_policy
 from ddbtrail.delivery.local import LocalDeliveryStream
-from ddbtrail.delivery.sink import Sink
+from ddbtrail.delivery.targets import open_sink
 from ddbtrail.lake.files import Lake
 
 
@@ -52,13 +51,10 @@ def backfill_command(
     policy = read_policy(redaction_policy) or policy_from_env()
     dynamodb = aws_client("dynamodb", endpoint_url, region, profile)
     the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    sink: Sink
-    if delivery_stream:
-        sink = FirehoseSink(aws_client("firehose", endpoint_url, region, profile),
-                            delivery_stream)
-        local = None
-    else:
-        local = sink = LocalDeliveryStream(the_lake, fmt=fmt)
+    sink = open_sink("firehose" if delivery_stream else "local", lake=the_lake, fmt=fmt,
+                     delivery_stream=delivery_stream,
+                     client=lambda service: aws_client(service, endpoint_url, region, profile))
+    local = sink if isinstance(sink, LocalDeliveryStream) else None
     total = 0
     estimate = _item_count(dynamodb, table)
     try:

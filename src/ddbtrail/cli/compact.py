@@ -11,15 +11,11 @@ from rich.table import Table
 
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.cli._errors import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP
 from ddbtrail.lake import iceberg
 from ddbtrail.lake.compact import CompactReport, Skipped, compact
 from ddbtrail.lake.files import Lake
-
-# Library parameter -> this command's option, for errors that name the parameter.
-_OPTIONS = {"before": "--before", "table": "--table", "expire_snapshots": "--expire-snapshots",
-            "remove_orphans": "--remove-orphans"}
 
 
 def _say_skipped(skips: list[Skipped], cutoff: str) -> None:
@@ -46,17 +42,6 @@ def _age(option: str, value: float | None, unit: str) -> dt_mod.timedelta | None
     if value < 0:
         raise UsageError(f"{option} {value:g}: must be 0 or more {unit}")
     return dt_mod.timedelta(days=value) if unit == "days" else dt_mod.timedelta(hours=value)
-
-
-def _as_option(exc: UsageError) -> UsageError:
-    """The library's error with its parameters named as this command's options."""
-    text = str(exc)
-    for param, option in _OPTIONS.items():
-        if "_" in param:  # unmistakable anywhere in the text
-            text = text.replace(param, option)
-        elif text.startswith(param + " ") or text.startswith(param + ":"):
-            text = option + text[len(param):]
-    return UsageError(text)
 
 
 def _render(report: CompactReport, dry_run: bool) -> None:
@@ -133,11 +118,8 @@ def compact_command(
         def show(done: int, total: int, partition: str) -> None:
             progress.update(task, completed=done, total=total, description=partition)
 
-        try:
-            report = compact(the_lake, table=table, before=before, dry_run=dry_run,
-                             expire_snapshots=expire, remove_orphans=orphans, progress=show)
-        except UsageError as exc:
-            raise _as_option(exc) from exc
+        report = compact(the_lake, table=table, before=before, dry_run=dry_run,
+                         expire_snapshots=expire, remove_orphans=orphans, progress=show)
     _render(report, dry_run)
     for r in report.failed:
         err_console.print(f"error: table_name={r.table_name}/dt={r.dt}: {r.error}",

@@ -12,8 +12,9 @@ from ddbtrail.capture.copy import DEFAULT_MAX_MESSAGE_BYTES, copy_items
 from ddbtrail.capture.keys import key_schema, read_keys_file
 from ddbtrail.cli._app import app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._errors import UsageError
 from ddbtrail.core.backoff import parse_rate
-from ddbtrail.core.exceptions import InvalidValue, UsageError
+from ddbtrail.core.exceptions import InvalidValue
 
 
 @app.command("copy")

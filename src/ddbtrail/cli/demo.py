@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from ddbtrail.cli._app import FormatOpt, LakeFormat, app, console
-from ddbtrail.cli.capture import cli_logging
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.cli._errors import UsageError
+from ddbtrail.cli._run import cli_logging
 from ddbtrail.delivery.local import FORMATS
 from ddbtrail.lake.files import Lake
 

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from ddbtrail.cli._app import app, err_console
-from ddbtrail.core.exceptions import MalformedEvent, UsageError
+from ddbtrail.cli._errors import UsageError, options_in
+from ddbtrail.core.exceptions import MalformedEvent
 from ddbtrail.core.flatten import event_records, flatten_records, row_json
 
 
@@ -49,7 +50,8 @@ def flatten(
     for item in flatten_records(event_records(event), ingested_at_ms=now_ms, table_name=table):
         if item.error is not None:
             bad += 1
-            err_console.print(f"error: {item.error}", markup=False, highlight=False)
+            err_console.print(f"error: {options_in(str(item.error))}", markup=False,
+                              highlight=False)
         else:
             assert item.row is not None
             sys.stdout.write(row_json(item.row) + "\n")

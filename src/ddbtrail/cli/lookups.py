@@ -1,6 +1,7 @@
 """``ddbtrail history`` and ``ddbtrail as-of``: one item's changes, items at an instant.
 
-Both run the saved queries (item_history, item_as_of, table_as_of) on the lake.
+Presentation of ``dt.history`` and ``dt.as_of`` (the saved queries item_history,
+item_as_of and table_as_of on the lake).
 """
 
 from __future__ import annotations
@@ -11,27 +12,18 @@ from typing import Annotated
 import typer
 
 from ddbtrail.cli._app import ItemKeyOpt, LakeOpt, SinceOpt, TableOpt, app, err_console
-from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client
-from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.cli.capture import cli_logging
-from ddbtrail.cli.who import (
+from ddbtrail.cli._args import (
     CloudTrailOption,
+    Problems,
     ToleranceOption,
-    attributed_history,
+    open_lake,
+    parse_key_options,
 )
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
+from ddbtrail.cli._output import Output, OutputOption, render
+from ddbtrail.cli._run import cli_logging
 from ddbtrail.core.attribution import DEFAULT_TOLERANCE_S
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
-from ddbtrail.lake.files import Lake
-from ddbtrail.lake.tables import require_table
-from ddbtrail.query import lookups, who
-
-
-def _key(the_lake: Lake, table: str, key: list[str], endpoint_url: str | None,
-         region: str | None, profile: str | None) -> str:
-    # Key types from DescribeTable when AWS is named, else from the lake.
-    client = aws_client("dynamodb", endpoint_url, region, profile) \
-        if endpoint_url or region or profile else None
-    return lookups.resolve_item_key(the_lake, table, key, client=client)
 
 
 @app.command()
@@ -54,25 +46,25 @@ def history(
     what_changed; with --cloudtrail also actor, actor_match (exact | ambiguous | none),
     actor_candidates, source_ip, user_agent, cloudtrail_event, cloudtrail_event_id.
     """
-    since_ms = parse_instant(since, what="--since") if since is not None else None
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    require_table(the_lake, table)
-    item_key = _key(the_lake, table, key, endpoint_url, region, profile)
-    if cloudtrail:
-        rows = attributed_history(the_lake, table, item_key, cloudtrail, tolerance,
-                                  endpoint_url=endpoint_url, region=region, profile=profile)
-    else:
-        rows = [{**r, "what_changed": lookups.describe_change(r)}
-                for r in lookups.item_history(the_lake, table, item_key)]
-    rows = [r for r in rows if since_ms is None or r["timestamp"] >= since_ms]
+    import ddbtrail.api as dt
+    from ddbtrail.query import who
+
+    values = parse_key_options(key)
+    problems = Problems()
+    found = dt.history(open_lake(lake, endpoint_url, region, profile), table, values,
+                       since=since, cloudtrail=cloudtrail or None, tolerance=tolerance,
+                       on_problem=problems)
+    problems.say()
+    rows = found.to_pylist()
     if output is Output.table:
         shown = [{**r, "by": who.by_label(r) if cloudtrail else
                   "TTL" if r["ttl_delete"] else r["user_identity"]} for r in rows]
-        render(shown, output, title=f"{table} {item_key}",
+        item = rows[0]["keys"] if rows else ", ".join(key)
+        render(shown, output, title=f"{table} {item}",
                columns=["sequence_number", "event_time", "action", "what_changed", "by"],
                wrap=["what_changed", "by"])
     else:
-        render(rows, output)
+        render(rows, output, columns=found.column_names)
 
 
 @app.command("as-of")
@@ -87,6 +79,8 @@ def as_of(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     output: OutputOption = Output.table,
+    allow_future: Annotated[bool, typer.Option(
+        "--allow-future", help="Accept an --at in the future (today's state).")] = False,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Print (to stderr) the state snapshot used and the files and "
         "bytes read.")] = False,
@@ -96,17 +90,14 @@ def as_of(
     With --output json each line is one item's attributes, in the plain encoding of
     new_image (numbers keep every digit; binary is base64).
     """
-    at_ms = parse_instant(at, what="--at")
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    require_table(the_lake, table)
+    import ddbtrail.api as dt
+
     read: list[str] = []
     with cli_logging():  # an unreadable snapshot file: one warning line naming it
-        if key:
-            item_key = _key(the_lake, table, key, endpoint_url, region, profile)
-            found = lookups.item_as_of(the_lake, table, item_key, at_ms, explain=read)
-            rows = [found] if found else []
-        else:
-            rows = lookups.table_as_of(the_lake, table, at_ms, explain=read)
+        found = dt.as_of(open_lake(lake, endpoint_url, region, profile), table, at,
+                         key=parse_key_options(key) if key else None,
+                         allow_future=allow_future, explain=read)
+    rows = found.to_pylist()
     for line in read if explain else []:
         err_console.print(f"explain: {line}", markup=False, highlight=False)
     if output is Output.json:
@@ -114,5 +105,6 @@ def as_of(
         for r in rows:
             sys.stdout.write((r["item"] if r["item"] is not None else r["keys"]) + "\n")
     else:
-        render(rows, output, title=f"{table} at {iso_ms(at_ms)}",
+        at_text = iso_ms(parse_instant(at, what="at"))
+        render(rows, output, title=f"{table} at {at_text}",
                columns=["item_key", "last_event_time", "last_action", "item"], wrap=["item"])

@@ -27,9 +27,9 @@ class Engine(enum.StrEnum):
 @app.command("queries")
 def list_queries(output: OutputOption = Output.table) -> None:
     """List the saved queries: name, kind, parameters and the question each answers."""
-    rows = [{"name": x.name, "kind": x.kind,
-             "parameters": ", ".join(p.name for p in x.parameters),
-             "question": x.question} for x in q.catalogue()]
+    import ddbtrail.api as dt
+
+    rows = [{**r, "parameters": ", ".join(r["parameters"])} for r in dt.queries().to_pylist()]
     render(rows, output, columns=["name", "kind", "parameters", "question"])
 
 

@@ -8,15 +8,14 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ddbtrail.capture.batch import CaptureSettings
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.capture.redrive import RangeOutcome, RedriveReport, redrive
 from ddbtrail.cli._app import FormatOpt, LakeFormat, LakeOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._errors import UsageError
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.core.exceptions import UsageError
-from ddbtrail.core.redact import policy_from_env
-from ddbtrail.delivery.firehose import FirehoseSink
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
-from ddbtrail.delivery.sink import Sink
+from ddbtrail.delivery.targets import open_sink
 from ddbtrail.lake.files import Lake
 
 COLUMNS = ("status", "shard", "start", "end", "batch_size", "records", "rows",
@@ -79,18 +78,15 @@ def redrive_command(
 
     sqs = aws_client("sqs", endpoint_url, region, profile)
     streams = aws_client("dynamodbstreams", endpoint_url, region, profile)
-    local: LocalDeliveryStream | None = None
-    target: Sink
-    if delivery_stream:
-        target = FirehoseSink(aws_client("firehose", endpoint_url, region, profile),
-                              delivery_stream)
-        where = f"Firehose {delivery_stream}"
-    else:
-        the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-        # Written only on flush, before messages are deleted.
-        local = target = LocalDeliveryStream(the_lake, name="ddbtrail-redrive", fmt=fmt,
-                                             buffer_seconds=3600.0)
-        where = the_lake.uri
+    the_lake = None if delivery_stream else \
+        Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
+    # A local stream is written only on flush, before messages are deleted.
+    target = open_sink("firehose" if delivery_stream else "local", lake=the_lake, fmt=fmt,
+                       name="ddbtrail-redrive", buffer_seconds=3600.0,
+                       delivery_stream=delivery_stream,
+                       client=lambda service: aws_client(service, endpoint_url, region, profile))
+    local = target if isinstance(target, LocalDeliveryStream) else None
+    where = the_lake.uri if the_lake is not None else f"Firehose {delivery_stream}"
     settings = CaptureSettings(redaction=policy_from_env())
     try:
         report = redrive(queue_url, sqs=sqs, streams=streams, sink=target, capture=settings,

@@ -21,7 +21,7 @@ from ddbtrail.cli._aws import (
     aws_failure,
     aws_session,
 )
-from ddbtrail.cli.capture import (
+from ddbtrail.cli._run import (
     BatchSizeOpt,
     MaxRetriesOpt,
     cli_logging,

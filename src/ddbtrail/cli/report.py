@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ddbtrail.cli import _report_html as page
 from ddbtrail.cli._app import LakeOpt, SinceOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.core.exceptions import TableNotInLake
@@ -52,7 +53,7 @@ def report_command(
              if cloudtrail else None)
     data = rep.collect(the_lake, table=table, since_ms=since_ms, top=top, latest=latest,
                        cloudtrail=trail)
-    path = rep.save(rep.render_html(data), out)
+    path = page.save(page.render_html(data), out)
     if data.total_changes == 0:
         err_console.print(f"note: no changes in lake {the_lake.uri} since {since}; the report "
                           "says so", markup=False, highlight=False)

@@ -1,4 +1,5 @@
-"""``ddbtrail restore``: write items as they were at an instant, from the lake."""
+"""``ddbtrail restore``: write items as they were at an instant, from the lake; the
+presentation of ``dt.restore``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
-from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_client, aws_failure
+from ddbtrail.cli._args import open_lake, parse_key_options
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_failure
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms
-from ddbtrail.lake.files import Lake
-from ddbtrail.lake.tables import require_table
-from ddbtrail.query.lookups import resolve_item_key
-from ddbtrail.query.restore import batch_write, check_plan, parse_instant, plan_restore, wire_json
+from ddbtrail.query.restore import RestorePlan, parse_instant, wire_json
 
 
 @app.command("restore")
@@ -44,33 +43,38 @@ def restore_command(
 
     Puts only: target items that did not exist at that instant are left alone.
     """
+    import ddbtrail.api as dt
+
     at_ms = parse_instant(at)
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    require_table(the_lake, table)
-    client = aws_client("dynamodb", endpoint_url, region, profile)
-    keys = [resolve_item_key(the_lake, table, key, client=client)] if key else None
+    the_lake = open_lake(lake, endpoint_url, region, profile)
+    values = parse_key_options(key) if key else None
     read: list[str] = []
-    plan = plan_restore(the_lake, table, at_ms, keys, explain=read)
-    for line in read if explain else []:
-        err_console.print(f"explain: {line}", markup=False, highlight=False)
-    check_plan(plan)
-    for absent in plan.absent:
-        err_console.print(f"not restored: {absent} did not exist at {iso_ms(at_ms)}",
-                          markup=False, highlight=False)
+
+    def say_plan(plan: RestorePlan) -> None:
+        # Before any write: what was read, and what cannot be restored.
+        for line in read if explain else []:
+            err_console.print(f"explain: {line}", markup=False, highlight=False)
+        for absent in plan.absent:
+            err_console.print(f"not restored: {absent} did not exist at {iso_ms(at_ms)}",
+                              markup=False, highlight=False)
+
+    try:
+        with Progress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(),
+                      console=err_console, transient=True, disable=dry_run) as progress:
+            task = progress.add_task(to_table, total=None)
+            restored = dt.restore(
+                the_lake, table, at, to_table=to_table, key=values, dry_run=dry_run,
+                explain=read, on_plan=say_plan,
+                progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_failure(f"restore into {to_table}", exc, resource=f"table {to_table}") from exc
+    plan, written = restored.plan, restored.written
     if dry_run:
         for item in plan.items:
             sys.stdout.write(wire_json(item) + "\n")
         err_console.print(f"dry run: would write {len(plan.items):,} item(s) of {table} as of "
                           f"{iso_ms(at_ms)} to {to_table}", markup=False, highlight=False)
         return
-    try:
-        with Progress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(),
-                      console=err_console, transient=True) as progress:
-            task = progress.add_task(to_table, total=len(plan.items))
-            written = batch_write(client, to_table, plan.items,
-                                  progress=lambda n: progress.advance(task, n))
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"restore into {to_table}", exc, resource=f"table {to_table}") from exc
     console.print(f"restored {written:,} item(s) of {table} as of {iso_ms(at_ms)} into "
                   f"{to_table}", markup=False, highlight=False)
     if plan.absent:

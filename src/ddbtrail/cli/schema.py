@@ -11,13 +11,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ddbtrail.catalog.schema_infer import Bucketing, TableSchema, infer_schema, parse_since
 from ddbtrail.cli._app import LakeOpt, SinceOpt, app, console, err_console
+from ddbtrail.cli._args import Bucket, BucketOption, open_lake
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
-from ddbtrail.core.exceptions import TableNotInLake
-from ddbtrail.core.timefmt import iso_ms
-from ddbtrail.lake.files import Lake
-from ddbtrail.lake.tables import require_table
 
 
 class SchemaOutput(enum.StrEnum):
@@ -25,34 +21,6 @@ class SchemaOutput(enum.StrEnum):
 
     table = "table"
     json = "json"
-
-
-
-
-class Bucket(enum.StrEnum):
-    """Time buckets (UTC) between which drift is found."""
-
-    day = "day"
-    hour = "hour"
-
-
-BucketOption = Annotated[Bucket, typer.Option(
-    help="Drift is found between these time buckets (UTC).")]
-
-
-def learn(table: str, *, lake: str | None, since: str | None, bucket: Bucket,
-          endpoint_url: str | None, region: str | None,
-          profile: str | None = None) -> TableSchema:
-    """Learn ``table``'s schema from the lake; TableNotInLake when it has no changes there."""
-    bucketing: Bucketing = "day" if bucket is Bucket.day else "hour"
-    since_ms = parse_since(since)
-    the_lake = Lake.open(lake, endpoint_url=endpoint_url, region=region, profile=profile)
-    require_table(the_lake, table)
-    schema = infer_schema(the_lake, table, since_ms=since_ms, bucket=bucketing)
-    if not schema.changes:
-        raise TableNotInLake(f"table {table}: no changes in lake {the_lake.uri} since "
-                             f"{iso_ms(since_ms or 0)}")
-    return schema
 
 
 @app.command("schema")
@@ -74,8 +42,10 @@ def schema_command(
     share of items that carry it, and the column type `ddbtrail views` would give it.
     Then drift: attributes that appeared, disappeared or changed type, and when.
     """
-    schema = learn(table, lake=lake, since=since, bucket=bucket,
-                   endpoint_url=endpoint_url, region=region, profile=profile)
+    import ddbtrail.api as dt
+
+    schema = dt.schema(open_lake(lake, endpoint_url, region, profile), table, since=since,
+                       bucket=bucket.value)
     report = schema.to_json()
     if output is SchemaOutput.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")

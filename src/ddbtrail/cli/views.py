@@ -16,8 +16,8 @@ from ddbtrail.catalog.views import (
     write_views,
 )
 from ddbtrail.cli._app import LakeOpt, SinceOpt, app, err_console
+from ddbtrail.cli._args import Bucket, BucketOption, open_lake
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
-from ddbtrail.cli.schema import Bucket, BucketOption, learn
 from ddbtrail.lake.files import Lake
 
 DEFAULT_OUT = "views"
@@ -65,8 +65,10 @@ def views_command(
     Column types come from the attributes seen in the lake (see 'ddbtrail schema' and
     docs/bi.md). Writes one Athena .sql file per view to --out; --apply creates them.
     """
-    schema = learn(table, lake=lake, since=since, bucket=bucket,
-                   endpoint_url=endpoint_url, region=region, profile=profile)
+    import ddbtrail.api as dt
+
+    schema = dt.schema(open_lake(lake, endpoint_url, region, profile), table, since=since,
+                       bucket=bucket.value)
     view_set = render_views(schema, binary=binary.value)
     for warning in view_set.warnings:
         err_console.print(f"warning: {warning}", markup=False, highlight=False)

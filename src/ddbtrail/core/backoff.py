@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ddbtrail.core.exceptions import UsageError
+from ddbtrail.core.exceptions import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class TokenBucket:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate <= 0:
-            raise UsageError(f"rate {rate} must be greater than 0")
+            raise InvalidArgument("rate", rate, "must be greater than 0")
         self.rate = float(rate)
         self.burst = float(burst if burst is not None else max(1.0, rate))
         self._tokens = self.burst
@@ -85,7 +85,7 @@ class TokenBucket:
 
 
 def parse_rate(text: str) -> float:
-    """``"50"``, ``"50/s"`` or ``"3000/min"`` -> items per second. Raises UsageError."""
+    """``"50"``, ``"50/s"`` or ``"3000/min"`` -> items per second. Raises InvalidArgument."""
     raw = text.strip().lower()
     per = 1.0
     for suffix, secs in (("/s", 1.0), ("/sec", 1.0), ("/m", 60.0), ("/min", 60.0)):
@@ -95,9 +95,9 @@ def parse_rate(text: str) -> float:
     try:
         value = float(raw) / per
     except ValueError:
-        raise UsageError(f"--rate {text!r}: expected a number per second, e.g. 50/s") from None
+        raise InvalidArgument("rate", text, "expected a number per second, e.g. 50/s") from None
     if not value > 0:
-        raise UsageError(f"--rate {text!r} must be greater than 0")
+        raise InvalidArgument("rate", text, "must be greater than 0")
     return value
 
 
@@ -134,11 +134,11 @@ def is_permanent(exc: BaseException) -> bool:
 def fix_hint(code: str, resource: str) -> str:
     """What the user should do about a permanent error ``code`` on ``resource``."""
     if code in _MISSING:
-        return (f"{resource} does not exist: create it, or check the name, --region and "
-                "--endpoint-url")
+        return (f"{resource} does not exist: create it, or check the name, `region` and "
+                "`endpoint_url`")
     if code in _DENIED:
         return (f"the caller may not use {resource}: grant it access, or pick other "
-                "credentials with --profile")
+                "credentials with `profile`")
     if code in _INVALID:
         return (f"{resource} rejected the request: check that it matches the source (key "
                 "schema, attribute types)")

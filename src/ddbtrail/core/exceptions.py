@@ -9,10 +9,36 @@ class DdbtrailError(Exception):
     exit_code = 1
 
 
-class UsageError(DdbtrailError):
-    """A command-line option or its value is wrong."""
+class InvalidArgument(DdbtrailError):
+    """An argument is wrong; ``param`` names it (``key``, ``at``), ``value`` is what was given.
+
+    ``part`` names the piece at fault when the argument has several (a key attribute,
+    a query parameter). The message names the argument, never a command-line option:
+    only the CLI (cli/_errors.py) turns ``param`` into its option. ``value`` None means
+    "not given" or "not worth echoing".
+    """
 
     exit_code = 2
+
+    def __init__(self, param: str, value: object, reason: str, *,
+                 part: str | None = None) -> None:
+        self.param = param
+        self.value = value
+        self.reason = reason
+        self.part = part
+        super().__init__(f"{param}{self.detail()}")
+
+    def detail(self) -> str:
+        """What follows the argument's name in the message: part, value and reason."""
+        return f"{' ' + self.part if self.part else ''}{shown_value(self.value)}: {self.reason}"
+
+
+def shown_value(value: object) -> str:
+    """`` 'text'`` for a string, `` 12`` for a number, nothing for None: how an
+    InvalidArgument's message shows the value given."""
+    if value is None:
+        return ""
+    return f" {value!r}" if isinstance(value, str) else f" {value}"
 
 
 class MalformedRecord(DdbtrailError):
@@ -63,7 +89,7 @@ class QueryError(DdbtrailError):
 
 
 class QueryUsageError(QueryError):
-    """The command line names an unknown query, or misses or misgives a parameter."""
+    """A call names an unknown query, or misses or misgives a parameter."""
 
     exit_code = 2
 

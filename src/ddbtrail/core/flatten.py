@@ -127,7 +127,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
         raise MalformedRecord(
             event_id,
             f"cannot tell the table: eventSourceARN {get('eventSourceARN')!r} names "
-            "none (set TABLE_NAME, or --table)",
+            "none (set TABLE_NAME, or `table`)",
         )
     identity = get("userIdentity")
     ms, micros = _event_time(ddb, event_id, ms_precision)

@@ -12,7 +12,7 @@ recovered without the key. A key attribute cannot be dropped (the row needs the 
 in ``Keys`` a dropped attribute is HMAC'd instead.
 
 The key comes from Secrets Manager or SSM in AWS, and from the environment locally; see
-``load_key``.
+``ddbtrail.capture.redaction_key.load_key`` (core reads nothing itself).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -132,42 +131,3 @@ class Redactor:
         if isinstance(value, Mapping) and isinstance(value.get("M"), Mapping):
             copy[head] = {"M": self._apply(value["M"], rest, mode)}
         return copy
-
-
-def load_key(env: Mapping[str, str] | None = None, *, secretsmanager: Any = None,
-             ssm: Any = None) -> bytes | None:
-    """The HMAC key: REDACTION_KEY_SECRET_ARN (Secrets Manager), REDACTION_KEY_PARAMETER
-    (SSM SecureString) or REDACTION_KEY (local). None when none is set.
-
-    Clients are passed in; a missing one is created here, at call time (cold start).
-    """
-    env = os.environ if env is None else env
-    try:
-        if arn := env.get("REDACTION_KEY_SECRET_ARN"):
-            if secretsmanager is None:
-                import boto3
-
-                secretsmanager = boto3.client("secretsmanager")
-            secret = secretsmanager.get_secret_value(SecretId=arn)
-            value = secret.get("SecretString")
-            return value.encode() if value is not None else bytes(secret["SecretBinary"])
-        if name := env.get("REDACTION_KEY_PARAMETER"):
-            if ssm is None:
-                import boto3
-
-                ssm = boto3.client("ssm")
-            return str(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-                       ).encode()
-    except Exception as exc:
-        raise ConfigError(f"cannot load the redaction key: {exc}") from exc
-    local = env.get("REDACTION_KEY")
-    return local.encode() if local else None
-
-
-def policy_from_env(env: Mapping[str, str] | None = None, **clients: Any) -> RedactionPolicy | None:
-    """REDACTION_POLICY (JSON) with its key, or None when no policy is set."""
-    env = os.environ if env is None else env
-    text = env.get("REDACTION_POLICY")
-    if not text:
-        return None
-    return RedactionPolicy.from_json(text, load_key(env, **clients))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ddbtrail.core.exceptions import ConfigError, UsageError
+from ddbtrail.core.exceptions import ConfigError, InvalidArgument
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -54,7 +54,7 @@ def parse_assignments(options: Iterable[str], *, option: str, expected: str,
                       repeated: str = "given more than once") -> dict[str, str]:
     """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` (names stripped, values kept as given).
 
-    UsageError names ``option`` and the bad one: no ``=`` or no name (``expected`` says
+    InvalidArgument names ``option`` and the bad one: no ``=`` or no name (``expected`` says
     what was), or a name given twice (``repeated``).
     """
     values: dict[str, str] = {}
@@ -62,8 +62,8 @@ def parse_assignments(options: Iterable[str], *, option: str, expected: str,
         name, sep, value = text.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise UsageError(f"{option} {text!r}: expected {expected}")
+            raise InvalidArgument(option, text, f"expected {expected}")
         if name in values:
-            raise UsageError(f"{option} {name}: {repeated}")
+            raise InvalidArgument(option, None, repeated, part=name)
         values[name] = value
     return values

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ddbtrail.core.exceptions import QueryError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, QueryError
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -17,7 +17,9 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 def iso_ms(epoch_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.250Z``."""
     secs, ms = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+    when = time.gmtime(secs)
+    # %Y drops the padding of years before 1000 on glibc; ISO-8601 wants four digits.
+    return f"{when.tm_year:04d}" + time.strftime("-%m-%dT%H:%M:%S", when) + f".{ms:03d}Z"
 
 
 def iso_s(when: float | datetime) -> str:
@@ -54,11 +56,11 @@ INSTANT_HELP: Final = "ISO-8601 instant, date (midnight UTC) or 'now'"
 
 
 def parse_instant(text: str, *, what: str, now_ms: Callable[[], int] | None = None) -> int:
-    """An instant option's value -> epoch milliseconds. The one parser of every option
-    that names an instant (``--at``, ``--since``, ``--before``, timestamp parameters).
+    """An instant argument's text -> epoch milliseconds. The one parser of every argument
+    that names an instant (``at``, ``since``, ``before``, timestamp parameters).
 
     Accepts an ISO-8601 instant (no offset means UTC), a date (midnight UTC) or ``now``
-    (any case). Raises UsageError naming ``what``.
+    (any case). Raises InvalidArgument naming ``what`` and echoing ``text``.
     """
     raw = text.strip()
     if raw.lower() == "now":
@@ -66,7 +68,7 @@ def parse_instant(text: str, *, what: str, now_ms: Callable[[], int] | None = No
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise UsageError(f"{what} {text!r}: expected {INSTANT_FORMS}") from None
+        raise InvalidArgument(what, text, f"expected {INSTANT_FORMS}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - _EPOCH) // timedelta(milliseconds=1)

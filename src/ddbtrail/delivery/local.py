@@ -43,11 +43,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from ddbtrail.core.exceptions import ConfigError, DeliveryFailed, LakeError
+from ddbtrail.core.formats import LAKE_FORMATS, LakeFormat
 from ddbtrail.core.row import DATA_COLUMNS, arrow_schema
 from ddbtrail.delivery.firehose import (
     MAX_BATCH_BYTES,
@@ -61,8 +62,8 @@ from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["parquet", "jsonl", "iceberg"]
-FORMATS: Final = ("parquet", "jsonl", "iceberg")
+Format = LakeFormat
+FORMATS: Final = LAKE_FORMATS
 # Firehose's BufferingHints defaults: 5 MiB or 300 s, whichever comes first.
 DEFAULT_BUFFER_BYTES: Final = 5 * 1024 * 1024
 DEFAULT_BUFFER_SECONDS: Final = 300.0
@@ -131,7 +132,7 @@ class LocalDeliveryStream:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if fmt not in FORMATS:
-            raise ConfigError(f"--format {fmt!r}: choose parquet, jsonl or iceberg")
+            raise ConfigError(f"`format` {fmt!r}: choose parquet, jsonl or iceberg")
         if buffer_bytes < 1 or buffer_seconds < 0:
             raise ConfigError("buffer_bytes must be >= 1 and buffer_seconds >= 0")
         self.lake = lake

@@ -74,7 +74,7 @@ class TrailLogs:
             info = self.location.fs.get_file_info(self.location.root)
             if info.type == pafs.FileType.NotFound:
                 raise LakeError(f"CloudTrail logs {self.uri}: no such folder or bucket prefix "
-                                "(check --cloudtrail)")
+                                "(check `cloudtrail`)")
             parts = self.location.root.split("/")
             found = sorted(self._walk(self.location.root, parts, wanted, 0))
         except OSError as exc:

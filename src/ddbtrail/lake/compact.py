@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError
 from ddbtrail.core.row import arrow_schema
 from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.lake.files import DataFile, Lake
@@ -101,9 +101,9 @@ def today_utc() -> str:
 
 def check_before(before: str | None, *, today: str | None = None,
                  open_partitions: bool = False) -> str:
-    """The ``--before`` cut-off date: partitions with a dt before it are compacted. Takes
+    """The ``before`` cut-off date: partitions with a dt before it are compacted. Takes
     every instant form (``timefmt.parse_instant``); an instant's own partition is not
-    closed, so the cut-off is the instant's date (UTC). Defaults to today. UsageError if
+    closed, so the cut-off is the instant's date (UTC). Defaults to today. InvalidArgument if
     malformed or in the future.
 
     ``open_partitions`` (Iceberg, whose commits make compacting a partition that is still
@@ -116,11 +116,11 @@ def check_before(before: str | None, *, today: str | None = None,
     if open_partitions:
         tomorrow = (dt_mod.date.fromisoformat(today) + dt_mod.timedelta(days=1)).isoformat()
         if before > tomorrow:
-            raise UsageError(f"before {before}: after tomorrow ({tomorrow}, UTC)")
+            raise InvalidArgument("before", before, f"after tomorrow ({tomorrow}, UTC)")
         return before
     if before > today:
-        raise UsageError(f"before {before}: after today ({today}, UTC); partitions from "
-                         "today on are still being written")
+        raise InvalidArgument("before", before, f"after today ({today}, UTC); partitions "
+                              "from today on are still being written")
     return before
 
 
@@ -402,7 +402,7 @@ class CompactReport:
 
 def _check_age(name: str, value: dt_mod.timedelta | None) -> None:
     if value is not None and value < dt_mod.timedelta(0):
-        raise UsageError(f"{name} {value}: must be 0 or more")
+        raise InvalidArgument(name, str(value), "must be 0 or more")
 
 
 def _ago(value: dt_mod.timedelta) -> dt_mod.datetime:
@@ -426,7 +426,7 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
     written or deleted.
 
     ``progress`` (optional) is told of each partition (``Progress``). A partition's failure
-    is in its result, never raised. Raises UsageError naming ``before``, ``table``,
+    is in its result, never raised. Raises InvalidArgument naming ``before``, ``table``,
     ``expire_snapshots`` or ``remove_orphans`` when it is wrong; TableNotInLake when
     ``table`` has no changes in the lake; LakeError (a CatalogError, LakeMoved, ...) when
     the lake cannot be read.
@@ -441,7 +441,8 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
         require_table(lake, table)
     ice = open_if_present(lake)
     if ice is None and (expire_snapshots is not None or remove_orphans is not None):
-        raise UsageError("expire_snapshots and remove_orphans need an Iceberg lake")
+        raise InvalidArgument("expire_snapshots" if expire_snapshots is not None
+                              else "remove_orphans", None, "needs an Iceberg lake")
     # Checked first: an Iceberg lake takes dates up to tomorrow, its Hive files never.
     ice_parts = plan_iceberg(ice, table=table, before=before, today=today) if ice else []
     hive_before = min(before, today or today_utc()) if before and ice else before

@@ -23,7 +23,7 @@ def require_table(lake: Lake, table_name: str) -> None:
     lake does not exist."""
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
-                        "(set --lake or DDBTRAIL_LAKE)")
+                        "(set `lake` or DDBTRAIL_LAKE)")
     if lake.data_files(table_name):
         return
     held = lake_tables(lake)
@@ -31,4 +31,4 @@ def require_table(lake: Lake, table_name: str) -> None:
         return
     there = f"it holds {', '.join(held)}" if held else "it holds no tables"
     raise TableNotInLake(f"table {table_name}: no changes in lake {lake.uri} ({there}; "
-                         "check --table and --lake)")
+                         "check `table` and `lake`)")

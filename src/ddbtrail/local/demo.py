@@ -35,7 +35,7 @@ from ddbtrail.capture.runner.esm import RunnerSettings, RunStats
 from ddbtrail.capture.runner.jsonclient import JsonStreamsClient
 from ddbtrail.capture.runner.pipeline import build_capture, checkpoint_name
 from ddbtrail.core.codec import item_key
-from ddbtrail.core.exceptions import ConfigError, LakeError, UsageError
+from ddbtrail.core.exceptions import ConfigError, InvalidArgument, LakeError
 from ddbtrail.lake.files import Lake
 from ddbtrail.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from ddbtrail.local.trail import ADMIN, SERVICE, SUPPORT, TrailRecorder
@@ -473,12 +473,12 @@ def create_table(ddb: Any, table: str) -> str:
 
 
 def trail_root(lake: Lake) -> str:
-    """Where the demo writes its CloudTrail log files (``--cloudtrail`` of the tour)."""
+    """Where the demo writes its CloudTrail log files (the tour's CloudTrail location)."""
     return lake.state_path("cloudtrail")
 
 
 def trail_uri(lake: Lake) -> str:
-    """``trail_root`` as a URI for ``--cloudtrail``."""
+    """``trail_root`` as a URI, for a reader's ``cloudtrail`` argument."""
     return lake.uri.rstrip("/") + "/_ddbtrail/cloudtrail"
 
 
@@ -510,10 +510,10 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
     """Run the demo end to end and read back what the tour shows (``read_back``).
 
     ``steps`` hears about each stage (None: nothing is told).
-    Raises UsageError for a bad ``changes``, LakeError if the lake cannot be written.
+    Raises InvalidArgument for a bad ``changes``, LakeError if the lake cannot be written.
     """
     if not 1 <= changes <= MAX_CHANGES:
-        raise UsageError(f"--changes {changes}: must be 1..{MAX_CHANGES:,}")
+        raise InvalidArgument("changes", changes, f"must be 1..{MAX_CHANGES:,}")
     steps = steps or DemoSteps()
     if clear_previous(lake, TABLE):
         steps.replaced(lake.uri, TABLE)
@@ -548,18 +548,6 @@ def run_demo(lake: Lake, *, changes: int = DEFAULT_CHANGES, fmt: str = "parquet"
     read_back(result)
     result.tour_seconds = clock() - t2
     return result
-
-
-def write_demo_report(result: DemoResult, path: str) -> str:
-    """Write the HTML report (``ddbtrail report``) of the demo table; returns its path."""
-    from ddbtrail.lake.cloudtrail import TrailLogs
-    from ddbtrail.query.report import write_report
-
-    trail = TrailLogs(Lake(uri=trail_uri(result.lake), fs=result.lake.fs,
-                           root=trail_root(result.lake)))
-    result.report = str(write_report(result.lake, path, table=result.table,
-                                     cloudtrail=trail))
-    return result.report
 
 
 # --------------------------------------------------------------------------- read back

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.json as pj
 
-from ddbtrail.core.exceptions import LakeError, QueryError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError, QueryError
 from ddbtrail.core.row import (
     COLUMN_NAMES,
     SNAPSHOT_DIR,
@@ -118,7 +118,7 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
     """
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
-                        "(set --lake or DDBTRAIL_LAKE)")
+                        "(set `lake` or DDBTRAIL_LAKE)")
     if files is None:
         files = lake.data_files(table_name, dt_from, dt_to)
     planned = iceberg_paths(lake, table_name=table_name, dt_from=dt_from, dt_to=dt_to,
@@ -162,7 +162,7 @@ def stored_changes_sql(lake: Lake) -> str:
     values stay strings, as in Athena.
     """
     if not lake.is_local:
-        raise UsageError(f"lake {lake.uri}: a DuckDB catalog file can only point at a local "
+        raise InvalidArgument("lake", lake.uri, "a DuckDB catalog file can only point at a local "
                          "lake (for S3, query through Athena)")
     formats = {f.format for f in lake.data_files()}
     planned = iceberg_paths(lake)
@@ -193,7 +193,7 @@ def stored_changes_sql(lake: Lake) -> str:
 def open_catalog(lake: Lake, path: str | Path) -> duckdb.DuckDBPyConnection:
     """The DuckDB database file ``path`` (created), with ``changes`` stored over ``lake``.
 
-    Raises UsageError when the file cannot be opened (a BI tool holding it open for
+    Raises InvalidArgument when the file cannot be opened (a BI tool holding it open for
     writing) and QueryError when DuckDB rejects the view.
     """
     target = Path(path)
@@ -201,7 +201,7 @@ def open_catalog(lake: Lake, path: str | Path) -> duckdb.DuckDBPyConnection:
         target.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(target))
     except (OSError, duckdb.Error) as exc:
-        raise UsageError(f"--duckdb {path}: cannot open ({exc})") from exc
+        raise InvalidArgument("duckdb", str(path), f"cannot open ({exc})") from exc
     try:
         _session(con)
         con.execute(stored_changes_sql(lake))

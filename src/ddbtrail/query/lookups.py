@@ -2,42 +2,57 @@
 
 These run ``athena_queries/item_history.sql``, ``item_as_of.sql`` and ``table_as_of.sql``
 on DuckDB, so the CLI and Athena answer from the same SQL. Keys are the canonical
-``item_key`` strings of ``codec.item_key``; build one from ``--key ATTR=VALUE`` options
-with ``parse_key_options`` and ``build_item_key``.
+``item_key`` strings of ``codec.item_key``; ``resolve_item_key`` builds one from key
+values as text and the table's key types.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import (
     DdbtrailError,
+    InvalidArgument,
     InvalidValue,
     LakeError,
     TableNotFound,
-    UsageError,
 )
-from ddbtrail.core.settings import parse_assignments
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import snapshots
 from ddbtrail.query.duck import connect
 from ddbtrail.query.saved import load, run_duckdb
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 KEY_TYPES: Final = frozenset({"S", "N", "B"})
 
 
 def _run(lake: Lake, name: str, values: Mapping[str, str], *,
-         dt_to: str | None = None) -> list[dict[str, Any]]:
+         dt_to: str | None = None) -> pa.Table:
     con = connect(lake, table_name=values["table_name"], dt_to=dt_to,
                   item_key=values.get("item_key"))
     try:
-        return list(run_duckdb(load(name), values, con).to_pylist())
+        return run_duckdb(load(name), values, con)
     finally:
         con.close()
+
+
+def item_history_table(lake: Lake, table_name: str, item_key: str) -> pa.Table:
+    """``item_history`` as Arrow, with a ``what_changed`` column (``describe_change``).
+
+    Rows in sequence number order, deduplicated; LakeError if the lake is unreadable.
+    """
+    found = _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
+    import pyarrow as pa
+
+    return found.append_column("what_changed", pa.array(
+        [describe_change(r) for r in found.to_pylist()], type=pa.string()))
 
 
 def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, Any]]:
@@ -46,7 +61,8 @@ def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, A
     Rows have the columns of ``item_history.sql``. Raises LakeError if the lake is
     unreadable.
     """
-    return _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
+    return list(_run(lake, "item_history", {"table_name": table_name,
+                                            "item_key": item_key}).to_pylist())
 
 
 def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int, *,
@@ -99,33 +115,26 @@ def typed_item(row: Mapping[str, Any], image: str = "item") -> codec.TypedItem |
 # --------------------------------------------------------------------------- keys
 
 
-def parse_key_options(options: Sequence[str]) -> dict[str, str]:
-    """``["pk=a", "sk=b"]`` -> ``{"pk": "a", "sk": "b"}``. Raises UsageError naming the bad one."""
-    values = parse_assignments(options, option="--key",
-                               expected="ATTR=VALUE, e.g. --key Id=101", repeated="given twice")
-    if not values:
-        raise UsageError("--key: give the item's key, e.g. --key Id=101")
-    return values
-
-
 def build_item_key(values: Mapping[str, str], types: Mapping[str, str], *,
                    table_name: str = "") -> str:
-    """Canonical item_key from ``--key`` values and the table's key types (name -> S|N|B).
+    """Canonical item_key from key values as text and the table's key types (name -> S|N|B).
 
-    Raises UsageError when the names are not exactly the key attributes or a value does
-    not fit its type.
+    Raises InvalidArgument naming ``key`` when the names are not exactly the key
+    attributes or a value does not fit its type.
     """
     where = f"table {table_name}" if table_name else "the table"
+    if not values:
+        raise InvalidArgument("key", None, f"give the item's key: {where} is keyed by "
+                              f"{', '.join(sorted(types))}")
     if set(values) != set(types):
-        raise UsageError(f"--key: {where} is keyed by {', '.join(sorted(types))}; "
-                         f"got {', '.join(sorted(values))}")
+        raise InvalidArgument("key", None, f"{where} is keyed by {', '.join(sorted(types))}; "
+                              f"got {', '.join(sorted(values))}")
     try:
         return codec.item_key_from_plain(values, types)
     except InvalidValue as exc:
-        # The value's message already names the option (--key ATTR).
-        message = str(exc)
-        raise UsageError(message if message.startswith("--key") else f"--key: {message}") \
-            from exc
+        # The codec's message starts with the attribute: "Id: 'abc' is not a number".
+        name, _, reason = str(exc).partition(": ")
+        raise InvalidArgument("key", None, reason, part=name) from exc
 
 
 def key_types_from_description(description: Mapping[str, Any]) -> dict[str, str]:
@@ -136,7 +145,7 @@ def key_types_from_description(description: Mapping[str, Any]) -> dict[str, str]
             for k in description.get("KeySchema", [])}
 
 
-def key_types_from_table(table_name: str, client: Any = None, *,
+def key_types_from_table(table_name: str, client: DynamoDBClient | None = None, *,
                          endpoint_url: str | None = None,
                          region: str | None = None) -> dict[str, str]:
     """Key types from DynamoDB's DescribeTable. Raises TableNotFound if there is no table."""
@@ -175,7 +184,7 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
         con.close()
     if not found:
         raise LakeError(f"lake {lake.uri}: no changes of table {table_name} "
-                        "(check --table and --lake)")
+                        "(check the table name and the lake)")
     keys_text, hints_text = found[0]
     hints = json.loads(hints_text) if hints_text else {}
     types: dict[str, str] = {}
@@ -189,26 +198,26 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
     return types
 
 
-def resolve_item_key(lake: Lake, table_name: str, options: Sequence[str], *,
-                     client: Any = None, endpoint_url: str | None = None,
-                     region: str | None = None) -> str:
-    """item_key from ``--key`` options (raises UsageError on bad ones).
-
-    Key types come from DescribeTable when a client or an endpoint/region is given and
-    the table is reachable; otherwise (or for a table since deleted) from the lake.
-    """
-    values = parse_key_options(options)
-    types = None
-    if client is not None or endpoint_url or region:
+def key_types(lake: Lake, table_name: str,
+              client: DynamoDBClient | None = None) -> dict[str, str]:
+    """Key attribute -> S|N|B: from DescribeTable when ``client`` (DynamoDB) is given and
+    the table is there, otherwise (or for a table since deleted) from the lake."""
+    if client is not None:
         try:
-            types = key_types_from_table(table_name, client, endpoint_url=endpoint_url,
-                                         region=region)
+            return key_types_from_table(table_name, client)
         except DdbtrailError:
-            types = None
-    if types is None:
-        types = key_types_from_lake(lake, table_name)
-    return build_item_key(values, types, table_name=table_name)
+            pass
+    return key_types_from_lake(lake, table_name)
 
+
+def resolve_item_key(lake: Lake, table_name: str, values: Mapping[str, str], *,
+                     client: DynamoDBClient | None = None) -> str:
+    """item_key from key values as text (``{"Id": "101"}``), typed as ``key_types`` says.
+
+    Raises InvalidArgument naming ``key`` on bad values, LakeError when the lake holds no
+    row to learn the types from.
+    """
+    return build_item_key(values, key_types(lake, table_name, client), table_name=table_name)
 
 
 # --------------------------------------------------------------------------- display

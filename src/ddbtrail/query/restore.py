@@ -3,8 +3,9 @@
 The state comes from the saved as-of queries (``ddbtrail.query.lookups``: ``table_as_of.sql``,
 ``item_as_of.sql``), so the restore and Athena agree on what "as of T" means. Each row's
 plain image plus its type hints rebuild the exact typed item (numbers keep every digit,
-B/BS become the original bytes, SS/NS/BS stay sets), written with BatchWriteItem
-(25 items per call, UnprocessedItems retried with backoff and jitter).
+B/BS become the original bytes, SS/NS/BS stay sets). This module plans; the writes are a
+job's (``ddbtrail.capture.put_items``: BatchWriteItem, 25 items per call,
+UnprocessedItems retried with backoff and jitter).
 
 A restore *puts* items; it does not delete target items that did not exist at the
 instant. Restore into a new (empty) table, or into the source table to undo changes to
@@ -14,35 +15,22 @@ the items that existed then.
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any
 
 from ddbtrail.core import codec, timefmt
-from ddbtrail.core.backoff import RetryPolicy
 from ddbtrail.core.exceptions import (
-    DeliveryFailed,
     InvalidValue,
     LakeError,
-    TableNotFound,
 )
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
 
-MAX_BATCH_WRITE: Final = 25
-# BatchWriteItem retries: full jitter, 50 ms doubling to 5 s.
-_BACKOFF: Final = RetryPolicy(base_delay=0.05, max_delay=5.0)
-_RETRYABLE: Final = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
-                               "RequestLimitExceeded", "InternalServerError"})
-
 
 def parse_instant(text: str, *, now_ms: Callable[[], int] | None = None) -> int:
-    """``--at`` value -> epoch milliseconds, by the one instant parser. Raises UsageError."""
-    return timefmt.parse_instant(text, what="--at", now_ms=now_ms)
+    """``at`` text -> epoch milliseconds, by the one instant parser. Raises InvalidArgument."""
+    return timefmt.parse_instant(text, what="at", now_ms=now_ms)
 
 
 @dataclass(slots=True)
@@ -106,55 +94,10 @@ def plan_restore(lake: Lake, table: str, at_ms: int,
 
 
 def wire_json(item: Mapping[str, Any]) -> str:
-    """A typed item as DynamoDB JSON text (B as base64), for --dry-run output."""
+    """A typed item as DynamoDB JSON text (B as base64), for a dry run's output."""
     text, hints = codec.encode_item(item)
     return json.dumps(codec.decode_item(text, hints), ensure_ascii=False,
                       separators=(",", ":"))
-
-
-def batch_write(client: Any, table: str, items: Sequence[codec.TypedItem], *,
-                max_attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
-                rng: random.Random | None = None,
-                progress: Callable[[int], None] | None = None) -> int:
-    """Put ``items`` with BatchWriteItem, 25 per call, retrying UnprocessedItems with
-    backoff and full jitter. Returns the number written.
-
-    Raises TableNotFound, DeliveryFailed (items still unprocessed after ``max_attempts``),
-    or ClientError for a request DynamoDB rejects.
-    """
-    rng = rng or random.Random()
-    written = 0
-    for start in range(0, len(items), MAX_BATCH_WRITE):
-        pending: list[Any] = [{"PutRequest": {"Item": item}}
-                              for item in items[start:start + MAX_BATCH_WRITE]]
-        attempt = 0
-        while pending:
-            try:
-                response = client.batch_write_item(RequestItems={table: pending})
-                unprocessed = response.get("UnprocessedItems", {}).get(table, [])
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code == "ResourceNotFoundException":
-                    raise TableNotFound(f"table {table} does not exist") from exc
-                if code not in _RETRYABLE:
-                    raise
-                unprocessed = pending
-            except BotoCoreError:
-                unprocessed = pending
-            done = len(pending) - len(unprocessed)
-            written += done
-            if progress is not None and done:
-                progress(done)
-            if not unprocessed:
-                break
-            attempt += 1
-            if attempt >= max_attempts:
-                raise DeliveryFailed(f"BatchWriteItem to {table}: {len(unprocessed)} items "
-                                     f"still unprocessed after {attempt} attempts; "
-                                     f"{written} written")
-            sleep(_BACKOFF.delay(attempt, rng))
-            pending = unprocessed
-    return written
 
 
 def check_plan(plan: RestorePlan) -> None:

@@ -41,7 +41,7 @@ from sqlglot import TokenType, exp
 from sqlglot.errors import SqlglotError
 
 from ddbtrail.core.cloudtrail import ATHENA_TABLE
-from ddbtrail.core.exceptions import LakeError, QueryError, QueryUsageError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError, QueryError, QueryUsageError
 from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.query import trail_table
 from ddbtrail.query.duck import connect, sql_string
@@ -350,7 +350,7 @@ def bind(query: Query, values: Mapping[str, str]) -> dict[str, str | int]:
         if param.type == "timestamp":
             try:
                 bound[name] = iso_ms(parse_instant(raw, what=what))
-            except UsageError as exc:
+            except InvalidArgument as exc:
                 raise QueryUsageError(str(exc)) from exc
         elif param.type == "integer":
             try:

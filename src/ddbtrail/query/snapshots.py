@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ddbtrail.core.exceptions import LakeError, UsageError
+from ddbtrail.core.exceptions import InvalidArgument, LakeError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.lake.files import DataFile, Lake
@@ -100,7 +100,7 @@ class Plan:
         return {"snapshot": self.snapshot.instant, "snapshot_made_at": self.snapshot.made_at}
 
     def explain(self) -> list[str]:
-        """Lines for ``--explain``: the snapshot used, those passed over and why, the files
+        """Lines for ``explain``: the snapshot used, those passed over and why, the files
         and bytes read."""
         lines = []
         if self.snapshot is None:
@@ -441,10 +441,10 @@ def default_settle(lake: Lake) -> int:
 
 
 def check_instant(at_ms: int, now_ms: int) -> None:
-    """UsageError for a snapshot instant in the future."""
+    """InvalidArgument naming ``at`` for a snapshot instant in the future."""
     if at_ms > now_ms:
-        raise UsageError(f"--at {iso_ms(at_ms)}: in the future; a snapshot holds changes "
-                         "that have happened")
+        raise InvalidArgument("at", iso_ms(at_ms), "in the future; a snapshot holds changes "
+                              "that have happened")
 
 
 def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None = None,
@@ -459,17 +459,17 @@ def build(lake: Lake, table_name: str, at_ms: int, *, settle_seconds: int | None
     ingested_at. The rows, that record and the "complete" row go into one Parquet file,
     written atomically, so a failed build leaves nothing readable. ``settle_seconds``
     (default ``default_settle``) only sets ``BuildResult.settling``: an instant that
-    recent may still have rows in a delivery buffer. Raises UsageError for an instant in
-    the future, LakeError when the lake cannot be read.
+    recent may still have rows in a delivery buffer. Raises InvalidArgument for an instant
+    in the future, LakeError when the lake cannot be read.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
     check_instant(at_ms, now)
     settle = default_settle(lake) if settle_seconds is None else settle_seconds
     if settle < 0:
-        raise UsageError("--settle: must be 0 or more seconds")
+        raise InvalidArgument("settle_seconds", settle, "must be 0 or more seconds")
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
-                        "(set --lake or DDBTRAIL_LAKE)")
+                        "(set `lake` or DDBTRAIL_LAKE)")
     at_date = iso_ms(at_ms)[:10]
     # One listing for the base's check, the read and the record, so that a file arriving
     # meanwhile is either in all three or in none (and then found late).

@@ -7,10 +7,10 @@ matching is ``ddbtrail.core.attribution``'s, whose rule docs/cloudtrail.md expla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from ddbtrail.core.attribution import (
     AMBIGUOUS,
@@ -23,6 +23,12 @@ from ddbtrail.core.attribution import (
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
+
+# The columns ``who`` returns, in order: the actor fields, then what identifies the change.
+WHO_COLUMNS: Final = (
+    "event_time", "action", "actor", "actor_match", "actor_candidates", "source_ip",
+    "user_agent", "cloudtrail_event", "cloudtrail_event_id", "what_changed",
+    "sequence_number", "event_id", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,20 @@ def item_history_with_actors(lake: Lake, table_name: str, item_key: str, trail: 
             for r in lookups.item_history(lake, table_name, item_key)]
     types = lookups.key_types_from_lake(lake, table_name) if rows else {}
     return attribute_rows(rows, trail, table_name, types, tolerance_s=tolerance_s)
+
+
+def attributed_history(lake: Lake, table_name: str, item_key: str, trail: TrailLogs, *,
+                       tolerance_s: int = DEFAULT_TOLERANCE_S,
+                       on_problem: Callable[[str], None] | None = None
+                       ) -> list[dict[str, Any]]:
+    """``item_history_with_actors`` rows, each with ``what_changed`` too; every CloudTrail
+    record that could not be read is told to ``on_problem`` (None: dropped)."""
+    found = item_history_with_actors(lake, table_name, item_key, trail,
+                                     tolerance_s=tolerance_s)
+    if on_problem is not None:
+        for line in found.problems:
+            on_problem(line)
+    return [{**r, "what_changed": lookups.describe_change(r)} for r in found.rows]
 
 
 def short_actor(actor: str) -> str:

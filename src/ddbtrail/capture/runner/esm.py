@@ -99,9 +99,9 @@ class RunnerSettings(EsmSettings):
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise ConfigError(f"--batch-size {self.batch_size}: must be 1..{MAX_BATCH_SIZE}")
+            raise ConfigError(f"`batch_size` {self.batch_size}: must be 1..{MAX_BATCH_SIZE}")
         if not -1 <= self.max_retry_attempts <= 10_000:
-            raise ConfigError(f"--max-retries {self.max_retry_attempts}: must be -1 (forever) "
+            raise ConfigError(f"`max_retries` {self.max_retry_attempts}: must be -1 (forever) "
                               "or 0..10000")
         if self.starting_position not in ("TRIM_HORIZON", "LATEST"):
             raise ConfigError(f"starting position {self.starting_position!r}: "

@@ -15,13 +15,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ddbtrail.capture.batch import CaptureSettings, capture_batch
+from ddbtrail.capture.redaction_key import policy_from_env
 from ddbtrail.capture.runner.checkpoint import CheckpointStore
 from ddbtrail.capture.runner.esm import Processor, RunnerSettings, RunStats, StreamRunner
 from ddbtrail.capture.runner.shards import error_code
 from ddbtrail.core.exceptions import StreamNotEnabled, TableNotFound
-from ddbtrail.core.redact import RedactionPolicy, policy_from_env
+from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.delivery.sink import Sink
+from ddbtrail.delivery.targets import open_sink
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -119,8 +121,8 @@ def build_capture(
         redaction = policy_from_env()
     stream = table_stream(ddb, table_name)
     settings = settings or RunnerSettings()
-    delivery = LocalDeliveryStream(
-        lake, name=f"ddbtrail-{table_name}", fmt=fmt,
+    delivery = open_sink(
+        "local", lake=lake, name=f"ddbtrail-{table_name}", fmt=fmt,
         buffer_seconds=(settings.checkpoint_interval if buffer_seconds is None
                         else buffer_seconds),
     )
