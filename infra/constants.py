@@ -42,8 +42,9 @@ FIREHOSE_PREFIX: Final = processing.Processing.for_stream(fmt="jsonl", packs_row
 # Capture Lambda: the handler module in handlers/ plus the core package.
 CAPTURE_HANDLER: Final = "stream_to_firehose.handler"
 CAPTURE_HANDLER_FILE: Final = "stream_to_firehose.py"
-# Not needed by the capture path (CLI, local emulators, packaged data).
-CAPTURE_ASSET_IGNORE: Final = ("__pycache__", "*.pyc", "cli", "local", "_data", "py.typed")
+# Not needed by the capture path (CLI, library API, doctor, local emulators, packaged data).
+CAPTURE_ASSET_IGNORE: Final = ("__pycache__", "*.pyc", "cli", "local", "api", "health", "_data",
+                                "py.typed")
 LAMBDA_PYTHON: Final = "python3.12"
 # Every function runs on Graviton; the asset carries orjson (the codec's fast path) built
 # for it, as a manylinux wheel fetched once into LAMBDA_WHEEL_CACHE (no Docker).

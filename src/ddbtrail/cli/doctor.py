@@ -10,8 +10,8 @@ from rich.text import Text
 
 from ddbtrail.cli._app import LAKE_HELP, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
-from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.cli._errors import UsageError
+from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.health import FAIL, OK, Check, canary, discover, run_checks
 
 _STYLE = {OK: "green", "warn": "yellow", FAIL: "bold red"}

@@ -10,7 +10,7 @@ import typer
 from ddbtrail.cli._app import LakeOpt, TableOpt, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
 from ddbtrail.cli._output import Output, OutputOption, render
-from ddbtrail.cli.capture import cli_logging
+from ddbtrail.cli._run import cli_logging
 from ddbtrail.core.timefmt import INSTANT_HELP, iso_ms, parse_instant
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.tables import require_table
