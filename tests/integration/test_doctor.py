@@ -291,7 +291,7 @@ FAULTS: dict[str, tuple[Callable[[Deployed], None], str, str, str]] = {
     "DLQ messages": (_dlq_messages, f"on-failure queue {TABLE}", "2 failed batch(es)",
                      "ddbtrail redrive --queue-url"),
     "stale partitions": (_stale_partitions, f"freshness {TABLE}", f"dt={days_ago(3)}",
-                         f"doctor --canary {TABLE}"),
+                         f"run the canary (--canary {TABLE})"),
     "missing Glue table": (_missing_glue_table,
                            f"glue table {C.DEFAULT_DATABASE}.{catalog.TABLE_NAME}",
                            "EntityNotFoundException", "redeploy the stack"),

@@ -11,7 +11,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "ddbtrail"
 CLI = SRC / "cli"
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # A whole command a message tells the user to run may carry its options.
-COMMAND = re.compile(r"ddbtrail [a-z-]+( --?[a-z][a-z0-9-]*( [^-' ]+)?)*( ?$|')")
+# A whole command a message tells the user to run may carry its options: ddbtrail's, or the
+# AWS CLI's (``aws SERVICE COMMAND --option``).
+COMMAND = re.compile(
+    r"(ddbtrail|aws [a-z0-9-]+) [a-z-]+( --?[a-z][a-z0-9-]*( [^-' ]+)?)*( ?$|'|`|:)")
 # A generator run as ``python -m ddbtrail.catalog.glue --write glue/`` has its own argparse.
 OWN_ARGPARSE = {SRC / "catalog" / "glue.py"}
 # The AWS CLI's own options, in the command a message tells the user to run.
@@ -22,14 +25,25 @@ def library_files() -> list[Path]:
     return [p for p in sorted(SRC.rglob("*.py")) if CLI not in p.parents]
 
 
+def _texts(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string literal (docstrings included); an f-string whole, each value as X."""
+    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            out.append((node.lineno, "".join(
+                v.value if isinstance(v, ast.Constant) else "X" for v in node.values)))
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and id(node) not in parts):
+            out.append((node.lineno, node.value))
+    return out
+
+
 def option_texts(path: Path, root: Path = SRC) -> list[str]:
-    """``--option`` spellings in the string literals (docstrings included) of ``path``."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found += [f"{path.relative_to(root)}:{node.lineno}: {m}"
-                      for m in OPTION.findall(COMMAND.sub("", node.value))]
-    return found
+    """``--option`` spellings in the string literals of ``path``."""
+    return [f"{path.relative_to(root)}:{line}: {m}"
+            for line, text in _texts(ast.parse(path.read_text(encoding="utf-8")))
+            for m in OPTION.findall(COMMAND.sub("", text))]
 
 
 def test_no_option_text_outside_cli() -> None:

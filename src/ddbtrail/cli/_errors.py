@@ -36,7 +36,7 @@ class UsageError(DdbtrailError):
 
 # Library arguments whose option has another name; any other ``name_x`` is ``--name-x``.
 _OPTION_OF: Final = {"settle_seconds": "--settle", "live_items": "--items",
-                     "tolerance": "--tolerance"}
+                     "tolerance": "--tolerance", "boto3_session": "--profile"}
 
 
 def option_of(param: str) -> str:

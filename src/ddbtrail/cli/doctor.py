@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ddbtrail.cli._app import LAKE_HELP, app, console, err_console
 from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
-from ddbtrail.cli._errors import UsageError
+from ddbtrail.cli._errors import UsageError, options_in
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.health import FAIL, OK, Check, canary, discover, run_checks
 
@@ -28,15 +28,16 @@ class Engine(enum.StrEnum):
 def _line(check: Check) -> None:
     """One check on one line: status, name, detail, and the fix when it is not ok."""
     text = Text(f"{check.status.upper():<4}", style=_STYLE.get(check.status, ""))
-    text.append(f"  {check.name}: {check.detail}")
+    text.append(f"  {check.name}: {options_in(check.detail)}")
     if check.fix and check.status != OK:
-        text.append(f"  fix: {check.fix}", style="dim" if check.status != FAIL else "")
+        text.append(f"  fix: {options_in(check.fix)}",
+                    style="dim" if check.status != FAIL else "")
     console.print(text, soft_wrap=True, highlight=False)
 
 
 def _row(check: Check) -> dict[str, Any]:
-    return {"check": check.name, "status": check.status, "detail": check.detail,
-            "fix": check.fix if check.status != OK else ""}
+    return {"check": check.name, "status": check.status, "detail": options_in(check.detail),
+            "fix": options_in(check.fix) if check.status != OK else ""}
 
 
 @app.command("doctor")

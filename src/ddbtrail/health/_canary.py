@@ -97,7 +97,7 @@ def canary(table: str, *, lake: Lake | None = None, engine: str = "duckdb",
             got = ", ".join(sorted(seen)) or "nothing"
             return Check(name, FAIL, f"after {elapsed:,.0f} s the lake holds {got} of marker "
                          f"{item_key}; expected INSERT and REMOVE{waiting_for}",
-                         "run doctor without --canary: the failed check on the capture path "
+                         "run the checks without `canary`: the failed check on the capture path "
                          "names the cause")
         if on_wait is not None:
             on_wait(elapsed, len(rows))

@@ -181,7 +181,8 @@ def check_mappings(mappings: Sequence[StreamMapping], *,
             age = _iterator_age_ms(cw, m.function_name, _now())
         except Exception as exc:  # noqa: BLE001
             out.append(Check(name, FAIL, f"IteratorAge unreadable: {aws_error(exc)}",
-                             "grant cloudwatch:GetMetricStatistics, or use --profile"))
+                             "grant cloudwatch:GetMetricStatistics, or use another "
+                             "`boto3_session`"))
             continue
         last = f"last result {result}" if result else "last result not reported"
         if age is not None and age > max_iterator_age_ms:
@@ -220,9 +221,9 @@ def check_on_failure_queues(mappings: Sequence[StreamMapping], *,
             continue
         count = sum(int(v) for v in attrs.get("Attributes", {}).values())
         if count:
-            target = f"--delivery-stream {delivery_stream}" if delivery_stream else "--lake URI"
-            out.append(Check(name, FAIL, f"{count} failed batch(es) waiting in {queue}",
-                             f"ddbtrail redrive --queue-url {url} {target}"))
+            fix = (f"ddbtrail redrive --queue-url {url} --delivery-stream {delivery_stream}"
+                   if delivery_stream else f"ddbtrail redrive --queue-url {url} --lake URI")
+            out.append(Check(name, FAIL, f"{count} failed batch(es) waiting in {queue}", fix))
         else:
             out.append(Check(name, OK, f"{queue} empty"))
     return out
@@ -291,7 +292,8 @@ def check_firehose(stream_name: str | None, *, boto3_session: Any = None,
                          "bucket, key or Glue permission it names"))
     elif worst is None:
         out.append(Check("firehose delivery", WARN, f"{stream_name}: no delivery in the last "
-                         "hour", "if tables changed in that hour, run doctor --canary TABLE"))
+                         "hour", "if tables changed in that hour, run the canary "
+                         "(`canary` TABLE)"))
     else:
         out.append(Check("firehose delivery", OK, f"{stream_name}: {metric} 100% over 1 h"))
     out.append(_error_prefix(s3, boto3_session=boto3_session, endpoint_url=endpoint_url))
@@ -312,7 +314,7 @@ def _error_prefix(s3: dict[str, Any], *, boto3_session: Any,
             Bucket=bucket, Prefix=prefix, MaxKeys=1)
     except Exception as exc:  # noqa: BLE001
         return Check("firehose errors", FAIL, f"{where}: {aws_error(exc)}",
-                     "grant s3:ListBucket on the lake bucket, or use --profile")
+                     "grant s3:ListBucket on the lake bucket, or use another `boto3_session`")
     keys = [o["Key"] for o in listed.get("Contents", [])]
     if keys:
         return Check("firehose errors", FAIL, f"records Firehose could not deliver, e.g. "
@@ -356,11 +358,11 @@ def check_freshness(lake: Lake, tables: Sequence[str], *,
     for table in tables:
         name = f"freshness {table}"
         fix = ("check the mapping, the capture function's errors and Firehose; if "
-               f"{table} had no writes, run doctor --canary {table}")
+               f"{table} had no writes, run the canary (`canary` {table})")
         try:
             newest = newest_partition(lake, table)
         except LakeError as exc:
-            out.append(Check(name, FAIL, str(exc), "check the lake URI and --profile"))
+            out.append(Check(name, FAIL, str(exc), "check the lake URI and `boto3_session`"))
             continue
         if newest is None:
             out.append(Check(name, FAIL, f"no partition of {table} in {lake.uri}", fix))
@@ -522,7 +524,7 @@ def check_compaction(lake: Lake, *, grace_days: int = COMPACTION_GRACE_DAYS,
     try:
         parts = plan(lake, today=today)
     except LakeError as exc:
-        return Check("compaction lag", FAIL, str(exc), "check the lake URI and --profile")
+        return Check("compaction lag", FAIL, str(exc), "check the lake URI and `boto3_session`")
     if not parts:
         return Check("compaction lag", OK, "every closed partition is compacted")
     oldest = min(parts, key=lambda p: (p.dt, p.table_name))
@@ -574,7 +576,7 @@ def run_checks(stack: str, *, deployment: Deployment | None = None, lake: Lake |
                    "redeploy the stack with this version of ddbtrail")])
     elif iceberg:
         add([Check("freshness", WARN, "not checked on an Iceberg lake (no Hive partitions)",
-                   "run doctor --canary TABLE to see a change arrive")])
+                   "run the canary (`canary` TABLE) to see a change arrive")])
     else:
         add(check_freshness(the_lake, tables, max_age_hours=max_partition_age_hours))
     add(check_glue(dep.database, tables, **aws))
