@@ -111,11 +111,10 @@ def register(server: LocalTrino, lake: Lake, root: Path, *, fmt: str = "parquet"
     catalog = HIVE_CATALOG
     if iceberg:
         catalog = ICEBERG_CATALOG
-        ice = connect(server, ICEBERG_CATALOG)
-        engine.execute(ice, f"CREATE SCHEMA {ICEBERG_CATALOG}.{schema}")
+        ice = connect(server, ICEBERG_CATALOG)  # the same metastore: the schema exists
         engine.execute(ice, f"CALL {ICEBERG_CATALOG}.system.register_table("
                             f"schema_name => '{schema}', table_name => 'changes', "
-                            f"table_location => 'local://{root}/ddbtrail/changes')")
+                            f"table_location => 'file://{root}/ddbtrail/changes')")
     con = connect(server, catalog, schema)
     for query in views_in_order():
         engine.execute(con, f"CREATE OR REPLACE VIEW {saved.view_name(query)} AS {query.sql}")

@@ -212,6 +212,8 @@ class LocalTrino:
             # The Iceberg connector's file metastore: the same metastore folder as hive.
             "iceberg.catalog.type": "testing_file_metastore",
             "iceberg.register-table-procedure.enabled": "true",
+            # Hive tables (snapshots, cloudtrail_logs) read through the iceberg catalog.
+            "iceberg.hive-catalog-name": HIVE_CATALOG,
             "iceberg.file-format": "PARQUET"}), encoding="utf-8")
         return etc
 
