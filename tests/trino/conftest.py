@@ -29,6 +29,8 @@ from ddbtrail.query import trino as engine
 from ddbtrail.query.trino_local import HIVE_CATALOG, ICEBERG_CATALOG, LocalTrino, java_home
 from ddbtrail.resources import glue_dir
 
+CLOUDTRAIL_DIR = "_cloudtrail"
+CLOUDTRAIL_START = "2024/01/01"
 REQUIRE = os.environ.get("DDBTRAIL_REQUIRE_TRINO") == "1"
 
 
@@ -108,6 +110,10 @@ def register(server: LocalTrino, lake: Lake, root: Path, *, fmt: str = "parquet"
     engine.execute(hive, engine.table_ddl(
         glue_table("snapshots.parquet.json"), name=f"{HIVE_CATALOG}.{schema}.snapshots",
         location=location, table_names=names))
+    # cloudtrail_logs over <lake>/_cloudtrail/yyyy/MM/dd/ (empty unless a test writes it).
+    engine.execute(hive, engine.table_ddl(
+        engine.cloudtrail_table_input(f"{location}{CLOUDTRAIL_DIR}/", CLOUDTRAIL_START),
+        name=f"{HIVE_CATALOG}.{schema}.cloudtrail_logs", location=location))
     catalog = HIVE_CATALOG
     if iceberg:
         catalog = ICEBERG_CATALOG

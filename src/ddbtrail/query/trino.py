@@ -132,6 +132,7 @@ FORMATS: Final = {
     "org.apache.hive.hcatalog.data.JsonSerDe": "JSON",
     "org.openx.data.jsonserde.JsonSerDe": "OPENX_JSON",
 }
+CLOUDTRAIL_FILE: Final = "records.jsonl"
 # The lake's root in the Glue definitions: the bucket and the ``lake/`` prefix.
 _LOCATION: Final = re.compile(r"s3://[^/]+/lake/")
 
@@ -152,10 +153,19 @@ def trino_date_bound(bound: str) -> str:
 
 
 def trino_type(glue_type: str) -> str:
-    """A Glue/Hive type as Trino spells it (``array<string>`` -> ``array(varchar)``)."""
+    """A Glue/Hive type as Trino spells it (``array<string>`` -> ``array(varchar)``,
+    ``struct<a:string>`` -> ``row("a" varchar)``, ``map<k,v>`` -> ``map(k, v)``)."""
+    from ddbtrail.core.cloudtrail import split_type
+
     t = glue_type.strip().lower()
     if t.startswith("array<") and t.endswith(">"):
         return f"array({trino_type(t[6:-1])})"
+    if t.startswith("struct<") and t.endswith(">"):
+        fields = [part.partition(":") for part in split_type(t[7:-1])]
+        return "row(" + ", ".join(f"{_ident(n)} {trino_type(sub)}" for n, _, sub in fields) + ")"
+    if t.startswith("map<") and t.endswith(">"):
+        key, value = split_type(t[4:-1])
+        return f"map({trino_type(key)}, {trino_type(value)})"
     if t in _SCALARS:
         return _SCALARS[t]
     raise QueryError(f"Glue type {glue_type!r} has no Trino form here")
@@ -224,3 +234,48 @@ def table_ddl(table_input: Mapping[str, Any], *, name: str, location: str,
                          + _sql_string(_LOCATION.sub(location, template)))
     return (f"CREATE TABLE {name} (\n  " + ",\n  ".join(columns) + "\n) WITH (\n  "
             + ",\n  ".join(props) + "\n)")
+
+
+# --------------------------------------------------------------------------- CloudTrail
+
+
+def cloudtrail_table_input(location: str, start_day: str) -> dict[str, Any]:
+    """The ``cloudtrail_logs`` TableInput the stack deploys (infra/constructs/cloudtrail.py),
+    with Trino's nearest equivalent of its storage: Trino has no CloudTrailInputFormat, so
+    the table reads JSON Lines, one record per line (``write_cloudtrail_jsonl``), with the
+    same columns, JSON SerDe and ``timestamp`` projection."""
+    from ddbtrail.core.cloudtrail import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_TABLE
+    from ddbtrail.core.cloudtrail import athena_table_properties
+
+    return {
+        "Name": ATHENA_TABLE,
+        "Parameters": {"EXTERNAL": "TRUE", "classification": "cloudtrail",
+                       **athena_table_properties(location, start_day)},
+        "PartitionKeys": [{"Name": ATHENA_PARTITION, "Type": "string"}],
+        "StorageDescriptor": {
+            "Location": location,
+            "Columns": [{"Name": n, "Type": t} for n, t in ATHENA_COLUMNS],
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hive.hcatalog.data.JsonSerDe"},
+        },
+    }
+
+
+def write_cloudtrail_jsonl(trail: Any, folder: Any, days: Sequence[str] | None = None) -> int:
+    """Write the records of ``trail``'s log files (a ``TrailLogs``) as JSON Lines under
+    ``folder`` (a Path), one file per day folder ``yyyy/MM/dd``, each record shaped as
+    the Athena table reads it (``core.cloudtrail.athena_row``). Returns the record count."""
+    from ddbtrail.core.cloudtrail import ATHENA_PARTITION, athena_row
+
+    by_day: dict[str, list[str]] = {}
+    for _, day, document in trail.documents(days):
+        records = document.get("Records") if isinstance(document, Mapping) else None
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, Mapping):
+                row = athena_row(record, day)
+                row.pop(ATHENA_PARTITION)
+                by_day.setdefault(day, []).append(json.dumps(row, ensure_ascii=False))
+    for day, lines in by_day.items():
+        target = folder / day
+        target.mkdir(parents=True, exist_ok=True)
+        (target / CLOUDTRAIL_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sum(len(lines) for lines in by_day.values())
