@@ -105,8 +105,9 @@ def register(server: LocalTrino, lake: Lake, root: Path, *, fmt: str = "parquet"
     names = table_names or ["Orders"]
     iceberg = fmt == "iceberg"
     if not iceberg:
-        engine.execute(hive, engine.table_ddl(glue_table(f"changes.{fmt}.json"), name=f"{HIVE_CATALOG}.{schema}."
-                                              "changes", location=location, table_names=names))
+        engine.execute(hive, engine.table_ddl(
+            glue_table(f"changes.{fmt}.json"), name=f"{HIVE_CATALOG}.{schema}.changes",
+            location=location, table_names=names))
     engine.execute(hive, engine.table_ddl(
         glue_table("snapshots.parquet.json"), name=f"{HIVE_CATALOG}.{schema}.snapshots",
         location=location, table_names=names))

@@ -60,7 +60,7 @@ def connect(settings: TrinoSettings) -> Any:
         authentication = auth.JWTAuthentication(settings.jwt)
     if authentication is not None and not settings.https:
         raise QueryUsageError("trino: a password or JWT needs https (--trino-https)")
-    return dbapi.connect(
+    return dbapi.connect(  # type: ignore[no-untyped-call]
         host=settings.host, port=settings.port, user=settings.user,
         catalog=settings.catalog, schema=settings.schema,
         http_scheme="https" if settings.https else "http", auth=authentication,
@@ -244,8 +244,12 @@ def cloudtrail_table_input(location: str, start_day: str) -> dict[str, Any]:
     with Trino's nearest equivalent of its storage: Trino has no CloudTrailInputFormat, so
     the table reads JSON Lines, one record per line (``write_cloudtrail_jsonl``), with the
     same columns, JSON SerDe and ``timestamp`` projection."""
-    from ddbtrail.core.cloudtrail import ATHENA_COLUMNS, ATHENA_PARTITION, ATHENA_TABLE
-    from ddbtrail.core.cloudtrail import athena_table_properties
+    from ddbtrail.core.cloudtrail import (
+        ATHENA_COLUMNS,
+        ATHENA_PARTITION,
+        ATHENA_TABLE,
+        athena_table_properties,
+    )
 
     return {
         "Name": ATHENA_TABLE,
