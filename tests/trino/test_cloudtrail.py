@@ -36,7 +36,7 @@ def test_item_history_with_actor_same_rows(trino_server: LocalTrino, tmp_path: P
         values = {"table_name": "Orders", "item_key": item_key,
                   "from": "2024-05-01T00:00:00Z", "to": "2024-05-03T00:00:00Z"}
         duck = saved.run_local(query, values, lake, cloudtrail=logs)
-        got = engine.run_trino(query, values, con=tl.con)
+        got = saved.run_trino(query, values, con=tl.con)
         assert got.column_names == duck.column_names
         assert canonical_rows(got, ordered=True) == canonical_rows(duck, ordered=True)
         for row in got.to_pylist():

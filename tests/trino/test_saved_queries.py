@@ -22,7 +22,6 @@ from ddbtrail.core.row import arrow_schema
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.iceberg import IcebergLake
 from ddbtrail.query import saved
-from ddbtrail.query import trino as engine
 from ddbtrail.query.trino_local import LocalTrino
 from tests.sql.conftest import CASES, complete_row, read_jsonl, write_lake
 from tests.trino.conftest import TrinoLake, register
@@ -111,7 +110,7 @@ RUNS = _runs()
 def assert_same(query: saved.Query, values: dict[str, str], tl: TrinoLake) -> list[Any]:
     """Run on both engines; the canonical rows, asserted equal (columns too)."""
     duck = saved.run_local(query, values, tl.lake)
-    trino = engine.run_trino(query, values, con=tl.con)
+    trino = saved.run_trino(query, values, con=tl.con)
     assert trino.column_names == duck.column_names, query.name
     got, want = canonical_rows(trino), canonical_rows(duck)
     assert got == want, f"{query.name} {values}: Trino and DuckDB differ"
@@ -137,5 +136,5 @@ def test_the_comparison_sees_a_difference(case_lakes: Callable[[str, str], Trino
     values = {p.name: values[p.name] for p in query.parameters if p.name in values}
     orders = case_lakes("orders", "parquet")
     other = case_lakes("conflict", "parquet")
-    assert canonical_rows(engine.run_trino(query, values, con=other.con)) != canonical_rows(
+    assert canonical_rows(saved.run_trino(query, values, con=other.con)) != canonical_rows(
         saved.run_local(query, values, orders.lake))

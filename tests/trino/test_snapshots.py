@@ -30,7 +30,7 @@ SETTLE = 900
 
 def _run(name: str, values: dict[str, str], con: object) -> list[list[object]]:
     query = saved.load(name)
-    return canonical_rows(engine.run_trino(query, {p.name: values[p.name]
+    return canonical_rows(saved.run_trino(query, {p.name: values[p.name]
                                                     for p in query.parameters}, con=con))
 
 
@@ -74,7 +74,7 @@ def test_snapshot_sequence_same_on_trino_and_duckdb(trino_server: LocalTrino,
     # ... and the as-of queries read through it alike, on Trino and on DuckDB.
     table_as_of = saved.load("table_as_of")
     args = {"table_name": "Orders", "at": later["at"]}
-    state = engine.run_trino(table_as_of, args, con=tl.con)
+    state = saved.run_trino(table_as_of, args, con=tl.con)
     assert canonical_rows(state) == canonical_rows(saved.run_local(table_as_of, args,
                                                                    duck_lake))
     keys = state.column("item_key").to_pylist()
@@ -82,6 +82,6 @@ def test_snapshot_sequence_same_on_trino_and_duckdb(trino_server: LocalTrino,
     item_as_of = saved.load("item_as_of")
     for key in keys:
         one = {**args, "item_key": key}
-        got = canonical_rows(engine.run_trino(item_as_of, one, con=tl.con))
+        got = canonical_rows(saved.run_trino(item_as_of, one, con=tl.con))
         assert got == canonical_rows(saved.run_local(item_as_of, one, duck_lake)), key
         assert got, key

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from ddbtrail.core.exceptions import QueryError
 from ddbtrail.core.flatten import flatten_record
 from ddbtrail.query import saved
-from ddbtrail.query import trino as engine
 from ddbtrail.query.trino_local import LocalTrino
 from tests import strategies
 from tests.sql.conftest import write_lake
@@ -105,7 +104,7 @@ def test_generated_workload_same_on_trino_and_duckdb(
             values = {**WINDOW, "item_key": item_key, "attribute": attribute}
             values = {p.name: values[p.name] for p in query.parameters if p.name in values}
             duck = _outcome(lambda q=query, v=values: saved.run_local(q, v, lake))
-            trino = _outcome(lambda q=query, v=values: engine.run_trino(q, v, con=tl.con))
+            trino = _outcome(lambda q=query, v=values: saved.run_trino(q, v, con=tl.con))
             assert trino == duck, f"{name} {values}"
     finally:
         tl.con.close()
@@ -131,5 +130,5 @@ def test_attribute_path_with_a_dash_differs(trino_server: LocalTrino,
     values = {"table_name": "Orders", "item_key": rows[0]["item_key"], "attribute": "a-b"}
     assert _outcome(lambda: saved.run_local(query, values, lake))[0] == "rows"
     with pytest.raises(QueryError, match="attribute_history failed on Trino"):
-        engine.run_trino(query, values, con=tl.con)
+        saved.run_trino(query, values, con=tl.con)
     tl.con.close()

@@ -530,6 +530,17 @@ def run_athena(query: Query, values: Mapping[str, str], *, database: str,
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def run_trino(query: Query, values: Mapping[str, str], settings: TrinoSettings | None = None,
+              *, con: Any = None) -> pa.Table:
+    """Run the saved SQL unchanged on Trino (``ddbtrail.query.trino``), the values bound in
+    ``?`` order as Athena binds them. Raises QueryUsageError for bad parameters, QueryError
+    naming the query and Trino's error."""
+    from ddbtrail.query.trino import run_sql
+
+    bound = bind(query, values)
+    return run_sql(query.name, query.sql, positional(query, bound), settings, con=con)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -558,7 +569,5 @@ def run(name: str, values: Mapping[str, str] | None = None, *, engine: str = "du
                           s3_output=s3_output, boto3_session=boto3_session,
                           endpoint_url=endpoint_url)
     if engine == "trino":
-        from ddbtrail.query.trino import run_trino
-
         return run_trino(query, values, trino)
     raise QueryError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")

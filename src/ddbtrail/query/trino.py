@@ -16,14 +16,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import pyarrow as pa
 
 from ddbtrail.core.exceptions import QueryError, QueryUsageError
-
-if TYPE_CHECKING:
-    from ddbtrail.query.saved import Query
 
 DEFAULT_PORT: Final = 8080
 
@@ -90,24 +87,17 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def run_trino(query: Query, values: Mapping[str, str], settings: TrinoSettings | None = None,
-              *, con: Any = None) -> pa.Table:
-    """Run the saved SQL on Trino with the values bound in ``?`` order.
-
-    Raises QueryUsageError for bad parameters, QueryError naming the query and Trino's
-    error on one line.
-    """
-    from ddbtrail.query.saved import bind, positional
-
-    bound = bind(query, values)
+def run_sql(name: str, sql: str, params: Sequence[Any],
+            settings: TrinoSettings | None = None, *, con: Any = None) -> pa.Table:
+    """Run query ``name``'s SQL on Trino with ``params`` bound in ``?`` order (on ``con``,
+    or a connection to ``settings``). Raises QueryError naming the query and Trino's error
+    on one line; QueryUsageError for bad connection settings."""
     own = con is None
     con = con or connect(settings or TrinoSettings())
     try:
-        return execute(con, query.sql, positional(query, bound))
-    except QueryError:
-        raise
+        return execute(con, sql, params)
     except Exception as exc:  # the client raises its own, requests' and socket errors
-        raise QueryError(f"query {query.name} failed on Trino: {error_line(exc)}") from exc
+        raise QueryError(f"query {name} failed on Trino: {error_line(exc)}") from exc
     finally:
         if own:
             con.close()
