@@ -107,11 +107,21 @@ def _runs() -> list[Any]:
 RUNS = _runs()
 
 
-def assert_same(query: saved.Query, values: dict[str, str], tl: TrinoLake) -> list[Any]:
+# Columns an engine may fill from either copy of a redelivered event (docs/trino.md): the
+# latest-row rule orders by change_order only, which copies of one event share, so which
+# copy's ingested_at a snapshot row carries is not determined (on one engine either).
+UNDETERMINED = {("conflict", "snapshot_state"): "ingested_at"}
+
+
+def assert_same(query: saved.Query, values: dict[str, str], tl: TrinoLake,
+                case: str = "") -> list[Any]:
     """Run on both engines; the canonical rows, asserted equal (columns too)."""
     duck = saved.run_local(query, values, tl.lake)
     trino = saved.run_trino(query, values, con=tl.con)
     assert trino.column_names == duck.column_names, query.name
+    loose = UNDETERMINED.get((case, query.name))
+    if loose:
+        duck, trino = duck.drop_columns([loose]), trino.drop_columns([loose])
     got, want = canonical_rows(trino), canonical_rows(duck)
     assert got == want, f"{query.name} {values}: Trino and DuckDB differ"
     return got
@@ -120,7 +130,7 @@ def assert_same(query: saved.Query, values: dict[str, str], tl: TrinoLake) -> li
 @pytest.mark.parametrize(("fmt", "case", "name", "values"), RUNS)
 def test_same_rows_on_trino_and_duckdb(fmt: str, case: str, name: str, values: dict[str, str],
                                        case_lakes: Callable[[str, str], TrinoLake]) -> None:
-    assert_same(saved.load(name), values, case_lakes(case, fmt))
+    assert_same(saved.load(name), values, case_lakes(case, fmt), case)
 
 
 def test_every_saved_query_and_view_is_run() -> None:

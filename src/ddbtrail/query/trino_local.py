@@ -236,7 +236,7 @@ class LocalTrino:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if self._ready():
+            if self._ready() and self._answers():
                 return self
             time.sleep(0.5)
         tail = self.log_tail()
@@ -249,6 +249,22 @@ class LocalTrino:
                     f"http://127.0.0.1:{self.port}/v1/info", timeout=2) as response:
                 return b'"starting":false' in response.read().replace(b" ", b"")
         except OSError:
+            return False
+
+    def _answers(self) -> bool:
+        # /v1/info says ready before the node has registered ("No nodes available").
+        try:
+            from trino import dbapi
+
+            con = dbapi.connect(host="127.0.0.1", port=self.port,  # type: ignore[no-untyped-call]
+                                user="ddbtrail")
+            try:
+                cursor = con.cursor()
+                cursor.execute("SELECT 1")
+                return bool(cursor.fetchall() == [[1]])
+            finally:
+                con.close()
+        except Exception:  # noqa: BLE001 - not up yet, whatever the client says
             return False
 
     def log_tail(self, lines: int = 5) -> str:
