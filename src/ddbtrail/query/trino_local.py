@@ -252,7 +252,15 @@ class LocalTrino:
             return False
 
     def _answers(self) -> bool:
-        # /v1/info says ready before the node has registered ("No nodes available").
+        # /v1/info says ready before the node can run table scans ("No nodes available"):
+        # ready once a scan of an empty Hive table succeeds.
+        probe = self.work / "probe"
+        probe.mkdir(exist_ok=True)
+        statements = (
+            f"CREATE SCHEMA IF NOT EXISTS {HIVE_CATALOG}.ddbtrail_probe",
+            f"CREATE TABLE IF NOT EXISTS {HIVE_CATALOG}.ddbtrail_probe.probe (x integer) "
+            f"WITH (format = 'PARQUET', external_location = 'local://{probe}')",
+            f"SELECT count(*) FROM {HIVE_CATALOG}.ddbtrail_probe.probe")
         try:
             from trino import dbapi
 
@@ -260,8 +268,10 @@ class LocalTrino:
                                 user="ddbtrail")
             try:
                 cursor = con.cursor()
-                cursor.execute("SELECT 1")
-                return bool(cursor.fetchall() == [[1]])
+                for sql in statements:
+                    cursor.execute(sql)
+                    rows = cursor.fetchall()
+                return bool(rows == [[0]])
             finally:
                 con.close()
         except Exception:  # noqa: BLE001 - not up yet, whatever the client says
