@@ -286,7 +286,7 @@ def test_history_json_images_are_objects_like_as_of(
     ("capture", "--format", "parquet|jsonl|iceberg"),
     ("backfill", "--format", "parquet|jsonl|iceberg"),
     ("redrive", "--format", "parquet|jsonl|iceberg"), ("demo", "--format", "parquet|jsonl|iceberg"),
-    ("cost", "--format", "parquet|jsonl|iceberg"), ("query", "--engine", "duckdb|athena"),
+    ("cost", "--format", "parquet|jsonl|iceberg"), ("query", "--engine", "duckdb|athena|trino"),
     ("views", "--apply", "duckdb|athena"), ("views", "--binary", "base64|varbinary"),
     ("schema", "--bucket", "day|hour"), ("replicate", "--delete-mode", "delete|tombstone"),
     ("history", "--output", "table|json|csv"),

@@ -15,6 +15,9 @@ from ddbtrail.core.settings import parse_assignments
 from ddbtrail.lake.cloudtrail import TrailLogs
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved as q
+from ddbtrail.query.trino import DEFAULT_PORT, TrinoSettings
+
+_TRINO = "Trino (--engine trino)"
 
 
 class Engine(enum.StrEnum):
@@ -22,6 +25,7 @@ class Engine(enum.StrEnum):
 
     duckdb = "duckdb"
     athena = "athena"
+    trino = "trino"
 
 
 @app.command("queries")
@@ -45,7 +49,7 @@ def run_query(
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="NAME=VALUE, once per parameter.")] = None,
     engine: Annotated[Engine, typer.Option(
-        help="duckdb (the local lake) or athena.")] = Engine.duckdb,
+        help="duckdb (the local lake), athena, or trino.")] = Engine.duckdb,
     lake: LakeOpt = None,
     workgroup: Annotated[str | None, typer.Option(help="Athena workgroup.")] = None,
     database: Annotated[str, typer.Option(help="Glue database (athena).")] = "ddbtrail",
@@ -61,8 +65,28 @@ def run_query(
     sql: Annotated[bool, typer.Option(
         "--sql", help="Print its Athena SQL, fragments expanded, instead of running it.")]
         = False,
+    trino_host: Annotated[str, typer.Option(envvar="DDBTRAIL_TRINO_HOST",
+                                            rich_help_panel=_TRINO)] = "127.0.0.1",
+    trino_port: Annotated[int, typer.Option(envvar="DDBTRAIL_TRINO_PORT",
+                                            rich_help_panel=_TRINO)] = DEFAULT_PORT,
+    trino_catalog: Annotated[str, typer.Option(
+        envvar="DDBTRAIL_TRINO_CATALOG", rich_help_panel=_TRINO,
+        help="Catalog holding the changes table (hive, or a Glue-backed one).")] = "hive",
+    trino_schema: Annotated[str, typer.Option(envvar="DDBTRAIL_TRINO_SCHEMA",
+                                              rich_help_panel=_TRINO)] = "ddbtrail",
+    trino_user: Annotated[str, typer.Option(envvar="DDBTRAIL_TRINO_USER",
+                                            rich_help_panel=_TRINO)] = "ddbtrail",
+    trino_https: Annotated[bool, typer.Option(
+        envvar="DDBTRAIL_TRINO_HTTPS", rich_help_panel=_TRINO,
+        help="TLS; needed with a password or JWT.")] = False,
+    trino_password: Annotated[str | None, typer.Option(
+        envvar="DDBTRAIL_TRINO_PASSWORD", rich_help_panel=_TRINO,
+        help="Password (basic authentication).")] = None,
+    trino_jwt: Annotated[str | None, typer.Option(
+        envvar="DDBTRAIL_TRINO_JWT", rich_help_panel=_TRINO,
+        help="JWT (bearer authentication).")] = None,
 ) -> None:
-    """Run a saved query on the local lake (DuckDB) or on Athena; print its rows."""
+    """Run a saved query on the local lake (DuckDB), on Athena or on Trino; print its rows."""
     if sql:  # the text to paste into Athena: the file itself may use fragments
         sys.stdout.write(q.load(name).sql + "\n")
         return
@@ -75,5 +99,9 @@ def run_query(
     table = q.run(name, values, engine=engine.value, lake=the_lake, database=database,
                   workgroup=workgroup, s3_output=s3_output,
                   boto3_session=aws_session(region, profile), endpoint_url=endpoint_url,
-                  cloudtrail=trail)
+                  cloudtrail=trail,
+                  trino=TrinoSettings(host=trino_host, port=trino_port, catalog=trino_catalog,
+                                      schema=trino_schema, user=trino_user,
+                                      https=trino_https, password=trino_password,
+                                      jwt=trino_jwt))
     render(table.to_pylist(), output, columns=table.column_names, title=name)

@@ -50,10 +50,11 @@ from ddbtrail.resources import queries_dir
 if TYPE_CHECKING:
     from ddbtrail.lake.cloudtrail import TrailLogs
     from ddbtrail.lake.files import Lake
+    from ddbtrail.query.trino import TrinoSettings
 
 PARAM_TYPES: Final = ("string", "timestamp", "integer")
 KINDS: Final = ("query", "view", "audit")
-ENGINES: Final = ("duckdb", "athena")
+ENGINES: Final = ("duckdb", "athena", "trino")
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*\Z")
 _PARAM_LINE: Final = re.compile(r"(\w+)\s+(\w+)\s*(.*)\Z")
 _DEFAULT: Final = re.compile(r"\[default:\s*([^\]]*)\]")
@@ -529,6 +530,17 @@ def run_athena(query: Query, values: Mapping[str, str], *, database: str,
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def run_trino(query: Query, values: Mapping[str, str], settings: TrinoSettings | None = None,
+              *, con: Any = None) -> pa.Table:
+    """Run the saved SQL unchanged on Trino (``ddbtrail.query.trino``), the values bound in
+    ``?`` order as Athena binds them. Raises QueryUsageError for bad parameters, QueryError
+    naming the query and Trino's error."""
+    from ddbtrail.query.trino import run_sql
+
+    bound = bind(query, values)
+    return run_sql(query.name, query.sql, positional(query, bound), settings, con=con)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -542,8 +554,10 @@ def rows(table: pa.Table) -> list[dict[str, Any]]:
 def run(name: str, values: Mapping[str, str] | None = None, *, engine: str = "duckdb",
         lake: Lake | None = None, database: str = "ddbtrail", workgroup: str | None = None,
         s3_output: str | None = None, boto3_session: Any = None,
-        endpoint_url: str | None = None, cloudtrail: TrailLogs | None = None) -> pa.Table:
-    """Load and run a saved query by name on ``engine`` (duckdb over ``lake``, or athena)."""
+        endpoint_url: str | None = None, cloudtrail: TrailLogs | None = None,
+        trino: TrinoSettings | None = None) -> pa.Table:
+    """Load and run a saved query by name on ``engine``: duckdb over ``lake``, athena, or
+    trino (the server ``trino`` names; its defaults otherwise)."""
     query = load(name)
     values = dict(values or {})
     if engine == "duckdb":
@@ -554,4 +568,6 @@ def run(name: str, values: Mapping[str, str] | None = None, *, engine: str = "du
         return run_athena(query, values, database=database, workgroup=workgroup,
                           s3_output=s3_output, boto3_session=boto3_session,
                           endpoint_url=endpoint_url)
+    if engine == "trino":
+        return run_trino(query, values, trino)
     raise QueryError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
