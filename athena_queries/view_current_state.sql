@@ -28,7 +28,7 @@ chosen AS (
 ),
 candidates AS (
     SELECT s.table_name, s.item_key, s.keys, s.new_image, s.type_hints, s.event_time,
-           s.sequence_number, s.action, s.change_order
+           s.sequence_number, s.action, s.change_order, s.ingested_at
     FROM snapshots AS s
     JOIN chosen AS c
       ON s.table_name = c.table_name
@@ -38,7 +38,7 @@ candidates AS (
     WHERE s.row_kind = 'item'
     UNION ALL
     SELECT o.table_name, o.item_key, o.keys, o.new_image, o.type_hints, o.event_time,
-           o.sequence_number, o.action, o.change_order
+           o.sequence_number, o.action, o.change_order, o.ingested_at
     FROM changes_ordered AS o
     JOIN chosen AS c
       ON o.table_name = c.table_name
@@ -46,7 +46,7 @@ candidates AS (
      AND o."timestamp" > c.snapshot_ms
     UNION ALL
     SELECT o.table_name, o.item_key, o.keys, o.new_image, o.type_hints, o.event_time,
-           o.sequence_number, o.action, o.change_order
+           o.sequence_number, o.action, o.change_order, o.ingested_at
     FROM changes_ordered AS o
     WHERE o.table_name NOT IN (SELECT table_name FROM chosen)
 )

@@ -48,9 +48,12 @@ BINARY_MODES: Final = ("base64", "varbinary")
 NAMED_QUERY_MAX_CHARS: Final = 262_144
 CATALOG_FILE: Final = "ddbtrail.duckdb"
 
-# Epoch ms -> a timestamp without zone holding UTC time: the same value on every engine
-# and session time zone (from_unixtime gives a zoned type some BI tools reject).
-_AS_TIMESTAMP: Final = "date_add('millisecond', \"timestamp\", TIMESTAMP '1970-01-01 00:00:00.000')"
+# The change time as a timestamp without zone holding UTC time, to the millisecond, whatever
+# the engine and session time zone (some BI tools reject zoned types). Read from event_time:
+# Trino, so Athena, refuses date_add('millisecond', <epoch ms>, ...) (the amount must fit an
+# int).
+_AS_TIMESTAMP: Final = ("CAST(from_iso8601_timestamp(event_time) AT TIME ZONE 'UTC' "
+                        "AS timestamp(3))")
 # System columns of each view: (column, SQL expression over the ranked row, type, comment).
 _CHANGE_COLUMNS: Final = (
     ("event_id", "event_id", "varchar", "stream eventID (unique per row)"),
