@@ -15,8 +15,10 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # AWS CLI's (``aws SERVICE COMMAND --option``).
 COMMAND = re.compile(
     r"(ddbtrail|aws [a-z0-9-]+) [a-z-]+( --?[a-z][a-z0-9-]*( [^-' ]+)?)*( ?$|'|`|:)")
-# A generator run as ``python -m ddbtrail.catalog.glue --write glue/`` has its own argparse.
-OWN_ARGPARSE = {SRC / "catalog" / "glue.py"}
+# Modules run as scripts parse their own arguments: ``python -m ddbtrail.catalog.glue --write
+# glue/`` and ``python -m ddbtrail.query.trino_local serve --port N`` (which also starts
+# Trino's launcher with its options).
+OWN_ARGPARSE = {SRC / "catalog" / "glue.py", SRC / "query" / "trino_local.py"}
 # The AWS CLI's own options, in the command a message tells the user to run.
 AWS_CLI = {"--table-name", "--stream-specification"}
 

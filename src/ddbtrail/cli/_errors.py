@@ -36,7 +36,8 @@ class UsageError(DdbtrailError):
 
 # Library arguments whose option has another name; any other ``name_x`` is ``--name-x``.
 _OPTION_OF: Final = {"settle_seconds": "--settle", "live_items": "--items",
-                     "tolerance": "--tolerance", "boto3_session": "--profile"}
+                     "tolerance": "--tolerance", "boto3_session": "--profile",
+                     "https": "--trino-https"}
 
 
 def option_of(param: str) -> str:

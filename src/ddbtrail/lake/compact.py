@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt_mod
 import gzip
-import io
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,6 +46,7 @@ from ddbtrail.lake.iceberg import (
     partition_needs_compacting,
     require_inside_root,
 )
+from ddbtrail.lake.jsonl import gunzip, read_jsonl
 from ddbtrail.lake.result import PartitionResult
 
 if TYPE_CHECKING:
@@ -183,36 +183,6 @@ def _read_parquet(lake: Lake, files: Sequence[DataFile]) -> pa.Table:
     return dataset.to_table()
 
 
-def _gunzip(raw: bytes) -> bytes:
-    # pyarrow's input streams may already have decompressed a .gz file (by its suffix).
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-
-
-def _read_jsonl(lake: Lake, files: Sequence[DataFile]) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.json as pajson
-
-    full = arrow_schema(include_partitions=True)
-    data = arrow_schema(include_partitions=False)
-    parts = []
-    for f in files:
-        raw = lake.read_bytes(f.path)
-        if raw is None:
-            raise LakeError(f"{f.path} disappeared while compacting; run again")
-        raw = _gunzip(raw)
-        if not raw.strip():
-            continue
-        try:
-            parts.append(pajson.read_json(
-                io.BytesIO(raw),
-                parse_options=pajson.ParseOptions(explicit_schema=full,
-                                                  unexpected_field_behavior="ignore"),
-            ).select(data.names))
-        except pa.ArrowInvalid as exc:
-            raise LakeError(f"{f.path}: not JSON Lines rows ({exc})") from exc
-    return pa.concat_tables(parts) if parts else data.empty_table()
-
-
 def dedup_and_sort(table: pa.Table) -> pa.Table:
     """One row per event_id (the earliest ingested), ordered by item_key, then
     sequence_number compared as a number (shorter first, then by digits)."""
@@ -301,7 +271,7 @@ def _check_written(lake: Lake, path: str, expected_rows: int, fmt: str) -> int:
         with lake.fs.open_input_file(path) as f:
             rows = pq.ParquetFile(f).metadata.num_rows
     else:
-        rows = _gunzip(lake.read_bytes(path) or b"").count(b"\n")
+        rows = gunzip(lake.read_bytes(path) or b"").count(b"\n")
     if rows != expected_rows:
         raise LakeError(f"{path}: wrote {expected_rows} rows but it reads back {rows}")
     return size
@@ -323,7 +293,7 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
         return result
     try:
         fmt = part.format
-        table = _read_parquet(lake, part.files) if fmt == "parquet" else _read_jsonl(
+        table = _read_parquet(lake, part.files) if fmt == "parquet" else read_jsonl(
             lake, part.files)
         result.rows_before = table.num_rows
         table = dedup_and_sort(table)

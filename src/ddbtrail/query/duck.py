@@ -6,11 +6,14 @@ BI tool can read). Both sessions run in UTC and ``changes`` has the columns of
 ``ddbtrail.core.row``, as Athena sees the table.
 
 
-Files are read through pyarrow datasets (local or S3 via pyarrow.fs, no httpfs download),
-and DuckDB scans the Arrow datasets: filters on ``table_name``/``dt`` are pushed down to
-pyarrow, which skips the other partitions' files without opening them. Partition values
-come from the path and stay strings (like ``hive_types_autocast=0``). Parquet (Firehose
-omits the partition columns), JSON Lines and gzipped JSON Lines may be mixed.
+Parquet files are read through pyarrow datasets (local or S3 via pyarrow.fs, no httpfs
+download), and DuckDB scans the Arrow datasets: filters on ``table_name``/``dt`` are pushed
+down to pyarrow, which skips the other partitions' files without opening them. Local JSON
+Lines files (plain or gzipped) go through DuckDB's own JSON reader, which prunes the same
+way; on S3 they are read into Arrow when the connection is made (``lake.jsonl``), only
+those of the listed partitions. Partition values come from the path and stay strings (like
+``hive_types_autocast=0``). Parquet (Firehose omits the partition columns) and JSON Lines
+may be mixed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Final
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.json as pj
 
 from ddbtrail.core.exceptions import InvalidArgument, LakeError, QueryError
 from ddbtrail.core.row import (
@@ -31,38 +33,55 @@ from ddbtrail.core.row import (
     duckdb_columns,
     snapshot_arrow_schema,
 )
+from ddbtrail.lake.jsonl import read_jsonl
 
 if TYPE_CHECKING:
     from ddbtrail.lake.files import DataFile, Lake
 
 VIEW: Final = "changes"
 SNAPSHOTS_VIEW: Final = "snapshots"
-# One JSON line can hold two 400 KB images; pyarrow's JSON reader needs a line within a block.
-_JSON_BLOCK_BYTES: Final = 16 << 20
 
 
-def _datasets(lake: Lake, files: list[DataFile],
-              planned: list[str] | None = None) -> list[Any]:
+def _json_source(paths: list[str]) -> str:
+    """DuckDB's own reader over local JSON Lines files, the row's types, partitions from the
+    path; filters on them skip files unread."""
+    spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in
+                           duckdb_columns(include_partitions=False).items()) + "}"
+    listing = "[" + ", ".join(sql_string(p) for p in paths) + "]"
+    return (f"read_json({listing}, format = 'newline_delimited', columns = {spec}, "
+            "hive_partitioning = true, hive_types_autocast = false)")
+
+
+def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
+             planned: list[str] | None = None) -> list[str]:
+    """What the ``changes`` view unions, registered on ``con``: Parquet and Iceberg files as
+    Arrow datasets, JSON Lines files through DuckDB's reader (local) or read into Arrow (S3).
+    Never a pyarrow JSON dataset: its scan can deadlock (lake/jsonl.py)."""
     full = arrow_schema(include_partitions=True)
-    data = arrow_schema(include_partitions=False)
     partitioning = ds.partitioning(
         pa.schema([pa.field("table_name", pa.string()), pa.field("dt", pa.string())]),
         flavor="hive")
-    json_format = ds.JsonFileFormat(
-        parse_options=pj.ParseOptions(explicit_schema=data, unexpected_field_behavior="ignore"),
-        read_options=pj.ReadOptions(block_size=_JSON_BLOCK_BYTES))
-    out = []
-    for fmt, file_format in (("parquet", "parquet"), ("jsonl", json_format)):
-        paths = [f.path for f in files if f.format == fmt]
-        if paths:
-            out.append(ds.dataset(paths, schema=full, format=file_format, filesystem=lake.fs,
-                                  partitioning=partitioning, partition_base_dir=lake.root))
+    arrow: list[Any] = []
+    sources: list[str] = []
+    paths = [f.path for f in files if f.format == "parquet"]
+    if paths:
+        arrow.append(ds.dataset(paths, schema=full, format="parquet", filesystem=lake.fs,
+                                partitioning=partitioning, partition_base_dir=lake.root))
+    jsonl = [f for f in files if f.format == "jsonl"]
+    if jsonl and lake.is_local:
+        sources.append(_json_source([f.path for f in jsonl]))
+    elif jsonl:
+        arrow.append(read_jsonl(lake, jsonl, with_partitions=True))
     if planned:
         # Iceberg data files hold every column, partition columns included.
-        out.append(ds.dataset(planned, schema=full, format="parquet", filesystem=lake.fs))
-    if not out:
-        out.append(full.empty_table())
-    return out
+        arrow.append(ds.dataset(planned, schema=full, format="parquet", filesystem=lake.fs))
+    if not arrow and not sources:
+        arrow.append(full.empty_table())
+    for i, source in enumerate(arrow):
+        name = f"_changes_{i}"
+        con.register(name, source)
+        sources.append(name)
+    return sources
 
 
 def sql_string(text: str) -> str:
@@ -126,12 +145,7 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
     if snapshot_files is None:
         snapshot_files = lake.snapshot_files(table_name)
     con = _session(duckdb.connect())
-    sources = []
-    for i, dataset in enumerate(_datasets(lake, files, planned)):
-        name = f"_changes_{i}"
-        con.register(name, dataset)
-        sources.append(name)
-    con.execute(_changes_view(sources))
+    con.execute(_changes_view(_sources(con, lake, files, planned)))
     _register_snapshots(con, lake, snapshot_files)
     return con
 

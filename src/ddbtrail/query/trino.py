@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from ddbtrail.core.exceptions import QueryError, QueryUsageError
+from ddbtrail.core.exceptions import InvalidArgument, QueryError, QueryUsageError
 
 DEFAULT_PORT: Final = 8080
 
@@ -41,7 +41,7 @@ class TrinoSettings:
 
 
 def connect(settings: TrinoSettings) -> Any:
-    """A ``trino.dbapi`` connection. Raises QueryUsageError for a password or token
+    """A ``trino.dbapi`` connection. Raises InvalidArgument (``https``) for a password or token
     without ``https`` (the client would send it in clear)."""
     try:
         from trino import auth, dbapi
@@ -56,7 +56,7 @@ def connect(settings: TrinoSettings) -> Any:
     elif settings.jwt is not None:
         authentication = auth.JWTAuthentication(settings.jwt)
     if authentication is not None and not settings.https:
-        raise QueryUsageError("trino: a password or JWT needs https (--trino-https)")
+        raise InvalidArgument("https", settings.https, "a Trino password or JWT needs https")
     return dbapi.connect(  # type: ignore[no-untyped-call]
         host=settings.host, port=settings.port, user=settings.user,
         catalog=settings.catalog, schema=settings.schema,
