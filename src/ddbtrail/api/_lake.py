@@ -83,15 +83,7 @@ def _s3_fs(session: boto3.Session, endpoint_url: str | None) -> Any:
     """A pyarrow S3 filesystem with ``session``'s credentials (pyarrow knows no sessions)."""
     import pyarrow.fs as pafs
 
-    kwargs: dict[str, Any] = {}
-    creds = session.get_credentials()
-    if creds is not None:
-        frozen = creds.get_frozen_credentials()
-        kwargs.update(access_key=frozen.access_key, secret_key=frozen.secret_key)
-        if frozen.token:
-            kwargs["session_token"] = frozen.token
-    if session.region_name:
-        kwargs["region"] = session.region_name
+    kwargs: dict[str, Any] = dict(files.s3_arguments(session))
     if endpoint_url:
         ep = urlparse(endpoint_url)
         kwargs.update(endpoint_override=ep.netloc or ep.path, scheme=ep.scheme or "http",

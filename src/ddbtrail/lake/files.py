@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
 from ddbtrail.core.exceptions import LakeError
@@ -230,7 +230,12 @@ def _profile_credentials(profile: str) -> dict[str, object]:
     it is not told of); includes ``region`` when the profile sets one."""
     import boto3
 
-    session = boto3.Session(profile_name=profile)
+    return s3_arguments(boto3.Session(profile_name=profile))
+
+
+def s3_arguments(session: Any) -> dict[str, object]:
+    """pyarrow S3FileSystem arguments from a boto3 session's credentials and region
+    (pyarrow knows no sessions)."""
     kwargs: dict[str, object] = {}
     creds = session.get_credentials()
     if creds is not None:
