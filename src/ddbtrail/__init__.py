@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         QueryError,
         Restored,
         TableNotInLake,
+        TrinoSettings,
         as_of,
         compact,
         cost,
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError", "Restored",
-    "TableNotInLake", "__version__", "as_of", "compact", "cost", "history", "queries",
-    "query", "restore", "schema", "snapshot", "who",
+    "TableNotInLake", "TrinoSettings", "__version__", "as_of", "compact", "cost", "history",
+    "queries", "query", "restore", "schema", "snapshot", "who",
 ]
 
 

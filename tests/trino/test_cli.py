@@ -54,3 +54,19 @@ def test_a_password_without_tls_is_refused(capsys: pytest.CaptureFixture[str]) -
                             "--trino-password", "secret"], capsys)
     assert code == 2
     assert "https" in err and "secret" not in err
+
+
+def test_the_api_runs_a_saved_query_on_trino_as_on_duckdb(trino_server: LocalTrino,
+                                                         tmp_path: Path) -> None:
+    import ddbtrail as dt
+
+    root = tmp_path / "lake"
+    lake = write_lake(root, [{**r, "_format": "parquet"}
+                             for r in read_jsonl(CASES / "orders" / "input.jsonl")])
+    tl = register(trino_server, lake, root, table_names=["Orders", "Users"])
+    params = {"table_name": "Orders", "item_key": '{"id":1}'}
+    on_duckdb = dt.query(str(root), "item_history", **params)
+    on_trino = dt.query(None, "item_history", engine="trino", **params,
+                        trino=dt.TrinoSettings(port=trino_server.port, schema=tl.schema))
+    assert on_duckdb.num_rows > 0
+    assert on_trino.to_pylist() == on_duckdb.to_pylist()

@@ -56,7 +56,7 @@ def build_lake(root: Path, given: list[dict[str, Any]], fmt: str) -> Lake:
     root.mkdir(parents=True)
     lake = Lake.open(str(root))
     rows = [complete_row(r) for r in given]
-    IcebergLake(lake).append(pa.Table.from_pylist(rows, schema=arrow_schema(
+    IcebergLake(lake, create=True).append(pa.Table.from_pylist(rows, schema=arrow_schema(
         include_partitions=True)))
     return lake
 

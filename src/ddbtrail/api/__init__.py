@@ -17,9 +17,10 @@ from ddbtrail.core.exceptions import (
     QueryError,
     TableNotInLake,
 )
+from ddbtrail.query.trino import TrinoSettings
 
 __all__ = [
     "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError", "Restored",
-    "TableNotInLake", "as_of", "compact", "cost", "history", "queries", "query", "restore",
-    "schema", "snapshot", "who",
+    "TableNotInLake", "TrinoSettings", "as_of", "compact", "cost", "history", "queries", "query",
+    "restore", "schema", "snapshot", "who",
 ]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ddbtrail.catalog.schema_infer import TableSchema
     from ddbtrail.lake.cloudtrail import TrailLogs
+    from ddbtrail.query.trino import TrinoSettings
 
 CLOUDTRAIL_ENV = "DDBTRAIL_CLOUDTRAIL"
 
@@ -221,6 +222,7 @@ def _param_text(name: str, value: object) -> str:
 def query(lake: Lake | str | None, name: str, *, engine: str = "duckdb",
           cloudtrail: str | None = None, database: str = "ddbtrail",
           workgroup: str | None = None, s3_output: str | None = None,
+          trino: TrinoSettings | None = None,
           boto3_session: Any = None, endpoint_url: str | None = None,
           **params: object) -> pa.Table:
     """Run the saved query ``name`` (``athena_queries/<name>.sql``) with ``params``.
@@ -230,7 +232,9 @@ def query(lake: Lake | str | None, name: str, *, engine: str = "duckdb",
     numbers, dates or datetimes; a parameter named like a Python keyword goes through
     ``**{"from": ...}``. ``engine``: ``"duckdb"`` over ``lake`` (with ``cloudtrail`` logs
     as ``cloudtrail_logs`` [default: $DDBTRAIL_CLOUDTRAIL]), ``"athena"`` (``database``,
-    ``workgroup``, ``s3_output``), or any other engine ``query.saved.run`` knows.
+    ``workgroup``, ``s3_output``), ``"trino"`` (the server ``trino`` names, a
+    ``dt.TrinoSettings``; its defaults otherwise), or any other engine ``query.saved.run``
+    knows.
     ``boto3_session``/``endpoint_url`` default to the lake's.
 
     Raises QueryError naming an unknown query, or a missing or bad parameter.
@@ -248,7 +252,7 @@ def query(lake: Lake | str | None, name: str, *, engine: str = "duckdb",
                      database=database, workgroup=workgroup, s3_output=s3_output,
                      boto3_session=boto3_session or (opened.boto3_session if opened else None),
                      endpoint_url=endpoint_url or (opened.endpoint_url if opened else None),
-                     cloudtrail=trail)
+                     cloudtrail=trail, trino=trino)
 
 
 def queries() -> pa.Table:
