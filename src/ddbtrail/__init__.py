@@ -7,11 +7,16 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# A library's records go where the application's logging sends them, never to Python's
+# last-resort stderr handler; the CLI installs its own one-line handler (cli/_run.py).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ddbtrail.api import (

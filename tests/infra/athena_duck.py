@@ -61,7 +61,9 @@ class Statement:
     files: set[str] = field(default_factory=set)   # the files the profiler names
     bytes_scanned: int = 0
     rows_scanned: int = 0
-    change_files_read: int = 0      # of the changes table (not snapshots)
+    # The most change files (not snapshots) one scan read: a statement may scan the same
+    # range twice (a build's state and its partition counts), which re-reads no history.
+    change_files_read: int = 0
     change_rows_scanned: int = 0
     rows_written: int = 0
     scans: list[dict[str, Any]] = field(default_factory=list)  # the profiler's table scans
@@ -270,7 +272,8 @@ class LocalAthena:
             st.bytes_scanned += int(scan.get("bytes_scanned", 0))
             st.rows_scanned += rows
             if "/snapshots/" not in names:
-                st.change_files_read += int(info.get("Total Files Read", 0))
+                st.change_files_read = max(st.change_files_read,
+                                           int(info.get("Total Files Read", 0)))
                 st.change_rows_scanned += rows
 
 

@@ -231,10 +231,10 @@ def test_after_the_first_day_the_snapshot_build_reads_only_changes_since_its_bas
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "snapshot_base reads view snapshot_status, whose staleness check joins every change "
-    "partition up to the snapshot's date: each daily run scans the whole history "
-    "(ingested_at, timestamp). Branch snap changes how staleness is decided; when it lands "
-    "this test passes and the marker must go."))
+    "snapshot_base reads view snapshot_status, whose staleness check counts the distinct "
+    "event_ids of every change partition up to each build's date (one column, but every "
+    "change file): each daily run still scans the whole history. Known gap; when the check "
+    "reads only partitions that can still change, this passes and the marker must go."))
 def test_after_the_first_day_no_statement_rereads_the_whole_history(week: Week) -> None:
     assert not rereads(week, None)
 
