@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,3 +42,16 @@ def moto_server() -> Iterator[Any]:
 
     with EmbeddedAWS() as aws:
         yield aws
+
+
+@pytest.fixture(autouse=True)
+def _ddbtrail_logger_restored() -> Iterator[None]:
+    """The Lambda handlers copy Powertools' handler onto the ``ddbtrail`` logger when they
+    are imported (right in Lambda); in a test that handler writes to that test's captured
+    stream, closed afterwards, so later tests would log into a closed file."""
+    log = logging.getLogger("ddbtrail")
+    handlers, level, propagate = list(log.handlers), log.level, log.propagate
+    yield
+    log.handlers[:] = handlers
+    log.setLevel(level)
+    log.propagate = propagate
