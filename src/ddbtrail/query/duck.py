@@ -42,13 +42,12 @@ VIEW: Final = "changes"
 SNAPSHOTS_VIEW: Final = "snapshots"
 
 
-def _json_source(paths: list[str]) -> str:
-    """DuckDB's own reader over local JSON Lines files, the row's types, partitions from the
-    path; filters on them skip files unread."""
+def _json_source(files: str) -> str:
+    """DuckDB's own reader over local JSON Lines files (``files``: an SQL list or glob), the
+    row's types, partitions from the path; filters on them skip files unread."""
     spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in
                            duckdb_columns(include_partitions=False).items()) + "}"
-    listing = "[" + ", ".join(sql_string(p) for p in paths) + "]"
-    return (f"read_json({listing}, format = 'newline_delimited', columns = {spec}, "
+    return (f"read_json({files}, format = 'newline_delimited', columns = {spec}, "
             "hive_partitioning = true, hive_types_autocast = false)")
 
 
@@ -69,7 +68,7 @@ def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
                                 partitioning=partitioning, partition_base_dir=lake.root))
     jsonl = [f for f in files if f.format == "jsonl"]
     if jsonl and lake.is_local:
-        sources.append(_json_source([f.path for f in jsonl]))
+        sources.append(_json_source("[" + ", ".join(sql_string(f.path) for f in jsonl) + "]"))
     elif jsonl:
         arrow.append(read_jsonl(lake, jsonl, with_partitions=True))
     if planned:
@@ -194,13 +193,7 @@ def stored_changes_sql(lake: Lake) -> str:
         sources.append(f"read_parquet({glob}, hive_partitioning = true, "
                        "hive_types_autocast = false, union_by_name = true)")
     if "jsonl" in formats:
-        data_cols = duckdb_columns(include_partitions=False)
-        spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}"
-                               for k, v in data_cols.items()) + "}"
-        glob = sql_string(f"{root}/table_name=*/dt=*/*.jsonl*")
-        sources.append(f"read_json({glob}, format = 'newline_delimited', "
-                       f"columns = {spec}, hive_partitioning = true, "
-                       "hive_types_autocast = false)")
+        sources.append(_json_source(sql_string(f"{root}/table_name=*/dt=*/*.jsonl*")))
     return _changes_view(sources)
 
 
