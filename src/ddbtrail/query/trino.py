@@ -21,6 +21,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ddbtrail.core.exceptions import InvalidArgument, QueryError, QueryUsageError
+from ddbtrail.query.duck import quote_identifier, sql_string
 
 DEFAULT_PORT: Final = 8080
 
@@ -152,21 +153,14 @@ def trino_type(glue_type: str) -> str:
         return f"array({trino_type(t[6:-1])})"
     if t.startswith("struct<") and t.endswith(">"):
         fields = [part.partition(":") for part in split_type(t[7:-1])]
-        return "row(" + ", ".join(f"{_ident(n)} {trino_type(sub)}" for n, _, sub in fields) + ")"
+        return "row(" + ", ".join(f"{quote_identifier(n)} {trino_type(sub)}"
+                                  for n, _, sub in fields) + ")"
     if t.startswith("map<") and t.endswith(">"):
         key, value = split_type(t[4:-1])
         return f"map({trino_type(key)}, {trino_type(value)})"
     if t in _SCALARS:
         return _SCALARS[t]
     raise QueryError(f"Glue type {glue_type!r} has no Trino form here")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _projection(params: Mapping[str, str], column: str,
@@ -176,22 +170,22 @@ def _projection(params: Mapping[str, str], column: str,
     kind = params.get(prefix + "type")
     if kind is None:
         return ""
-    props = [f"partition_projection_type = {_sql_string(kind)}"]
+    props = [f"partition_projection_type = {sql_string(kind)}"]
     if kind == "enum":
         names = list(table_names) if table_names else params[prefix + "values"].split(",")
         props.append("partition_projection_values = ARRAY["
-                     + ", ".join(_sql_string(n) for n in names) + "]")
+                     + ", ".join(sql_string(n) for n in names) + "]")
     elif kind == "date":
-        props.append(f"partition_projection_format = {_sql_string(params[prefix + 'format'])}")
+        props.append(f"partition_projection_format = {sql_string(params[prefix + 'format'])}")
         props.append("partition_projection_range = ARRAY["
-                     + ", ".join(_sql_string(trino_date_bound(r))
+                     + ", ".join(sql_string(trino_date_bound(r))
                                  for r in params[prefix + "range"].split(","))
                      + "]")
         if prefix + "interval" in params:
             props.append(f"partition_projection_interval = {int(params[prefix + 'interval'])}")
         if prefix + "interval.unit" in params:
             props.append("partition_projection_interval_unit = "
-                         + _sql_string(params[prefix + "interval.unit"]))
+                         + sql_string(params[prefix + "interval.unit"]))
     return " WITH (" + ", ".join(props) + ")"
 
 
@@ -207,21 +201,21 @@ def table_ddl(table_input: Mapping[str, Any], *, name: str, location: str,
     if serde not in FORMATS:
         raise QueryError(f"table {table_input['Name']}: SerDe {serde} has no Trino format")
     params = table_input.get("Parameters", {})
-    columns = [f"{_ident(c['Name'])} {trino_type(c['Type'])}" for c in storage["Columns"]]
+    columns = [f"{quote_identifier(c['Name'])} {trino_type(c['Type'])}" for c in storage["Columns"]]
     keys = table_input.get("PartitionKeys", [])
-    columns += [f"{_ident(k['Name'])} {trino_type(k['Type'])}"
+    columns += [f"{quote_identifier(k['Name'])} {trino_type(k['Type'])}"
                 f"{_projection(params, k['Name'], table_names)}" for k in keys]
-    props = [f"format = {_sql_string(FORMATS[serde])}",
-             f"external_location = {_sql_string(_LOCATION.sub(location, storage['Location']))}"]
+    props = [f"format = {sql_string(FORMATS[serde])}",
+             f"external_location = {sql_string(_LOCATION.sub(location, storage['Location']))}"]
     if keys:
         props.append("partitioned_by = ARRAY["
-                     + ", ".join(_sql_string(k["Name"]) for k in keys) + "]")
+                     + ", ".join(sql_string(k["Name"]) for k in keys) + "]")
     if params.get("projection.enabled") == "true":
         props.append("partition_projection_enabled = true")
         template = params.get("storage.location.template")
         if template:
             props.append("partition_projection_location_template = "
-                         + _sql_string(_LOCATION.sub(location, template)))
+                         + sql_string(_LOCATION.sub(location, template)))
     return (f"CREATE TABLE {name} (\n  " + ",\n  ".join(columns) + "\n) WITH (\n  "
             + ",\n  ".join(props) + "\n)")
 
