@@ -3,7 +3,7 @@
 -- question: The rows of a new state snapshot: every live item of a table at an instant, from the snapshot it builds on plus the changes after that one, and what the build read in each change partition. `ddbtrail snapshot` and the daily maintenance (INSERT INTO snapshots) write them.
 -- parameters:
 --   table_name      string     DynamoDB table name
---   base            timestamp  instant of the snapshot to build on (a row of snapshot_status that is not stale); 1970-01-01 reads the whole history [default: 1970-01-01T00:00:00Z]
+--   base            timestamp  instant of the snapshot to build on (a snapshot_candidates row snapshot_check finds fresh); 1970-01-01 reads the whole history [default: 1970-01-01T00:00:00Z]
 --   base            timestamp  the same instant again (its partition)
 --   base_made_at    string     made_at of that snapshot [default: none]
 --   table_name      string     the same table again

@@ -18,7 +18,9 @@
 -- note: "partition" row recorded. A late file adds events; a redelivered event (same
 -- note: event_id) or a compaction adds none. A build without partition rows (made before
 -- note: they were recorded) is stale. Reads the event_id column of the history once, and
--- note: the timestamp column of each build's own date.
+-- note: the timestamp column of each build's own date. The daily maintenance picks its
+-- note: base with snapshot_check instead: the same rule, counted only where a late change
+-- note: can still land after the build (the last 49 hours of event dates before made_at).
 WITH builds AS (
     -- One "complete" row per finished build (the files' last row group: cheap to find).
     SELECT DISTINCT table_name, snapshot_date, snapshot_ms, made_at, visible_before

@@ -7,11 +7,14 @@ machine of ours:
 1. ``CREATE OR REPLACE VIEW`` for every saved view (``athena_queries/view_*.sql``), in
    dependency order: the saved queries select from ``changes_ordered`` and
    ``snapshot_status``, so they exist from the first run on;
-2. per captured table (a Map state): ``snapshot_base.sql`` picks the snapshot to build on,
-   ``INSERT INTO snapshots <snapshot_state.sql>`` writes the state at the end of the
-   previous UTC day and what the build read (per change partition, the distinct events at
-   or before it: ``snapshot_status`` finds late deliveries by them), ``INSERT INTO
-   snapshots <snapshot_complete.sql>`` marks it finished.
+2. per captured table (a Map state): ``snapshot_candidates.sql`` lists the finished
+   snapshots it may build on, newest first, and ``snapshot_check.sql`` is asked of each in
+   turn (a Choice loop) until one is not stale: it counts only the change partitions a
+   late change can still reach (the build's last two or three days), so a daily run never
+   reads the whole history. ``INSERT INTO snapshots <snapshot_state.sql>`` writes the
+   state at the end of the previous UTC day and what the build read (per change
+   partition, the distinct events at or before it: the staleness checks compare the lake
+   with them), ``INSERT INTO snapshots <snapshot_complete.sql>`` marks it finished.
 
 The SQL is the saved files' text, sent with their ``?`` parameters as execution
 parameters; locally the same files run on DuckDB (``ddbtrail snapshot``). Compaction of
@@ -56,6 +59,9 @@ _VALUES: Final = {
     "visible_before": "$visibleBefore",
     "base": "$base",
     "base_made_at": "$baseMadeAt",
+    # The candidate snapshot_check is asked about (row $next of snapshot_candidates).
+    "candidate": "$fromMillis($number($candidates[$next].Data[0].VarCharValue))",
+    "candidate_made_at": "$candidates[$next].Data[1].VarCharValue",
 }
 _ATHENA_RETRY: Final = [{
     "ErrorEquals": ["Athena.TooManyRequestsException", "Athena.InternalServerException"],
@@ -91,6 +97,12 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
         return {"Type": "Task", "Resource": ATHENA_SYNC, "Arguments": arguments,
                 "Retry": _ATHENA_RETRY, **extra}
 
+    def results(**extra: Any) -> dict[str, Any]:
+        """getQueryResults of the query whose state assigned ``keep_id``."""
+        return {"Type": "Task", "Resource": ATHENA_RESULTS,
+                "Arguments": {"QueryExecutionId": "{% $queryId %}"}, "Retry": _ATHENA_RETRY,
+                **extra}
+
     states: dict[str, Any] = {
         "Instants": {
             "Type": "Pass",
@@ -116,8 +128,9 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
         nxt = _state_name(VIEW_ORDER[i + 1]) if i + 1 < len(VIEW_ORDER) else "Tables"
         states[_state_name(name)] = athena(
             f"CREATE OR REPLACE VIEW {saved.view_name(view)} AS\n{view.sql}", Next=nxt)
-    base_q, state_q, complete_q = (queries[n] for n in
-                                   ("snapshot_base", "snapshot_state", "snapshot_complete"))
+    keep_id = {"queryId": "{% $states.result.QueryExecution.QueryExecutionId %}"}
+    candidates_q, check_q, state_q, complete_q = (queries[n] for n in (
+        "snapshot_candidates", "snapshot_check", "snapshot_state", "snapshot_complete"))
     states["Tables"] = {
         "Type": "Map",
         "Items": "{% $tables %}",
@@ -130,24 +143,37 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
                 # first query that sends it.
                 "Table": {"Type": "Pass", "Assign": {"table": "{% $states.input.table %}"},
                           "Next": "FindBase"},
-                "FindBase": athena(
-                    base_q.sql, execution_parameters(base_q),
-                    Assign={"queryId": "{% $states.result.QueryExecution.QueryExecutionId %}"},
-                    Next="ReadBase"),
-                "ReadBase": {
-                    "Type": "Task", "Resource": ATHENA_RESULTS,
-                    "Arguments": {"QueryExecutionId": "{% $queryId %}"},
-                    "Retry": _ATHENA_RETRY,
-                    # Row 0 is the header; no row 1: no usable snapshot, read everything.
-                    "Assign": {
-                        "base": "{% $count($states.result.ResultSet.Rows) > 1 ? $fromMillis("
-                                "$number($states.result.ResultSet.Rows[1].Data[0].VarCharValue))"
-                                f" : '{NO_SNAPSHOT}' %}}",
-                        "baseMadeAt": "{% $count($states.result.ResultSet.Rows) > 1 ? "
-                                      "$states.result.ResultSet.Rows[1].Data[1].VarCharValue"
-                                      f" : '{NO_BUILD}' %}}",
-                    },
-                    "Next": "WriteSnapshot",
+                "FindBase": athena(candidates_q.sql, execution_parameters(candidates_q),
+                                   Assign=keep_id, Next="ReadCandidates"),
+                # Row 0 is the header: candidates are rows 1.. (at most 30, one page).
+                "ReadCandidates": results(
+                    Assign={"candidates": "{% $states.result.ResultSet.Rows %}", "next": 1},
+                    Next="NextCandidate"),
+                "NextCandidate": {
+                    "Type": "Choice",
+                    "Choices": [{"Condition": "{% $next < $count($candidates) %}",
+                                 "Next": "CheckCandidate"}],
+                    # None left (or none at all): build from the whole history.
+                    "Default": "WriteSnapshot",
+                    "Assign": {"base": NO_SNAPSHOT, "baseMadeAt": NO_BUILD},
+                },
+                "CheckCandidate": athena(check_q.sql, execution_parameters(check_q),
+                                         Assign=keep_id, Next="ReadCheck"),
+                # One row (row 1): late_changes, stale.
+                "ReadCheck": results(
+                    Output="{% $states.result.ResultSet.Rows[1].Data[1].VarCharValue %}",
+                    Next="Fresh"),
+                "Fresh": {
+                    "Type": "Choice",
+                    "Choices": [{
+                        "Condition": "{% $states.input = 'false' %}",
+                        "Assign": {
+                            "base": "{% " + _VALUES["candidate"] + " %}",
+                            "baseMadeAt": "{% " + _VALUES["candidate_made_at"] + " %}",
+                        },
+                        "Next": "WriteSnapshot"}],
+                    "Default": "NextCandidate",
+                    "Assign": {"next": "{% $next + 1 %}"},
                 },
                 "WriteSnapshot": athena(insert_sql(state_q), execution_parameters(state_q),
                                         Next="MarkComplete"),

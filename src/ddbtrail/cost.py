@@ -310,20 +310,23 @@ def estimate(w: Workload, *, price: dict[str, float] | None = None,
         f"{athena_billed_bytes(d_scan) / MB:,.0f} MB) vs a {n_scan / MB:,.0f} MB full scan",
     ))
 
-    # Daily maintenance (issue 18): a scheduled state machine runs, per table and day, three
-    # Athena queries: snapshot_base (the stale check reads the event_id column of the
-    # history), snapshot_state (the previous snapshot plus the day's changes) and
-    # snapshot_complete (10 MB minimum). Snapshots are kept as long as the history.
+    # Daily maintenance (issue 18): a scheduled state machine runs, per table and day, four
+    # Athena queries: snapshot_candidates (the snapshots table only: 10 MB minimum),
+    # snapshot_check of the previous build (the event_id column of the two days of change
+    # partitions a late change can still reach: query.snapshots.LATE_ARRIVAL_HOURS),
+    # snapshot_state (the previous snapshot plus the day's changes) and snapshot_complete
+    # (10 MB minimum). Snapshots are kept as long as the history.
     items = w.live_items or w.changes_per_day
     snap_row = (m["row_overhead_bytes"] + w.avg_item_kb * KIB) * stored_ratio
     snapshot_bytes = items * snap_row
-    base_scan = w.changes_per_day * w.history_days * m["stale_check_bytes_per_row"]
+    base_scan = w.changes_per_day * min(w.history_days, 2) * m["stale_check_bytes_per_row"]
     state_scan = snapshot_bytes + w.changes_per_day * stored_row
     runs = DAYS if rows else 0
-    athena_usd = runs * sum(athena_billed_bytes(b) for b in (base_scan, state_scan, 0)) \
+    athena_usd = runs * sum(athena_billed_bytes(b) for b in (0, base_scan, state_scan, 0)) \
         / TB * p["athena_tb_scanned"]
     kept = snapshot_bytes * w.history_days
-    transitions = runs * (7 + 4)  # Pass x2, four views, the Map; four states per table
+    # Pass x2, four views, the Map; per table nine states when the first candidate is fresh.
+    transitions = runs * (7 + 9)
     est.figures.update({"snapshot_gb": snapshot_bytes / GB, "snapshot_scan_mb":
                         state_scan / MB})
     est.lines.append(Line(

@@ -4,7 +4,6 @@ Athena, and that SQL, run on DuckDB, writes the state ``ddbtrail snapshot`` writ
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from ddbtrail.lake.files import Lake
 from ddbtrail.query import saved, snapshots
 from ddbtrail.query.duck import connect
 from infra.constructs.maintenance import ATHENA_RESULTS, ATHENA_SYNC, VIEW_ORDER
+from tests.infra.asl import evaluate
 from tests.infra.test_infra_app import JSONL, PARQUET, prepare_inputs, statements
 from tests.sql.test_snapshots import DAY, T0, TABLE, Workload, write
 
@@ -57,11 +57,14 @@ def test_default_synth_schedules_a_state_machine_that_runs_athena(jsonl: Any) ->
     assert created == [f"CREATE OR REPLACE VIEW {saved.view_name(saved.load(v))}"
                        for v in VIEW_ORDER]
     inner = states["Tables"]["ItemProcessor"]["States"]
-    assert [inner[n]["Resource"] for n in ("FindBase", "ReadBase", "WriteSnapshot",
-                                           "MarkComplete")] == [
-        ATHENA_SYNC, ATHENA_RESULTS, ATHENA_SYNC, ATHENA_SYNC]
+    assert [inner[n]["Resource"] for n in ("FindBase", "ReadCandidates", "CheckCandidate",
+                                           "ReadCheck", "WriteSnapshot", "MarkComplete")] == [
+        ATHENA_SYNC, ATHENA_RESULTS, ATHENA_SYNC, ATHENA_RESULTS, ATHENA_SYNC, ATHENA_SYNC]
     # The SQL is the saved queries' (fragments expanded).
-    assert inner["FindBase"]["Arguments"]["QueryString"] == saved.load("snapshot_base").sql
+    assert inner["FindBase"]["Arguments"]["QueryString"] == \
+        saved.load("snapshot_candidates").sql
+    assert inner["CheckCandidate"]["Arguments"]["QueryString"] == \
+        saved.load("snapshot_check").sql
     assert inner["WriteSnapshot"]["Arguments"]["QueryString"] == (
         "INSERT INTO snapshots\n" + saved.load("snapshot_state").sql)
     # Fragments expanded: no placeholder reaches Athena.
@@ -116,11 +119,9 @@ def _texts(resources: Any) -> list[str]:
 
 
 def _literal_sql(sql: str, params: list[str], values: dict[str, str]) -> str:
-    """What Athena runs: each ``?`` replaced by its execution parameter (a SQL literal)."""
-    literals = []
-    for expression in params:
-        (name,) = re.findall(r"\$(\w+)", expression)
-        literals.append(saved.athena_literal(values[name]))
+    """What Athena runs: each ``?`` replaced by its execution parameter (a SQL literal),
+    the machine's JSONata evaluated with ``values`` as its variables."""
+    literals = [str(evaluate(p.strip()[2:-2], values, "machine")) for p in params]
     spans = saved._placeholder_spans(sql, "machine")
     assert len(spans) == len(literals)
     for (start, end), literal in reversed(list(zip(spans, literals, strict=True))):
@@ -129,17 +130,27 @@ def _literal_sql(sql: str, params: list[str], values: dict[str, str]) -> str:
 
 
 def _run_machine_day(con: duckdb.DuckDBPyConnection, inner: dict[str, Any],
-                     values: dict[str, str]) -> None:
-    """The Map iteration of one table, its Athena statements run on DuckDB."""
+                     values: dict[str, Any]) -> None:
+    """The Map iteration of one table, its Athena statements run on DuckDB: the
+    candidates, each checked newest first until one is not stale, then the build."""
     def run(state: str) -> list[tuple[Any, ...]]:
         args = inner[state]["Arguments"]
         sql = _literal_sql(args["QueryString"], args.get("ExecutionParameters", []), values)
         saved.install_views_for(sql, con)
         return con.execute(saved.transpile(sql, state)).fetchall()
 
-    found = run("FindBase")
-    values["base"] = iso_ms(found[0][0]) if found else snapshots.NO_SNAPSHOT
-    values["baseMadeAt"] = str(found[0][1]) if found else snapshots.NO_BUILD
+    header = {"Data": [{"VarCharValue": "snapshot_ms"}, {"VarCharValue": "made_at"}]}
+    values["candidates"] = [header, *({"Data": [{"VarCharValue": str(ms)},
+                                                {"VarCharValue": made}]}
+                                      for ms, made in run("FindBase"))]
+    values["base"], values["baseMadeAt"] = snapshots.NO_SNAPSHOT, snapshots.NO_BUILD
+    for index in range(1, len(values["candidates"])):
+        values["next"] = index
+        ((_, stale),) = run("CheckCandidate")
+        if not stale:
+            ms, made = (d["VarCharValue"] for d in values["candidates"][index]["Data"])
+            values["base"], values["baseMadeAt"] = iso_ms(int(ms)), made
+            break
     run("WriteSnapshot")
     run("MarkComplete")
 

@@ -8,10 +8,10 @@ must leave the same snapshots table, and the same as-of answers, as ``ddbtrail s
 run each day on a twin lake; after the first day the build may read only the change files
 at or after the date of the snapshot it builds on (DuckDB's profiler counts them).
 
-Assumptions about the snapshot SQL: the machine's Athena statements are a SELECT whose
-first row names the base, and INSERT INTO snapshots whose SELECT lists the snapshot
-table's columns in order (``core.row.SNAPSHOT_COLUMNS``); a statement's table is the one
-whose name is among its execution parameters.
+Assumptions about the snapshot SQL: the machine's Athena statements are SELECTs (the
+candidate bases, then a staleness check of each) and INSERT INTO snapshots whose SELECT
+lists the snapshot table's columns in order (``core.row.SNAPSHOT_COLUMNS``); a
+statement's table is the one whose name is among its execution parameters.
 """
 
 from __future__ import annotations
@@ -230,11 +230,6 @@ def test_after_the_first_day_the_snapshot_build_reads_only_changes_since_its_bas
     assert all(any(st.change_files_read for st in day.statements) for day in week.days)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "snapshot_base reads view snapshot_status, whose staleness check counts the distinct "
-    "event_ids of every change partition up to each build's date (one column, but every "
-    "change file): each daily run still scans the whole history. Known gap; when the check "
-    "reads only partitions that can still change, this passes and the marker must go."))
 def test_after_the_first_day_no_statement_rereads_the_whole_history(week: Week) -> None:
     assert not rereads(week, None)
 

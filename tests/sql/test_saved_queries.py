@@ -31,6 +31,8 @@ SAMPLE_VALUES = {
     "to": "2024-05-04T00:00:00Z",
     "made_at": "2024-05-05T00:00:00Z",
     "visible_before": "2024-05-04T23:45:00Z",
+    "candidate": "2024-05-02T23:59:59.999Z",
+    "candidate_made_at": "2024-05-03T01:30:00.000Z",
 }
 
 

@@ -196,6 +196,44 @@ def test_a_late_change_makes_the_snapshot_stale_and_it_is_ignored(tmp_path: Path
     assert again.base is None and again.items == 0
 
 
+def _daily_check(lake: Lake, at_ms: int, made_at: str) -> tuple[int, bool]:
+    """(late_changes, stale) of snapshot_check.sql, the daily maintenance's check."""
+    (row,) = _rows(lake, name="snapshot_check", table_name=TABLE, candidate=iso_ms(at_ms),
+                   candidate_made_at=made_at)
+    return int(row["late_changes"]), bool(row["stale"])
+
+
+@pytest.mark.parametrize(("made_ms_after_boundary", "counted"), [(0, False), (-1, True)])
+def test_the_daily_check_counts_the_partitions_a_late_change_can_still_reach(
+        tmp_path: Path, made_ms_after_boundary: int, counted: bool) -> None:
+    """A change reaches the lake at most LATE_ARRIVAL_HOURS after its event time, so a
+    build made that long after the end of a partition's date holds all of it: the daily
+    check does not count it (just outside the horizon); made a millisecond earlier, the
+    partition could still gain a change and is counted (just inside). Readers count
+    every partition whatever the bound: a change later than it is never read wrong."""
+    assert f"INTERVAL '{snapshots.LATE_ARRIVAL_HOURS}' HOUR" in saved.load("snapshot_check").sql
+    work = Workload()
+    day1 = T0 - 12 * 3600 + DAY  # 2024-05-02T00:00:00Z, the end of May 1
+    lake = write(tmp_path, [work.op("a", "put", day1 - 3600, 1, day1 - 3595),
+                            work.op("b", "put", day1 + 3600, 2, day1 + 3605)], "part")
+    at_ms = (day1 + DAY + 600) * 1000
+    boundary_ms = (day1 + snapshots.LATE_ARRIVAL_HOURS * 3600) * 1000
+    made_ms = boundary_ms + made_ms_after_boundary
+    built = snapshots.build(lake, TABLE, at_ms, now_ms=made_ms)
+    assert _daily_check(lake, at_ms, built.made_at) == (0, False)
+    # A change of May 1 (its last second) and one of May 2 arrive after the build.
+    write(tmp_path, [work.op("c", "put", day1 - 1, 3, made_ms // 1000 + 60)], "late-may1")
+    assert _daily_check(lake, at_ms, built.made_at) == ((1, True) if counted else (0, False))
+    write(tmp_path, [work.op("d", "put", day1 + 7200, 4, made_ms // 1000 + 60)], "late-may2")
+    assert _daily_check(lake, at_ms, built.made_at) == ((2, True) if counted else (1, True))
+    (build,) = snapshots.status(lake, TABLE)
+    assert build.stale and build.late_changes == 2
+    (view,) = _rows(lake, name="view_snapshot_status")  # what Athena's readers use
+    assert view["stale"] and view["late_changes"] == 2
+    assert lookups.table_as_of(lake, TABLE, at_ms) == \
+        lookups.table_as_of(lake, TABLE, at_ms, use_snapshots=False)
+
+
 def test_a_row_the_build_read_is_never_late_whatever_its_ingested_at(tmp_path: Path) -> None:
     work = Workload()
     # Ingested 60 s before the build, inside the settle window: the build read it.

@@ -36,15 +36,18 @@ SAMPLES: dict[str, dict[str, str]] = {
     "orders": {"table_name": "Orders", "item_key": '{"id":1}', "attribute": "status",
                "at": "2024-05-02T12:00:00Z", "from": "2024-05-01T00:00:00Z",
                "to": "2024-05-04T00:00:00Z", "made_at": "2024-05-05T00:00:00Z",
-               "visible_before": "2024-05-04T23:45:00Z"},
+               "visible_before": "2024-05-04T23:45:00Z", "candidate": "2024-05-02T23:59:59.999Z",
+               "candidate_made_at": "2024-05-03T01:30:00.000Z"},
     "dashboard": {"table_name": "Jobs", "item_key": '{"id":1}', "attribute": "s",
                   "at": "2024-06-01T08:30:00Z", "from": "2024-05-31T00:00:00Z",
                   "to": "2024-06-02T00:00:00Z", "made_at": "2024-06-02T00:00:00Z",
-                  "visible_before": "2024-06-01T23:45:00Z"},
+                  "visible_before": "2024-06-01T23:45:00Z", "candidate": "2024-06-01T12:00:00.000Z",
+                  "candidate_made_at": "2024-06-02T01:30:00.000Z"},
     "conflict": {"table_name": "Orders", "item_key": '{"id":9}', "attribute": "status",
                  "at": "2024-06-01T23:00:00Z", "from": "2024-06-01T00:00:00Z",
                  "to": "2024-06-02T00:00:00Z", "made_at": "2024-06-02T00:00:00Z",
-                 "visible_before": "2024-06-01T23:45:00Z"},
+                 "visible_before": "2024-06-01T23:45:00Z", "candidate": "2024-06-01T23:00:00Z",
+                 "candidate_made_at": "2024-06-02T01:30:00.000Z"},
 }
 CASE_NAMES = tuple(SAMPLES)
 

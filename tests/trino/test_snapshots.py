@@ -1,8 +1,8 @@
 """The daily snapshot sequence on Trino, as the maintenance state machine runs it on Athena:
-snapshot_base, INSERT INTO snapshots <snapshot_state>, INSERT INTO snapshots
-<snapshot_complete>, then as-of queries through the snapshot. The same build made by
-``ddbtrail snapshot`` (DuckDB) over a copy of the lake gives the same snapshot rows and
-the same as-of answers.
+snapshot_candidates (and snapshot_check of each), INSERT INTO snapshots <snapshot_state>,
+INSERT INTO snapshots <snapshot_complete>, then as-of queries through the snapshot. The
+same build made by ``ddbtrail snapshot`` (DuckDB) over a copy of the lake gives the same
+snapshot rows and the same as-of answers.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_snapshot_sequence_same_on_trino_and_duckdb(trino_server: LocalTrino,
     values = {"table_name": "Orders", "at": AT, "made_at": built.made_at,
               "visible_before": iso_ms(parse_timestamp(NOW) - SETTLE * 1000),
               "base": snapshots.NO_SNAPSHOT, "base_made_at": snapshots.NO_BUILD}
-    assert _run("snapshot_base", values, tl.con) == []
+    assert _run("snapshot_candidates", values, tl.con) == []
     for name in ("snapshot_state", "snapshot_complete"):
         query = saved.load(name)
         bound = saved.positional(query, saved.bind(
@@ -69,11 +69,21 @@ def test_snapshot_sequence_same_on_trino_and_duckdb(trino_server: LocalTrino,
     assert len(actions) - actions.count("PARTITION") - actions.count("COMPLETE") == built.items
     assert actions.count("COMPLETE") == 1 and actions.count("PARTITION") >= 1
 
-    # Both lakes now name the build as the base of a later snapshot ...
+    # Both lakes now name the build as the base of a later snapshot, fresh on both ...
     later = {**values, "at": "2024-05-03T23:59:59.999Z"}
-    base = _run("snapshot_base", later, tl.con)
-    assert base == _run("snapshot_base", later, duck_tl.con)
+    base = _run("snapshot_candidates", later, tl.con)
+    assert base == _run("snapshot_candidates", later, duck_tl.con)
     assert base and base[0][0] == parse_timestamp(AT)
+    check = {"table_name": "Orders", "candidate": AT, "candidate_made_at": built.made_at}
+    assert _run("snapshot_check", check, tl.con) == _run("snapshot_check", check,
+                                                         duck_tl.con) == [[0, False]]
+    # ... until a change of the build's day arrives late (the check counts that day).
+    late = {**given[0], "event_id": "late-1", "sequence_number": "900000000000000000099",
+            "event_time": iso_ms(parse_timestamp(AT) - 60_000), "_file": "late"}
+    write_lake(trino_root, [late])
+    write_lake(duck_root, [late])
+    assert _run("snapshot_check", check, tl.con) == _run("snapshot_check", check,
+                                                         duck_tl.con) == [[1, True]]
     # ... and the as-of queries read through it alike, on Trino and on DuckDB.
     table_as_of = saved.load("table_as_of")
     args = {"table_name": "Orders", "at": later["at"]}

@@ -16,6 +16,10 @@ runs:
   stale snapshot is never read nor built on. Clocks play no part; a redelivered event
   (same event_id) and compaction add no event. A snapshot file that cannot be read is
   skipped with a warning, and the reader falls back to an older build or the history;
+- ``snapshot_candidates.sql`` and ``snapshot_check.sql`` are the daily maintenance's
+  cheaper form of that check, for picking a base on Athena: it counts only the
+  partitions a change can still reach after the build was made (``LATE_ARRIVAL_HOURS``).
+  Locally, the file listing already narrows the check to the partitions written since;
 - ``item_as_of.sql`` / ``table_as_of.sql`` start from the latest usable snapshot at or
   before the instant and read the changes after it only.
 """
@@ -51,6 +55,13 @@ DAY_MS: Final = 86_400_000
 # long after it. A build closer to its instant than this may go stale (it is never wrong:
 # view_snapshot_status finds the rows it did not read).
 S3_SETTLE_SECONDS: Final = 900
+# How long after its event time a change can still reach a deployed lake: 24 h in the
+# DynamoDB stream (the Lambda reads it by then), the Lambda's run, then up to 24 h in
+# Firehose (Direct PUT keeps records 24 h, retrying a failed S3 delivery until then).
+# The daily maintenance's check (snapshot_check.sql, INTERVAL '49' HOUR) therefore counts
+# only the change partitions whose date ended less than this before the build was made;
+# readers (view_snapshot_status, ``status``, ``plan``) count every partition.
+LATE_ARRIVAL_HOURS: Final = 49
 # Parquet footer key of a snapshot file written by ``build``: the change files it read,
 # a JSON list of [dt, path relative to the lake root, size, mtime ms].
 READ_FILES_KEY: Final = b"ddbtrail.read_files"
