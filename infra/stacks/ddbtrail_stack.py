@@ -33,6 +33,7 @@ from infra.constructs.capture import (
 )
 from infra.constructs.catalog import Catalog
 from infra.constructs.cloudtrail import TrailTable
+from infra.constructs.compaction import Compaction
 from infra.constructs.delivery import Delivery
 from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
@@ -51,7 +52,8 @@ def construct_id(table: str) -> str:
 
 class DdbtrailStack(Stack):
     """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
-    ``sqs_copy`` and ``redrives`` (by table; empty unless ``cfg.redrive``)."""
+    ``compaction`` (None for Iceberg), ``sqs_copy`` and ``redrives`` (by table; empty
+    unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -116,6 +118,12 @@ class DdbtrailStack(Stack):
             workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
             results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
         self.maintenance.node.add_dependency(self.queries.workgroup, self.catalog.snapshot_table)
+        # Closed Hive partitions compacted in AWS (an Iceberg table has the Glue optimizer).
+        self.compaction = (Compaction(self, "Compaction", lake_bucket=self.lake.bucket,
+                                      lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
+                                      powertools=shared.powertools,
+                                      alarm_topic=self.alarms.topic)
+                           if cfg.format != "iceberg" else None)
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 
