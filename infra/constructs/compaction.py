@@ -232,19 +232,28 @@ class Compaction(Construct):
             description="ddbtrail: daily compaction of closed lake partitions")
         self.schedule.node.add_dependency(self.policy)
 
-        self.alarms: dict[str, cw.Alarm] = {}
-        for kind, metric in (("Failed", self.state_machine.metric_failed()),
-                             ("TimedOut", self.state_machine.metric_timed_out()),
-                             ("Aborted", self.state_machine.metric_aborted())):
-            alarm = cw.Alarm(
-                self, f"{kind}Alarm", metric=metric.with_(period=Duration.hours(1),
-                                                          statistic="Sum"),
-                threshold=1, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"ddbtrail: a compaction run {kind.lower()}; lookups read "
-                                  "uncompacted partitions whole until it succeeds (the cause "
-                                  "names each partition; docs/deploy.md, Compaction)")
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
-            self.alarms[kind] = alarm
+        self.alarms = run_alarms(
+            self, self.state_machine, alarm_topic,
+            "a compaction run {kind}; lookups read uncompacted partitions whole until one "
+            "succeeds (the cause names each partition; docs/deploy.md, Compaction)")
 
+
+def run_alarms(scope: Construct, machine: sfn.StateMachine, topic: sns.ITopic,
+               description: str) -> dict[str, cw.Alarm]:
+    """Failed, TimedOut and Aborted alarms of ``machine`` (any run in an hour), notifying
+    ``topic``; ``description`` has ``{kind}`` for failed, timed out or aborted."""
+    alarms = {}
+    for kind, metric in (("Failed", machine.metric_failed()),
+                         ("TimedOut", machine.metric_timed_out()),
+                         ("Aborted", machine.metric_aborted())):
+        alarm = cw.Alarm(
+            scope, f"{kind}Alarm", metric=metric.with_(period=Duration.hours(1),
+                                                       statistic="Sum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="ddbtrail: " + description.format(
+                kind={"TimedOut": "timed out"}.get(kind, kind.lower())))
+        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarms[kind] = alarm
+    return alarms

@@ -42,6 +42,7 @@ from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
 from infra.constructs.redrive import HANDLER_FILE as REDRIVE_HANDLER_FILE
 from infra.constructs.redrive import ScheduledRedrive
+from infra.constructs.retention import IcebergRetention
 from infra.constructs.sqs_copy import SqsCopy
 
 
@@ -52,7 +53,7 @@ def construct_id(table: str) -> str:
 
 class DdbtrailStack(Stack):
     """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
-    ``compaction`` (None for Iceberg), ``sqs_copy`` and ``redrives`` (by table; empty
+    ``compaction`` (None for Iceberg), ``retention`` (Iceberg with expire_days), ``sqs_copy`` and ``redrives`` (by table; empty
     unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
@@ -124,6 +125,14 @@ class DdbtrailStack(Stack):
                                       powertools=shared.powertools,
                                       alarm_topic=self.alarms.topic)
                            if cfg.format != "iceberg" else None)
+        # Iceberg retention by the table's own means: DELETE, then the optimizer's expiry.
+        self.retention = (IcebergRetention(
+            self, "Retention", expire_days=cfg.expire_days, catalog=self.catalog,
+            workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
+            results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
+            if cfg.format == "iceberg" and cfg.expire_days else None)
+        if self.retention is not None:
+            self.retention.node.add_dependency(self.queries.workgroup, self.catalog.table)
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 

@@ -72,8 +72,8 @@ def test_a_failing_partition_is_retried_then_fails_the_run_naming_it(
         s3_lake: dict[str, Any]) -> None:  # noqa: F811
     s3, bucket, reader = s3_lake["s3"], s3_lake["bucket"], s3_lake["reader"]
     put(s3, bucket, firehose_day(day(-2), files=3, rows_per_file=10))
-    put(s3, bucket, firehose_day(day(-1), files=3, rows_per_file=10)
-        + [(f"lake/table_name={TABLE}/dt={day(-1)}/broken.parquet", b"not parquet")])
+    put(s3, bucket, [*firehose_day(day(-1), files=3, rows_per_file=10),
+                     (f"lake/table_name={TABLE}/dt={day(-1)}/broken.parquet", b"not parquet")])
     machine, invoke, out = run({})
     assert isinstance(out, StatesError) and out.error == "CompactionFailed"
     assert f"{TABLE}/dt={day(-1)}: CompactionFailed" in out.cause

@@ -11,7 +11,6 @@ import json
 import random
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,7 +98,7 @@ def load_handler() -> ModuleType:
 
 
 @pytest.fixture
-def s3_lake(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def s3_lake(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A fresh bucket on moto's server, the handler's environment pointing at it, and the
     lake as a reader opens it (Arrow's S3 through the endpoint)."""
     bucket = f"{BUCKET}-{uuid.uuid4().hex[:8]}"
@@ -108,7 +107,7 @@ def s3_lake(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
     monkeypatch.setenv("LAKE_URI", f"s3://{bucket}/lake")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
-    yield {"s3": s3, "bucket": bucket,
+    return {"s3": s3, "bucket": bucket,
            "reader": Lake.open(f"s3://{bucket}/lake", endpoint_url=moto_server.endpoint_url)}
 
 
