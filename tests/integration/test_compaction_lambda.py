@@ -6,6 +6,7 @@ compacted, and after it a key lookup reads what it reads on a lake compacted by
 from __future__ import annotations
 
 import datetime as dt_mod
+import gzip
 import importlib.util
 import json
 import random
@@ -191,3 +192,34 @@ def test_a_partition_above_the_memory_bound_is_named_not_read(
     with pytest.raises(Exception, match="over the 10,000"):
         handler.handler({"step": "partition", "table_name": TABLE, "dt": day(-1)}, Context())
     assert len(s3_lake["reader"].data_files(TABLE)) == 4  # untouched
+
+
+def test_json_lines_are_compacted_by_the_same_code_and_weigh_more_against_memory(
+        s3_lake: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddbtrail.core.flatten import row_bytes
+
+    objects = []
+    for key, body in firehose_day(day(-1), files=6, rows_per_file=20):
+        rows = pq.read_table(pa.BufferReader(body)).to_pylist()
+        data = gzip.compress(b"".join(row_bytes(r | {"table_name": TABLE, "dt": day(-1)})
+                                      for r in rows))
+        objects.append((key.replace(".parquet", ".jsonl.gz"), data))
+    put(s3_lake["s3"], s3_lake["bucket"], objects)
+    reader = s3_lake["reader"]
+    size = sum(len(b) for _, b in objects)
+    # Under the bound as bytes, over it weighted as Parquet (5x): named, not read.
+    monkeypatch.setenv("MAX_PARTITION_BYTES", str(size * 2))
+    assert load_handler().handler({"step": "plan"}, Context())["oversize"]
+    monkeypatch.setenv("MAX_PARTITION_BYTES", str(size * 5))
+    handler = load_handler()
+    [part] = handler.handler({"step": "plan"}, Context())["partitions"]
+    done = handler.handler({"step": "partition", **part}, Context())
+    assert (done["files_before"], done["files_after"]) == (6, 1)
+    assert done["rows_before"] - done["rows_after"] == 5  # file 3's redelivered slice
+    [compacted] = reader.data_files(TABLE)
+    assert compacted.path.endswith(".jsonl.gz") and is_compacted([compacted])
+    rows = [json.loads(line) for line in gzip.decompress(
+        s3_lake["s3"].get_object(Bucket=s3_lake["bucket"], Key=compacted.path.split("/", 1)[1])[
+            "Body"].read()).splitlines()]
+    assert [r["item_key"] for r in rows] == sorted(r["item_key"] for r in rows)
+    assert len({r["event_id"] for r in rows}) == len(rows) == done["rows_after"]

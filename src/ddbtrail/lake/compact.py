@@ -339,11 +339,23 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
     return result
 
 
+# Memory a compaction holds per byte of file, relative to Parquet's. Measured: gzip JSON
+# Lines decompress ~6x and are written back from Python rows, 37x a partition's bytes at
+# peak against Parquet's 7.5x (docs/deploy.md, Compaction).
+JSONL_MEMORY_WEIGHT: Final = 5
+
+
+def memory_bytes(part: PartitionPlan) -> int:
+    """The partition's bytes weighted as Parquet's for a memory bound (``max_bytes``)."""
+    return sum(f.size * (JSONL_MEMORY_WEIGHT if f.format == "jsonl" else 1) for f in part.files)
+
+
 @dataclass(frozen=True, slots=True)
 class RunPlan:
     """One scheduled run's share of ``plan``: ``partitions`` to compact now (oldest dt
-    first, at most ``max_partitions``), ``oversize`` ones above ``max_bytes`` (left for a
-    machine with more memory), and how many are ``remaining`` for the next run."""
+    first, at most ``max_partitions``), ``oversize`` ones above ``max_bytes``
+    (``memory_bytes``; left for a machine with more memory), and how many are
+    ``remaining`` for the next run."""
 
     partitions: tuple[PartitionPlan, ...]
     oversize: tuple[PartitionPlan, ...]
@@ -362,9 +374,9 @@ def plan_run(lake: Lake, *, lookback_days: int, max_partitions: int, max_bytes: 
     today = today or today_utc()
     since = (dt_mod.date.fromisoformat(today) - dt_mod.timedelta(days=lookback_days)).isoformat()
     parts = sorted(plan(lake, today=today, since=since), key=lambda p: (p.dt, p.table_name))
-    fits = [p for p in parts if p.bytes <= max_bytes]
+    fits = [p for p in parts if memory_bytes(p) <= max_bytes]
     return RunPlan(tuple(fits[:max_partitions]),
-                   tuple(p for p in parts if p.bytes > max_bytes),
+                   tuple(p for p in parts if memory_bytes(p) > max_bytes),
                    max(len(fits) - max_partitions, 0))
 
 
@@ -375,8 +387,8 @@ def compact_one(lake: Lake, table_name: str, dt: str, *, max_bytes: int | None =
 
     A partition that is already one run's output, or holds no file, is left alone (its
     result has ``files_after`` None). Raises InvalidArgument when ``dt`` is not closed,
-    PartitionTooLarge above ``max_bytes``, CompactionFailed when the compaction fails
-    (the old files are kept), LakeError when the lake cannot be listed.
+    PartitionTooLarge above ``max_bytes`` (``memory_bytes``), CompactionFailed when the
+    compaction fails (the old files are kept), LakeError when the lake cannot be listed.
     """
     if dt >= check_before(None, today=today):
         raise InvalidArgument("dt", dt, "the partition is still being written (not closed)")
@@ -384,9 +396,10 @@ def compact_one(lake: Lake, table_name: str, dt: str, *, max_bytes: int | None =
     part = PartitionPlan(table_name, dt, files)
     if not files or is_compacted(files):
         return PartitionResult(table_name, dt, len(files), part.bytes)
-    if max_bytes is not None and part.bytes > max_bytes:
+    if max_bytes is not None and memory_bytes(part) > max_bytes:
         raise PartitionTooLarge(f"partition table_name={table_name}/dt={dt} holds {part.bytes:,}"
-                                f" bytes, over the {max_bytes:,} one compaction may read")
+                                f" bytes ({memory_bytes(part):,} weighted as Parquet), over the "
+                                f"{max_bytes:,} one compaction may read")
     result = compact_partition(lake, part, options=options)
     if result.error is not None and result.files_after is None:
         raise CompactionFailed(f"partition table_name={table_name}/dt={dt}: {result.error}")
