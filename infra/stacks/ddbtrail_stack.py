@@ -53,8 +53,8 @@ def construct_id(table: str) -> str:
 
 class DdbtrailStack(Stack):
     """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
-    ``compaction`` (None for Iceberg), ``retention`` (Iceberg with expire_days), ``sqs_copy`` and ``redrives`` (by table; empty
-    unless ``cfg.redrive``)."""
+    ``compaction`` (None for Iceberg), ``retention`` (Iceberg with expire_days, else None),
+    ``sqs_copy`` and ``redrives`` (by table; empty unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
