@@ -58,6 +58,11 @@ def main() -> int:
         if cfg.demo_table and not cfg.tables:
             sys.stderr.write(f"note: no tables configured: capturing the demo table "
                              f"{cfg.demo_table_name} (capture yours with -c tables=a,b)\n")
+        if cfg.format == "jsonl":
+            sys.stderr.write("warning: format=jsonl: compaction sorts each closed partition into "
+                             "one gzip file, but a lookup still reads every byte of the "
+                             "partitions it covers (JSON has no row-group statistics to skip); "
+                             "use format=parquet for large lakes (docs/deploy.md, Compaction)\n")
         build(app, cfg)
     except DdbtrailError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -386,12 +386,8 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
 
 def _check_retention(cfg: DeployConfig) -> None:
     """Refuse lifecycle settings that would make a table unreadable to Athena."""
-    if cfg.format == "iceberg" and cfg.expire_days:
-        # S3 expiry deletes objects by age, and the table still references old data files,
-        # manifests and metadata: every query would then fail.
-        raise ConfigError(f"expire_days={cfg.expire_days} with format=iceberg: S3 expiry would "
-                          "delete files the Iceberg table still references and break every "
-                          "query; keep expire_days=0 (see docs/deploy.md, Retention)")
+    # Iceberg with expire_days: the table's own DELETE and snapshot expiry (no S3 expiry
+    # under lake/, infra/constructs/lake.py and retention.py), never refused here.
     if cfg.archive_class in UNREADABLE_ARCHIVE_CLASSES and not cfg.allow_unreadable_archive:
         raise ConfigError(f"archive_class={cfg.archive_class}: Athena cannot read "
                           f"{cfg.archive_class} objects, so queries over changes older than "

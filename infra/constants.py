@@ -65,6 +65,59 @@ POWERTOOLS_ACCOUNT: Final = "017000801446"
 POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python312-arm64"
 POWERTOOLS_LAYER_VERSION: Final = 27
 
+# Scheduled compaction of the Hive formats (infra/constructs/compaction.py). Daily at 00:45
+# UTC: after midnight closes the day's partitions and Firehose's longest buffer (900 s,
+# delivered within 1.5x) has flushed; before maintenance (01:30) builds snapshots from them.
+COMPACTION_SCHEDULE: Final = "cron(45 0 * * ? *)"
+# Memory of the compaction Lambda: 3,008 MB is what a new account may use without a quota
+# increase; it compacts partitions up to ~270 MB (ddbtrail.lake.scheduled).
+COMPACTION_MEMORY_MB: Final = 3008
+COMPACTION_TIMEOUT_SECONDS: Final = 900
+# Partitions compacted at once (Lambda invocations of one run), and per plan of a run.
+COMPACTION_MAX_CONCURRENCY: Final = 10
+COMPACTION_MAX_PARTITIONS: Final = 1000
+# A run looks this many days back for closed partitions still to compact.
+COMPACTION_LOOKBACK_DAYS: Final = 7
+# Iceberg retention (-c format=iceberg -c expire_days=N): the daily DELETE of old rows.
+RETENTION_SCHEDULE: Final = "cron(15 1 * * ? *)"
+
+# pyarrow for the compaction Lambda: AWS's managed "AWS SDK for pandas" layer, Python 3.12
+# on arm64, version 3.17.0 (aws-sdk-pandas docs/source/layers.rst). Layer versions and
+# publishing accounts differ by Region, so the stack looks its Region up in this table.
+SDK_FOR_PANDAS_VERSION: Final = "3.17.0"
+SDK_FOR_PANDAS_LAYER_NAME: Final = "AWSSDKPandas-Python312-Arm64"
+# Region -> (publishing account, layer version).
+SDK_FOR_PANDAS_LAYERS: Final = {
+    "af-south-1": ("336392948345", 28),
+    "ap-northeast-1": ("336392948345", 29),
+    "ap-northeast-2": ("336392948345", 29),
+    "ap-northeast-3": ("336392948345", 29),
+    "ap-south-1": ("336392948345", 29),
+    "ap-southeast-1": ("336392948345", 29),
+    "ap-southeast-2": ("336392948345", 29),
+    "ca-central-1": ("336392948345", 29),
+    "eu-central-1": ("336392948345", 29),
+    "eu-north-1": ("336392948345", 29),
+    "eu-west-1": ("336392948345", 29),
+    "eu-west-2": ("336392948345", 29),
+    "eu-west-3": ("336392948345", 29),
+    "sa-east-1": ("336392948345", 29),
+    "us-east-1": ("336392948345", 29),
+    "us-east-2": ("336392948345", 29),
+    "us-west-1": ("336392948345", 29),
+    "us-west-2": ("336392948345", 29),
+    "ap-east-1": ("839552336658", 26),
+    "ap-south-2": ("246107603503", 26),
+    "ap-southeast-3": ("258944054355", 26),
+    "ap-southeast-4": ("945386623051", 26),
+    "ca-west-1": ("941713567376", 3),
+    "eu-central-2": ("956415814219", 26),
+    "eu-south-1": ("774444163449", 26),
+    "eu-south-2": ("982086096842", 26),
+    "il-central-1": ("263840725265", 26),
+    "me-central-1": ("593833071574", 26),
+}
+
 # CDK feature flags the app relies on (also in cdk.json): server access logs are granted by
 # bucket policy, not by the legacy LogDeliveryWrite ACL (ACLs stay disabled everywhere).
 FEATURE_FLAGS: Final = {

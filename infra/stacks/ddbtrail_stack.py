@@ -33,6 +33,7 @@ from infra.constructs.capture import (
 )
 from infra.constructs.catalog import Catalog
 from infra.constructs.cloudtrail import TrailTable
+from infra.constructs.compaction import Compaction
 from infra.constructs.delivery import Delivery
 from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
@@ -41,6 +42,7 @@ from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 from infra.constructs.queries import Queries
 from infra.constructs.redrive import HANDLER_FILE as REDRIVE_HANDLER_FILE
 from infra.constructs.redrive import ScheduledRedrive
+from infra.constructs.retention import IcebergRetention
 from infra.constructs.sqs_copy import SqsCopy
 
 
@@ -51,6 +53,7 @@ def construct_id(table: str) -> str:
 
 class DdbtrailStack(Stack):
     """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
+    ``compaction`` (None for Iceberg), ``retention`` (Iceberg with expire_days, else None),
     ``sqs_copy`` and ``redrives`` (by table; empty unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
@@ -116,6 +119,20 @@ class DdbtrailStack(Stack):
             workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
             results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
         self.maintenance.node.add_dependency(self.queries.workgroup, self.catalog.snapshot_table)
+        # Closed Hive partitions compacted in AWS (an Iceberg table has the Glue optimizer).
+        self.compaction = (Compaction(self, "Compaction", lake_bucket=self.lake.bucket,
+                                      lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
+                                      powertools=shared.powertools,
+                                      alarm_topic=self.alarms.topic)
+                           if cfg.format != "iceberg" else None)
+        # Iceberg retention by the table's own means: DELETE, then the optimizer's expiry.
+        self.retention = (IcebergRetention(
+            self, "Retention", expire_days=cfg.expire_days, catalog=self.catalog,
+            workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
+            results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
+            if cfg.format == "iceberg" and cfg.expire_days else None)
+        if self.retention is not None:
+            self.retention.node.add_dependency(self.queries.workgroup, self.catalog.table)
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 

@@ -4,7 +4,8 @@ It runs a state machine definition the way Step Functions documents it, for the 
 types and fields implemented here; any other type or field is refused by name, so a
 definition that grows past it fails loudly instead of being half-run:
 
-* states: Pass, Task, Map (inline), Choice, Succeed, Fail;
+* states: Pass, Task, Map (INLINE, and DISTRIBUTED with items from the state: its child
+  workflows see none of the outer variables, as in Step Functions), Choice, Succeed, Fail;
 * fields: Arguments, Output, Assign, Items, ItemSelector, ItemProcessor, MaxConcurrency,
   Retry, Catch, Choices/Condition/Default, Error/Cause, Next/End, Comment, TimeoutSeconds;
 * JSONata (``{% expr %}`` strings, anywhere inside a field's JSON) is evaluated by
@@ -210,9 +211,13 @@ class Interpreter:
         if unknown:
             raise DefinitionError(f"{at}.ItemProcessor: field(s) not implemented: "
                                   f"{sorted(unknown)}")
-        mode = processor.get("ProcessorConfig", {}).get("Mode", "INLINE")
-        if mode != "INLINE":
-            raise DefinitionError(f"{at}: only INLINE Map processors are interpreted")
+        config = processor.get("ProcessorConfig", {})
+        mode = config.get("Mode", "INLINE")
+        if mode not in ("INLINE", "DISTRIBUTED") or set(config) - {"Mode", "ExecutionType"}:
+            raise DefinitionError(f"{at}: only INLINE and DISTRIBUTED (Items, no ItemReader) "
+                                  f"Map processors are interpreted, not {dict(config)}")
+        if mode == "DISTRIBUTED" and config.get("ExecutionType") not in ("STANDARD", "EXPRESS"):
+            raise DefinitionError(f"{at}: a DISTRIBUTED Map needs ExecutionType")
         items = self._eval(state.get("Items", states["input"]), entry, states, f"{at}.Items")
         if not isinstance(items, list):
             raise StatesError("States.QueryEvaluationError",
@@ -226,7 +231,9 @@ class Interpreter:
             if "ItemSelector" in state:
                 value = self._eval(state["ItemSelector"], entry, item_states,
                                    f"{at}.ItemSelector")
-            iteration = Scope(parent=scope)
+            # A distributed iteration is a child execution: the outer variables are
+            # out of its reach (pass what it needs through ItemSelector).
+            iteration = Scope(parent=scope if mode == "INLINE" else None)
             results.append(self._run(processor, value, iteration,
                                      {k: v for k, v in states["context"].items()
                                       if k != "State"}, f"{at}[{index}]/"))

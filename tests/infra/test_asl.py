@@ -133,3 +133,35 @@ def test_a_state_type_or_field_it_does_not_implement_is_refused() -> None:
     run = Interpreter(machine({"P": {"Type": "Pass", "Result": 1, "End": True}}, "P"), {})
     with pytest.raises(DefinitionError, match="Result"):
         run.execute({}, start_time=START)
+
+
+def _map(mode: dict[str, str]) -> dict[str, Any]:
+    return machine({
+        "Set": {"Type": "Pass", "Assign": {"outer": "o"}, "Next": "Each"},
+        "Each": {"Type": "Map", "Items": "{% $states.input.items %}",
+                 "ItemSelector": {"v": "{% $states.context.Map.Item.Value %}"},
+                 "ItemProcessor": {"ProcessorConfig": mode, "StartAt": "Use",
+                                   "States": {"Use": {"Type": "Pass",
+                                                      "Output": "{% $states.input.v & $outer %}",
+                                                      "End": True}}},
+                 "End": True},
+    }, "Set")
+
+
+def test_a_distributed_map_child_sees_no_outer_variable() -> None:
+    """Step Functions runs each item of a DISTRIBUTED Map as a child execution: what it
+    needs comes through ItemSelector; an outer variable is not there."""
+    inline = Interpreter(_map({"Mode": "INLINE"}), {})
+    assert inline.execute({"items": ["a", "b"]}, start_time=START) == ["ao", "bo"]
+    distributed = Interpreter(_map({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}), {})
+    # (& turns the missing variable into "", as on AWS: nothing fails, the value is wrong.)
+    assert distributed.execute({"items": ["a", "b"]}, start_time=START) == ["a", "b"]
+
+
+def test_a_distributed_map_needs_its_execution_type_and_no_item_reader() -> None:
+    with pytest.raises(DefinitionError, match="ExecutionType"):
+        Interpreter(_map({"Mode": "DISTRIBUTED"}), {}).execute({"items": ["a"]},
+                                                               start_time=START)
+    with pytest.raises(DefinitionError, match="DISTRIBUTED"):
+        Interpreter(_map({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD",
+                          "ItemReader": "x"}), {}).execute({"items": ["a"]}, start_time=START)

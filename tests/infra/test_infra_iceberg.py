@@ -1,5 +1,6 @@
-"""``-c format=iceberg``: a Glue Iceberg table, Firehose's Iceberg destination, Glue's table
-optimizers, least-privilege roles; cfn-lint and cdk-nag clean. One synth (see conftest)."""
+"""``-c format=iceberg -c expire_days=400``: a Glue Iceberg table, Firehose's Iceberg
+destination, Glue's table optimizers, retention by the table's own DELETE, least-privilege
+roles; cfn-lint and cdk-nag clean. One synth (see conftest)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ddbtrail.core import row
 
 pytestmark = pytest.mark.infra
 
-ICEBERG = {"format": "iceberg", "tables": "orders"}
+# expire_days: the table's own retention (DELETE, then snapshot expiry), never S3 expiry.
+ICEBERG = {"format": "iceberg", "tables": "orders", "expire_days": "400"}
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +169,59 @@ def test_s3_lifecycle_never_archives_or_expires_what_the_table_reads(iceberg: An
     archived = {r["Prefix"] for r in rules if any(
         t["StorageClass"] == "GLACIER_IR" for t in r.get("Transitions", []))}
     assert archived == {"spill/", "quarantine/", "firehose-errors/"}
+
+
+def test_lake_expiry_under_the_table_is_never_s3s_but_the_other_prefixes_expire(
+        iceberg: Any) -> None:
+    all_rules = [bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+                 for bucket in iceberg.resources("AWS::S3::Bucket").values()]
+    [rules] = [r for r in all_rules if any(x["Id"].startswith("iceberg-table") for x in r)]
+    expiring = {r.get("Prefix"): r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r}
+    assert expiring == {"spill/": 400, "quarantine/": 400, "firehose-errors/": 400}
+
+
+def _retention_definition(iceberg: Any) -> tuple[str, dict[str, Any]]:
+    [(lid, machine)] = [(k, r) for k, r in iceberg.resources(
+        "AWS::StepFunctions::StateMachine").items() if k.startswith("Retention")]
+    body = machine["Properties"]["DefinitionString"]
+    text = body if isinstance(body, str) else "".join(
+        p if isinstance(p, str) else "" for p in body["Fn::Join"][1])
+    return lid, json.loads(text)
+
+
+def test_retention_deletes_old_rows_through_athena_daily_and_alarms(iceberg: Any) -> None:
+    from infra import constants as C
+    from infra.constructs.maintenance import ATHENA_SYNC
+    from infra.constructs.retention import definition
+    from tests.infra.asl import Interpreter
+
+    lid, body = _retention_definition(iceberg)
+    assert body == definition(database=catalog.DATABASE_NAME, table=catalog.TABLE_NAME,
+                              workgroup="ddbtrail", expire_days=400)
+    [schedule] = [r["Properties"] for r in iceberg.resources("AWS::Scheduler::Schedule").values()
+                  if r["Properties"]["Target"]["Arn"] == {"Ref": lid}]
+    assert schedule["ScheduleExpression"] == C.RETENTION_SCHEDULE
+    alarmed = {a["Properties"]["MetricName"] for a in iceberg.resources(
+        "AWS::CloudWatch::Alarm").values()
+        if {"Name": "StateMachineArn", "Value": {"Ref": lid}} in a["Properties"]["Dimensions"]}
+    assert alarmed == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    # Run: the DELETE names the table and the UTC date 400 days before the run.
+    sent: list[dict[str, Any]] = []
+    Interpreter(body, {ATHENA_SYNC: lambda args: sent.append(args) or {}}).execute(
+        {}, start_time="2026-12-08T01:15:00.000Z")
+    [query] = sent
+    assert query["QueryString"] == (f'DELETE FROM "{catalog.DATABASE_NAME}".'
+                                    f'"{catalog.TABLE_NAME}" WHERE dt < \'2025-11-03\'')
+    assert query["WorkGroup"] == "ddbtrail"
+
+
+def test_retention_role_reaches_only_the_table_the_workgroup_and_results(iceberg: Any) -> None:
+    [role] = [k for k in iceberg.resources("AWS::IAM::Role") if k.startswith("RetentionRole")]
+    text = _text(_statements(iceberg, role))
+    assert "s3:DeleteObject" not in text
+    assert "workgroup/ddbtrail" in text and "table/ddbtrail/changes" in text
+
+
+def test_an_iceberg_lake_gets_no_lambda_compaction(iceberg: Any) -> None:
+    """The Glue optimizer compacts an Iceberg table; the Hive compaction is not deployed."""
+    assert not [k for k in iceberg.template["Resources"] if k.startswith("Compaction")]

@@ -140,3 +140,12 @@ class OutsideLakeRoot(LakeError):
 class LakeMoved(LakeError):
     """The lake's Iceberg table is registered at another location (the lake was copied or
     moved); the message names both and how to register it again."""
+
+
+class PartitionTooLarge(LakeError):
+    """A partition holds more bytes than one compaction may read into memory; the message
+    names it, its size and the limit."""
+
+
+class CompactionFailed(LakeError):
+    """Compacting a partition failed; its old files are kept. The message names it and why."""

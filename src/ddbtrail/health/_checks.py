@@ -516,7 +516,8 @@ def check_maintenance(state_machines: Sequence[str], *, boto3_session: Any = Non
 def check_compaction(lake: Lake, *, grace_days: int = COMPACTION_GRACE_DAYS,
                      today: str | None = None) -> Check:
     """Compaction lag: the oldest closed Hive partition not yet compacted; a warning when
-    it is more than ``grace_days`` old (compaction runs outside the stack, docs/jobs.md)."""
+    it is more than ``grace_days`` old (the stack's daily compaction failed or did not
+    run; docs/deploy.md, Compaction)."""
     from ddbtrail.core.exceptions import LakeError
     from ddbtrail.lake.compact import plan, today_utc
 

@@ -35,7 +35,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ddbtrail.core.exceptions import InvalidArgument, LakeError
+from ddbtrail.core.exceptions import (
+    CompactionFailed,
+    InvalidArgument,
+    LakeError,
+    PartitionTooLarge,
+)
 from ddbtrail.core.row import arrow_schema
 from ddbtrail.core.timefmt import iso_ms, parse_instant
 from ddbtrail.lake.files import DataFile, Lake
@@ -158,15 +163,16 @@ def skipped(lake: Lake, *, table: str | None = None, before: str | None = None,
 
 
 def plan(lake: Lake, *, table: str | None = None, before: str | None = None,
-         today: str | None = None) -> list[PartitionPlan]:
-    """Closed partitions (dt < ``before``, default today UTC) that need compacting.
+         today: str | None = None, since: str | None = None) -> list[PartitionPlan]:
+    """Closed partitions (dt < ``before``, default today UTC; and dt >= ``since``, a
+    YYYY-MM-DD, when given) that need compacting.
 
     A partition needs it unless its files are exactly one compaction run's output.
     Sorted by table, then dt.
     """
     cutoff = check_before(before, today=today)
     by_partition: dict[tuple[str, str], list[DataFile]] = {}
-    for f in lake.data_files(table):
+    for f in lake.data_files(table, dt_from=since):
         if f.dt < cutoff:
             by_partition.setdefault((f.table_name, f.dt), []).append(f)
     return [PartitionPlan(t, d, tuple(files)) for (t, d), files in sorted(by_partition.items())
@@ -191,18 +197,19 @@ def dedup_and_sort(table: pa.Table) -> pa.Table:
 
     if table.num_rows == 0:
         return table
-    order = pc.sort_indices(table, sort_keys=[("event_id", "ascending"),
-                                              ("ingested_at", "ascending")])
+    # Indices are computed on the key columns alone and the whole rows taken once, so the
+    # peak holds two copies of the partition (read and sorted), not four.
+    order = pc.sort_indices(table.select(["event_id", "ingested_at"]),
+                            sort_keys=[("event_id", "ascending"), ("ingested_at", "ascending")])
     ids = pc.take(table.column("event_id"), order)
     keep = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
-    first = pa.concat_arrays([pa.array([True]), keep.combine_chunks()])
-    unique = table.take(pc.filter(order, first))
-    seq = unique.column("sequence_number")
-    keyed = unique.append_column("__seq_len", pc.utf8_length(seq))
+    first = pc.filter(order, pa.concat_arrays([pa.array([True]), keep.combine_chunks()]))
+    keys = table.select(["item_key", "sequence_number"]).take(first)
+    keyed = keys.append_column("__seq_len", pc.utf8_length(keys.column("sequence_number")))
     final = pc.sort_indices(keyed, sort_keys=[("item_key", "ascending"),
                                               ("__seq_len", "ascending"),
                                               ("sequence_number", "ascending")])
-    return unique.take(final)
+    return table.take(pc.take(first, final))
 
 
 # Bytes of footer metadata per column chunk (measured with pyarrow 25, no statistics).
@@ -329,6 +336,73 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
             continue  # another compactor removed it; its rows are in our new files too
         except (OSError, LakeError) as exc:
             result.error = f"kept {f.path} (cannot delete: {exc}); the next run removes it"
+    return result
+
+
+# Memory a compaction holds per byte of file, relative to Parquet's. Measured: gzip JSON
+# Lines decompress ~6x and are written back from Python rows, 37x a partition's bytes at
+# peak against Parquet's 7.5x (docs/deploy.md, Compaction).
+JSONL_MEMORY_WEIGHT: Final = 5
+
+
+def memory_bytes(part: PartitionPlan) -> int:
+    """The partition's bytes weighted as Parquet's for a memory bound (``max_bytes``)."""
+    return sum(f.size * (JSONL_MEMORY_WEIGHT if f.format == "jsonl" else 1) for f in part.files)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """One scheduled run's share of ``plan``: ``partitions`` to compact now (oldest dt
+    first, at most ``max_partitions``), ``oversize`` ones above ``max_bytes``
+    (``memory_bytes``; left for a machine with more memory), and how many are
+    ``remaining`` for the next run."""
+
+    partitions: tuple[PartitionPlan, ...]
+    oversize: tuple[PartitionPlan, ...]
+    remaining: int
+
+
+def plan_run(lake: Lake, *, lookback_days: int, max_partitions: int, max_bytes: int,
+             today: str | None = None) -> RunPlan:
+    """The closed partitions of the last ``lookback_days`` days that need compacting, cut
+    to what one scheduled run does (``RunPlan``). Raises InvalidArgument on a bound below 1,
+    LakeError when the lake cannot be listed."""
+    for name, value in (("lookback_days", lookback_days), ("max_partitions", max_partitions),
+                        ("max_bytes", max_bytes)):
+        if value < 1:
+            raise InvalidArgument(name, value, "must be 1 or more")
+    today = today or today_utc()
+    since = (dt_mod.date.fromisoformat(today) - dt_mod.timedelta(days=lookback_days)).isoformat()
+    parts = sorted(plan(lake, today=today, since=since), key=lambda p: (p.dt, p.table_name))
+    fits = [p for p in parts if memory_bytes(p) <= max_bytes]
+    return RunPlan(tuple(fits[:max_partitions]),
+                   tuple(p for p in parts if memory_bytes(p) > max_bytes),
+                   max(len(fits) - max_partitions, 0))
+
+
+def compact_one(lake: Lake, table_name: str, dt: str, *, max_bytes: int | None = None,
+                options: CompactOptions | None = None,
+                today: str | None = None) -> PartitionResult:
+    """Compact one closed partition, listing its files now (the old set of the protocol).
+
+    A partition that is already one run's output, or holds no file, is left alone (its
+    result has ``files_after`` None). Raises InvalidArgument when ``dt`` is not closed,
+    PartitionTooLarge above ``max_bytes`` (``memory_bytes``), CompactionFailed when the
+    compaction fails (the old files are kept), LakeError when the lake cannot be listed.
+    """
+    if dt >= check_before(None, today=today):
+        raise InvalidArgument("dt", dt, "the partition is still being written (not closed)")
+    files = tuple(lake.data_files(table_name, dt_from=dt, dt_to=dt))
+    part = PartitionPlan(table_name, dt, files)
+    if not files or is_compacted(files):
+        return PartitionResult(table_name, dt, len(files), part.bytes)
+    if max_bytes is not None and memory_bytes(part) > max_bytes:
+        raise PartitionTooLarge(f"partition table_name={table_name}/dt={dt} holds {part.bytes:,}"
+                                f" bytes ({memory_bytes(part):,} weighted as Parquet), over the "
+                                f"{max_bytes:,} one compaction may read")
+    result = compact_partition(lake, part, options=options)
+    if result.error is not None and result.files_after is None:
+        raise CompactionFailed(f"partition table_name={table_name}/dt={dt}: {result.error}")
     return result
 
 

@@ -207,15 +207,17 @@ class Lake:
                 os.replace(tmp, path)
                 _fsync(parent)
             else:
-                with self.fs.open_output_stream(path) as out:
+                # Bytes as given: pyarrow would gzip a ".gz" path a second time.
+                with self.fs.open_output_stream(path, compression=None) as out:
                     out.write(data)
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot write {path} ({exc})") from exc
 
     def read_bytes(self, path: str) -> bytes | None:
-        """The whole object, or None if it does not exist."""
+        """The whole object as stored (a ``.gz`` stays compressed), or None if it does not
+        exist."""
         try:
-            with self.fs.open_input_stream(path) as inp:
+            with self.fs.open_input_stream(path, compression=None) as inp:
                 return bytes(inp.read())
         except FileNotFoundError:
             return None

@@ -26,7 +26,7 @@ BLOCK_BYTES: Final = 16 << 20
 
 
 def gunzip(raw: bytes) -> bytes:
-    """``raw`` decompressed if it is gzip (pyarrow may already have done so by suffix)."""
+    """``raw`` decompressed if it is gzip."""
     return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
