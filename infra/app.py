@@ -47,7 +47,10 @@ def build(app: App, cfg: DeployConfig, *, env: Environment | None = None) -> Ddb
 
 def make_app(**kwargs: Any) -> App:
     """An App with the feature flags ddbtrail relies on (``kwargs`` go to App)."""
-    context = {**C.FEATURE_FLAGS, **kwargs.pop("context", {})}
+    # Path metadata, as `cdk synth` writes by default: `ddbtrail cost --template` finds
+    # the stack's resources by their aws:cdk:path.
+    context = {**C.FEATURE_FLAGS, "aws:cdk:enable-path-metadata": True,
+               **kwargs.pop("context", {})}
     return App(context=context, **kwargs)
 
 

@@ -18,7 +18,8 @@ LAYERS = ("core", "lake", "delivery", "capture", "query", "catalog", "local", "h
           "cli")
 # Top-level modules outside the layer packages, and the layer each belongs to.
 # The package itself re-exports the API (lazily), so it sits at the API layer.
-TOP_LEVEL = {"ddbtrail": "api", "ddbtrail.resources": "core", "ddbtrail.cost": "core"}
+TOP_LEVEL = {"ddbtrail": "api", "ddbtrail.resources": "core", "ddbtrail.cost": "core",
+             "ddbtrail.deployment": "core"}
 
 
 def module_name(path: Path, root: Path = SRC) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddbtrail.api._args import Instant, KeyValue, instant_ms, not_future
@@ -15,6 +16,7 @@ from ddbtrail.core.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
     from ddbtrail.cost import Estimate
+    from ddbtrail.deployment import Deployment
     from ddbtrail.query.restore import RestorePlan
     from ddbtrail.query.snapshots import BuildResult
 
@@ -112,14 +114,20 @@ def restore(lake: Lake | str, table: str, at: Instant, *, to_table: str,
     return Restored(plan, written, False)
 
 
-def cost(**workload: Any) -> Estimate:
+def cost(*, template: str | Path | Mapping[str, Any] | None = None,
+         **workload: Any) -> Estimate:
     """Monthly AWS cost per component of ddbtrail's design beside the naive one.
 
-    ``workload``: the fields of ``ddbtrail.cost.Workload`` (``changes_per_day``,
-    ``avg_item_kb``, ``lookups_per_day``, ``format``, ...). Raises InvalidArgument naming
-    the field out of range.
+    ``template``: the deployment to price, as its synthesised CloudFormation template (a
+    path such as ``cdk.out/ddbtrail.template.json``, or the parsed dict); without one, the
+    stack's defaults for ``format``. ``workload``: the fields of ``ddbtrail.cost.Workload``
+    (``changes_per_day``, ``avg_item_kb``, ``lookups_per_day``, ``format``, ...); with a
+    template, ``format`` defaults to the template's. Raises InvalidArgument naming the
+    field out of range, or ``template`` when it cannot be read or lacks a resource.
 
     >>> dt.cost(changes_per_day=1_000_000, avg_item_kb=2).total_ddbtrail
+    >>> dt.cost(template="cdk.out/ddbtrail.template.json", changes_per_day=10**6,
+    ...         avg_item_kb=2).lines[-1].provenance
     """
     from dataclasses import fields
 
@@ -130,4 +138,32 @@ def cost(**workload: Any) -> Estimate:
         if name not in known:
             raise InvalidArgument(name, None, f"not a workload field; known: "
                                   f"{', '.join(sorted(known))}")
-    return estimate(Workload(**workload))
+    deployment = None if template is None else _deployment(template)
+    if workload.get("format") is None:
+        workload["format"] = deployment.format if deployment else "parquet"
+    return estimate(Workload(**workload), deployment=deployment)
+
+
+def _deployment(template: str | Path | Mapping[str, Any]) -> Deployment:
+    """The deployment facts of a template file or dict; InvalidArgument ``template``."""
+    import json
+
+    from ddbtrail.core.exceptions import ConfigError
+    from ddbtrail.deployment import from_template
+
+    if isinstance(template, Mapping):
+        data, where = dict(template), "the template"
+    else:
+        where = str(template)
+        try:
+            data = json.loads(Path(template).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidArgument("template", where, "does not exist") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidArgument("template", where, f"cannot be read as JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise InvalidArgument("template", where, "is not a CloudFormation template")
+    try:
+        return from_template(data, source=where)
+    except ConfigError as exc:
+        raise InvalidArgument("template", None, str(exc)) from exc
