@@ -40,7 +40,7 @@ def test_a_key_file_is_made_on_first_use_readable_by_its_owner_only(tmp_path: Pa
 
 
 def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.pem"):
+    with pytest.raises(ConfigError, match=r"nope\.pem"):
         Ed25519FileSigner(tmp_path / "nope.pem")
 
 
