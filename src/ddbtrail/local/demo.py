@@ -488,7 +488,10 @@ def clear_previous(lake: Lake, table: str) -> bool:
 
     found = False
     for path in (lake.path(f"table_name={table}"),
-                 lake.state_path("checkpoints", checkpoint_name(table)), trail_root(lake)):
+                 lake.state_path("checkpoints", checkpoint_name(table)), trail_root(lake),
+                 # The earlier run's receipts and digests name files no longer there.
+                 lake.state_path("receipts", f"table={table}"),
+                 lake.state_path("digests", f"table={table}")):
         try:
             if lake.fs.get_file_info(path).type != pafs.FileType.NotFound:
                 lake.fs.delete_dir(path)
