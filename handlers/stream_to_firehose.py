@@ -3,7 +3,8 @@
 Settings are read and clients built once per container; the logic is
 ``ddbtrail.capture.batch.capture_batch`` into the sink the environment names
 (``ddbtrail.delivery.targets.sink_from_env``: Firehose). Failures come back as
-``batchItemFailures``.
+``batchItemFailures``. With RECEIPTS_BUCKET set, each delivered batch leaves a receipt
+there (``ddbtrail.evidence.receipts``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ SETTINGS = CaptureSettings.from_env()  # reads the redaction key from Secrets Ma
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 # The sink names the service it needs; boto3 types clients by literal name only.
 SINK = sink_from_env(client=lambda service: boto3.client(cast(Any, service), config=_CONFIG))
-S3 = boto3.client("s3", config=_CONFIG) if SETTINGS.spill_bucket else None
+# S3 takes spilled rows, quarantined records and receipts (RECEIPTS_BUCKET).
+S3 = (boto3.client("s3", config=_CONFIG)
+      if SETTINGS.spill_bucket or SETTINGS.receipts_bucket else None)
 
 
 @metrics.log_metrics

@@ -111,6 +111,10 @@ def register(server: LocalTrino, lake: Lake, root: Path, *, fmt: str = "parquet"
     engine.execute(hive, engine.table_ddl(
         glue_table("snapshots.parquet.json"), name=f"{HIVE_CATALOG}.{schema}.snapshots",
         location=location, table_names=names))
+    # receipts over <lake>/_ddbtrail/receipts/table=<t>/dt=<d>/ (empty unless a test writes them).
+    engine.execute(hive, engine.table_ddl(
+        glue_table("receipts.json"), name=f"{HIVE_CATALOG}.{schema}.receipts",
+        location=location, table_names=names))
     # cloudtrail_logs over <lake>/_cloudtrail/yyyy/MM/dd/ (empty unless a test writes it).
     engine.execute(hive, engine.table_ddl(
         engine.cloudtrail_table_input(f"{location}{CLOUDTRAIL_DIR}/", CLOUDTRAIL_START),

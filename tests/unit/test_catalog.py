@@ -70,7 +70,7 @@ def test_bad_inputs_are_config_errors(fmt: str, location: str, tables: object) -
 def test_glue_files_are_what_the_code_generates() -> None:
     files = catalog.reference_files()
     assert set(files) == {"database.json", "changes.parquet.json", "changes.jsonl.json",
-                          "changes.iceberg.json", "snapshots.parquet.json"}
+                          "changes.iceberg.json", "snapshots.parquet.json", "receipts.json"}
     for name, text in files.items():
         assert (glue_dir() / name).read_text(encoding="utf-8") == text, (
             f"glue/{name} is stale: run python -m ddbtrail.catalog.glue --write glue/")

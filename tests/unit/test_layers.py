@@ -14,8 +14,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ddbtrail"
 # Lowest first; a module may import its own layer and the ones before it.
-LAYERS = ("core", "lake", "delivery", "capture", "query", "catalog", "local", "health", "api",
-          "cli")
+LAYERS = ("core", "lake", "evidence", "delivery", "capture", "query", "catalog", "local",
+          "health", "api", "cli")
 # Top-level modules outside the layer packages, and the layer each belongs to.
 # The package itself re-exports the API (lazily), so it sits at the API layer.
 TOP_LEVEL = {"ddbtrail": "api", "ddbtrail.resources": "core", "ddbtrail.cost": "core"}

@@ -58,6 +58,7 @@ from ddbtrail.core.redact import RedactionPolicy, Redactor
 from ddbtrail.core.row import Row, make_row
 from ddbtrail.core.timefmt import iso_ms
 from ddbtrail.delivery.sink import EncodedRow, Sink
+from ddbtrail.evidence.receipts import LakeReceipts, ReceiptChange, ReceiptStore, write_receipts
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ def backfill(
     page_limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     redaction: RedactionPolicy | None = None,
+    receipts: ReceiptStore | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillReport:
@@ -231,15 +233,17 @@ def backfill(
     Resumes the table's unfinished run; a finished run is not repeated (the report says
     ``already_done``) unless ``restart`` asks for a new snapshot, as Debezium's snapshot
     modes make a new snapshot explicit. ``progress(segment, items)`` is called after each
-    page. ``redaction`` drops or HMACs attributes as capture does. Raises TableNotFound,
-    InvalidArgument, DeliveryFailed (rows not delivered after retries: the checkpoint is not
-    advanced), LakeError.
+    page. ``redaction`` drops or HMACs attributes as capture does. Each page delivered
+    leaves a receipt (source ``backfill``) in ``receipts`` [default: the lake's]. Raises
+    TableNotFound, InvalidArgument, DeliveryFailed (rows or their receipt not delivered
+    after retries: the checkpoint is not advanced), LakeError.
     """
     if not 1 <= segments <= MAX_SEGMENTS:
         raise InvalidArgument("segments", segments, f"outside 1..{MAX_SEGMENTS}")
     if max_rcu is not None and max_rcu <= 0:
         raise InvalidArgument("max_rcu", max_rcu, "must be greater than 0")
     names = list(key_schema(dynamodb, table))
+    store = receipts if receipts is not None else LakeReceipts(lake)
     redactor = redaction.redactor(table) if redaction is not None else None
     checkpoints = Checkpoints(lake, table)
     run = checkpoints.run()
@@ -284,6 +288,7 @@ def backfill(
                 bucket.charge(consumed)
             ingested = clock_ms()
             encoded: list[EncodedRow] = []
+            covered: list[ReceiptChange] = []
             large: list[str] = []
             for i, item in enumerate(page.get("Items", [])):
                 row = snapshot_row(item, key_names=names, table_name=table,
@@ -295,12 +300,19 @@ def backfill(
                     large.append(row["item_key"])
                     continue
                 encoded.append(EncodedRow(data, i, (row["table_name"], row["dt"])))
+                covered.append(ReceiptChange(row["table_name"], row["dt"], row["event_id"],
+                                             row["item_key"], row["action"], None))
             if encoded:
                 result = sink.send(encoded)
                 if not result.ok:
                     raise DeliveryFailed(
                         f"backfill of {table} segment {n}: {len(result.failed_sources)} rows "
                         f"not delivered ({result.last_error}); rerun to resume")
+                try:
+                    write_receipts(store, covered, source="backfill", received_ms=clock_ms())
+                except Exception as exc:
+                    raise DeliveryFailed(f"backfill of {table} segment {n}: receipt not "
+                                         f"written ({exc}); rerun to resume") from exc
                 sink.flush()
             last = page.get("LastEvaluatedKey")
             state.last_key = to_wire(last) if last else None

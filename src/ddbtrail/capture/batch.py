@@ -23,6 +23,13 @@ from ddbtrail.core.flatten import event_records, flatten_records, record_identit
 from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.core.row import Row, partition_path
 from ddbtrail.delivery.sink import DeliveryReport, EncodedRow, Sink
+from ddbtrail.evidence.receipts import (
+    DEFAULT_RECEIPTS_PREFIX,
+    ReceiptChange,
+    ReceiptStore,
+    S3Receipts,
+    write_receipts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +48,17 @@ class CaptureSettings:
     spill_prefix: str = "spill/"
     quarantine_prefix: str = "quarantine/"
     redaction: RedactionPolicy | None = None
+    receipts_bucket: str | None = None  # None: no receipts (unless capture_batch gets a store)
+    receipts_prefix: str = DEFAULT_RECEIPTS_PREFIX
+    receipt_source: str = "capture"  # what receipts say delivered the rows
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **clients: Any) -> CaptureSettings:
-        """Read TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX, QUARANTINE_PREFIX, and
-        REDACTION_POLICY with its key (see ``capture.redaction_key.load_key``; ``clients`` may
-        pass ``secretsmanager=`` or ``ssm=``). The sink reads its own (DELIVERY_STREAM_NAME,
-        ...: ``ddbtrail.delivery.targets.sink_from_env``).
+        """Read TABLE_NAME, SPILL_BUCKET, SPILL_PREFIX, QUARANTINE_PREFIX,
+        RECEIPTS_BUCKET (empty: no receipts), RECEIPTS_PREFIX, and REDACTION_POLICY with its
+        key (see ``capture.redaction_key.load_key``; ``clients`` may pass ``secretsmanager=``
+        or ``ssm=``). The sink reads its own (DELIVERY_STREAM_NAME, ...:
+        ``ddbtrail.delivery.targets.sink_from_env``).
         Raises ConfigError naming the variable that is wrong."""
         env = os.environ if env is None else env
         return cls(
@@ -55,6 +66,8 @@ class CaptureSettings:
             spill_bucket=env.get("SPILL_BUCKET") or None,
             spill_prefix=_prefix(env.get("SPILL_PREFIX", "spill/")),
             quarantine_prefix=_prefix(env.get("QUARANTINE_PREFIX", "quarantine/")),
+            receipts_bucket=env.get("RECEIPTS_BUCKET") or None,
+            receipts_prefix=_prefix(env.get("RECEIPTS_PREFIX", DEFAULT_RECEIPTS_PREFIX)),
             redaction=policy_from_env(env, **clients),
         )
 
@@ -71,6 +84,8 @@ class CaptureResult:
     undeliverable: list[str] = field(default_factory=list)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     first_failure: str | None = None
+    receipts: list[str] = field(default_factory=list)  # keys of the receipts written
+    receipt_error: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -96,6 +111,8 @@ class CaptureResult:
             "QuarantinedRecords": self.quarantined,
             "MalformedRecords": len(self.malformed),
             "FailedBatches": int(self.failed),
+            "Receipts": len(self.receipts),
+            "ReceiptFailures": int(self.receipt_error is not None),
         }
 
 
@@ -107,20 +124,28 @@ def capture_batch(
     s3: Any = None,
     now_ms: int | None = None,
     remaining_seconds: Callable[[], float] | None = None,
+    receipts: ReceiptStore | None = None,
 ) -> CaptureResult:
     """Flatten one event's records and deliver the rows to ``sink``.
 
-    ``s3`` has ``put_object`` and is used only for spill (rows larger than
-    ``sink.max_row_bytes``) and quarantine. Raises MalformedEvent if ``event`` has no Records
-    list; every per-record problem is isolated and reported in the result instead.
+    ``s3`` has ``put_object`` and is used for spill (rows larger than
+    ``sink.max_row_bytes``), quarantine, and receipts when ``settings.receipts_bucket`` is
+    set. ``receipts`` (a ``ReceiptStore``) overrides where receipts go. Once the sink
+    accepted rows, one receipt names them (``ddbtrail.evidence.receipts``); if it cannot be
+    written the batch is reported failed from its first record, so it is delivered again
+    (duplicates, never a row without its receipt). Raises MalformedEvent if ``event`` has no
+    Records list; every per-record problem is isolated and reported in the result instead.
     """
     settings = settings or CaptureSettings()
+    if receipts is None and settings.receipts_bucket and s3 is not None:
+        receipts = S3Receipts(s3, settings.receipts_bucket, settings.receipts_prefix)
     records = event_records(event)
     ingested = now_ms if now_ms is not None else int(time.time() * 1000)
     result = CaptureResult(records=len(records))
     encoded: list[EncodedRow] = []
     undeliverable: set[int] = set()
     seqs: list[str | None] = []
+    covered: list[ReceiptChange] = []  # parallel to ``encoded`` when receipts are on
     max_row_bytes = sink.max_row_bytes
 
     for item in flatten_records(records, ingested_at_ms=ingested,
@@ -148,9 +173,25 @@ def capture_batch(
             result.spilled += 1
         result.rows += 1
         encoded.append(EncodedRow(data, item.index, (row["table_name"], row["dt"])))
+        if receipts is not None:
+            covered.append(ReceiptChange(row["table_name"], row["dt"], row["event_id"],
+                                         row["item_key"], row["action"],
+                                         row["sequence_number"]))
 
     result.delivery = sink.send(encoded, deadline=remaining_seconds)
     failed = undeliverable | result.delivery.failed_sources
+    if receipts is not None and covered:
+        delivered = [c for c, e in zip(covered, encoded, strict=True)
+                     if e.source not in result.delivery.failed_sources]
+        try:
+            result.receipts = write_receipts(
+                receipts, delivered, source=settings.receipt_source,
+                source_arn=_source_arn(records))
+        except Exception as exc:  # noqa: BLE001 - any failure: deliver the batch again
+            result.receipt_error = str(exc)
+            logger.error("receipt not written; the batch will be delivered again",
+                         extra={"error": str(exc), "rows": len(delivered)})
+            failed = failed | {e.source for e in encoded}
     if failed:
         first = min(failed)
         # An empty identifier makes Lambda retry the whole batch: still no loss.
@@ -159,6 +200,12 @@ def capture_batch(
                      extra={"first_failure": result.first_failure, "failed_records": len(failed),
                             "error": result.delivery.last_error})
     return result
+
+
+def _source_arn(records: list[Any]) -> str | None:
+    first = records[0] if records else None
+    arn = first.get("eventSourceARN") if isinstance(first, Mapping) else None
+    return arn if isinstance(arn, str) else None
 
 
 def _spill(row: Row, data: bytes, s3: Any, settings: CaptureSettings,

@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -52,6 +52,7 @@ from ddbtrail.core.flatten import table_from_arn
 from ddbtrail.core.settings import env_bool, env_int, env_required
 from ddbtrail.core.timefmt import iso_s
 from ddbtrail.delivery.sink import Sink
+from ddbtrail.evidence.receipts import ReceiptStore
 
 logger = logging.getLogger(__name__)
 
@@ -486,17 +487,21 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def deliver_records(records: Sequence[Mapping[str, Any]], stream_arn: str, *,
                     sink: Sink, capture: CaptureSettings, s3: Any = None,
-                    remaining_seconds: Callable[[], float] | None = None) -> int:
+                    remaining_seconds: Callable[[], float] | None = None,
+                    receipts: ReceiptStore | None = None) -> int:
     """Run GetRecords records through the capture path; return the rows handed over.
+    Receipts (when ``receipts`` or ``capture.receipts_bucket`` says where) name the
+    source ``redrive``.
 
     Raises DeliveryFailed naming the first record not delivered.
     """
+    capture = replace(capture, receipt_source="redrive")
     rows = 0
     for chunk in _batches(records, CAPTURE_CHUNK):
         event = lambda_event(chunk, stream_arn)
         try:
             result = capture_batch(event, sink=sink, settings=capture, s3=s3,
-                                   remaining_seconds=remaining_seconds)
+                                   remaining_seconds=remaining_seconds, receipts=receipts)
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryFailed(f"delivery to {sink.name} failed: {exc}") from exc
         rows += result.rows
@@ -525,8 +530,11 @@ def redrive(
     remaining_seconds: Callable[[], float] | None = None,
     min_remaining_seconds: float = 30.0,
     on_outcome: Callable[[RangeOutcome], None] | None = None,
+    receipts: ReceiptStore | None = None,
 ) -> RedriveReport:
     """Redrive every on-failure message of ``queue_url`` (see the module docstring).
+    Delivered rows leave receipts (source ``redrive``) in ``receipts``, or under
+    ``capture.receipts_bucket`` through ``s3``.
 
     ``sink`` takes the rows (Firehose or the local delivery stream); its ``flush`` makes
     handed-over rows durable and is called before any message is deleted.
@@ -555,7 +563,7 @@ def redrive(
                 messages = messages[:max_messages - len(report.outcomes)]
             handled = [(m, _handle(m, streams=streams, shards=shards, sink=sink,
                                    capture=capture, s3=s3, dry_run=dry_run, now=now(),
-                                   remaining_seconds=remaining_seconds))
+                                   remaining_seconds=remaining_seconds, receipts=receipts))
                        for m in messages]
             deletable = [(m, o) for m, o in handled if o.status == "redriven"
                          or (o.status == "trimmed" and discard_trimmed)]
@@ -592,7 +600,8 @@ def _finish(report: RedriveReport, handled: list[tuple[_Message, RangeOutcome]],
 
 def _handle(m: _Message, *, streams: Any, shards: _ShardCache, sink: Sink,
             capture: CaptureSettings, s3: Any, dry_run: bool, now: float,
-            remaining_seconds: Callable[[], float] | None) -> RangeOutcome:
+            remaining_seconds: Callable[[], float] | None,
+            receipts: ReceiptStore | None) -> RangeOutcome:
     age = (now - m.sent_ms / 1000) if m.sent_ms is not None else None
     try:
         rng = parse_on_failure(m.body, message_id=m.message_id)
@@ -619,7 +628,8 @@ def _handle(m: _Message, *, streams: Any, shards: _ShardCache, sink: Sink,
     try:
         outcome.rows = deliver_records(read.records, rng.stream_arn, sink=sink,
                                        capture=capture, s3=s3,
-                                       remaining_seconds=remaining_seconds)
+                                       remaining_seconds=remaining_seconds,
+                                       receipts=receipts)
     except DeliveryFailed as exc:
         outcome.status = "failed"
         outcome.error = DeliveryFailed(f"{rng.label()}: {exc}")

@@ -42,6 +42,7 @@ from ddbtrail.core.row import (
 
 TABLE_NAME: Final = "changes"
 SNAPSHOT_TABLE_NAME: Final = "snapshots"
+RECEIPTS_TABLE_NAME: Final = "receipts"
 DATABASE_NAME: Final = "ddbtrail"
 FORMATS: Final = formats.HIVE_FORMATS  # Hive tables (table_input)
 # Every lake format a deployment can choose (core.formats); iceberg is ``iceberg_table``.
@@ -272,6 +273,32 @@ def snapshot_table_input(location: str, table_names: Sequence[str], *,
     return body
 
 
+def receipts_table_input(location: str, table_names: Sequence[str], *,
+                         name: str = RECEIPTS_TABLE_NAME,
+                         dt_range: str = DEFAULT_DT_RANGE) -> dict[str, Any]:
+    """Glue ``TableInput`` of the capture receipts (``ddbtrail.evidence.receipts``): one
+    line of JSON per object under ``<location>/_ddbtrail/receipts/``, read by the Hive JSON
+    SerDe, partition projection on ``table_name`` (enum; folders ``table=``) and ``dt``.
+    The reconciliation queries read it as ``receipts``."""
+    from ddbtrail.evidence import receipts
+
+    body = table_input("jsonl", location, table_names, name=name, dt_range=dt_range,
+                       description="ddbtrail capture receipts: one row per batch handed to "
+                       "delivery, naming each change; partitioned by table_name and dt")
+    where = location.rstrip("/") + "/" + receipts.DEFAULT_RECEIPTS_PREFIX
+    body["Parameters"] = {
+        **{k: v for k, v in body["Parameters"].items() if k != "ddbtrail.schema_version"},
+        "ddbtrail.receipt_version": str(receipts.RECEIPT_VERSION),
+        "storage.location.template": where + receipts.PARTITION_TEMPLATE,
+    }
+    body["PartitionKeys"] = [{"Name": n, "Type": t, "Comment": c}
+                             for n, t, c in receipts.PARTITIONS]
+    body["StorageDescriptor"]["Columns"] = [{"Name": n, "Type": t, "Comment": c}
+                                            for n, t, c in receipts.COLUMNS]
+    body["StorageDescriptor"]["Location"] = where
+    return body
+
+
 def database_input(name: str = DATABASE_NAME, *, description: str | None = None) -> dict[str, Any]:
     """Glue ``DatabaseInput`` of the ddbtrail database."""
     return {"Name": name,
@@ -288,6 +315,7 @@ def reference_files() -> dict[str, str]:
 
     out[f"{SNAPSHOT_TABLE_NAME}.parquet.json"] = snapshot_table_input(EXAMPLE_LOCATION,
                                                                       EXAMPLE_TABLES)
+    out[f"{RECEIPTS_TABLE_NAME}.json"] = receipts_table_input(EXAMPLE_LOCATION, EXAMPLE_TABLES)
     return {name: json.dumps(body, indent=2) + "\n" for name, body in out.items()}
 
 

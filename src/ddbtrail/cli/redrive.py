@@ -16,6 +16,7 @@ from ddbtrail.cli._errors import UsageError
 from ddbtrail.cli._output import Output, OutputOption, render
 from ddbtrail.delivery.local import FORMATS, LocalDeliveryStream
 from ddbtrail.delivery.targets import open_sink
+from ddbtrail.evidence.receipts import LakeReceipts
 from ddbtrail.lake.files import Lake
 
 COLUMNS = ("status", "shard", "start", "end", "batch_size", "records", "rows",
@@ -91,7 +92,8 @@ def redrive_command(
     try:
         report = redrive(queue_url, sqs=sqs, streams=streams, sink=target, capture=settings,
                          dry_run=dry_run, discard_trimmed=discard_trimmed,
-                         max_messages=max_messages, visibility_timeout=visibility_timeout)
+                         max_messages=max_messages, visibility_timeout=visibility_timeout,
+                         receipts=LakeReceipts(the_lake) if the_lake is not None else None)
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"redrive {queue_url}", exc, resource=f"queue {queue_url}") from exc
     finally:

@@ -43,7 +43,7 @@ from sqlglot.errors import SqlglotError
 from ddbtrail.core.cloudtrail import ATHENA_TABLE
 from ddbtrail.core.exceptions import InvalidArgument, LakeError, QueryError, QueryUsageError
 from ddbtrail.core.timefmt import iso_ms, parse_instant
-from ddbtrail.query import trail_table
+from ddbtrail.query import receipts_table, trail_table
 from ddbtrail.query.duck import connect, sql_string
 from ddbtrail.resources import queries_dir
 
@@ -378,9 +378,27 @@ def athena_literal(value: str | int) -> str:
 # --------------------------------------------------------------------------- transpile
 
 # Rewrites for what sqlglot's athena -> duckdb translation gets wrong; each takes and
-# returns an expression tree. Empty while sqlglot covers every saved query.
+# returns an expression tree.
 Rewrite = Callable[[exp.Expr], exp.Expr]
-REWRITES: list[Rewrite] = []
+
+
+def unnest_rows(tree: exp.Expr) -> exp.Expr:
+    """``UNNEST(array_of_rows) AS t (a, b)``: Trino gives each row field its own column;
+    DuckDB's UNNEST gives one struct column. As DuckDB: a lateral subquery unnesting the
+    structs one level deeper (``max_depth := 2``), its columns renamed by the alias."""
+    for node in list(tree.find_all(exp.Unnest)):
+        alias = node.args.get("alias")
+        if len(node.expressions) != 1 or alias is None or len(alias.columns) < 2:
+            continue
+        explode = exp.Explode(this=node.expressions[0].copy(), expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("max_depth"),
+                           expression=exp.Literal.number(2))])
+        node.replace(exp.Lateral(this=exp.Subquery(this=exp.Select(expressions=[explode])),
+                                 alias=alias.copy()))
+    return tree
+
+
+REWRITES: list[Rewrite] = [unnest_rows]
 
 
 def to_duckdb(query: Query) -> str:
@@ -472,6 +490,8 @@ def run_duckdb(query: Query, values: Mapping[str, str],
     install_views(query, con)
     if ATHENA_TABLE in _tables_read(query.sql):
         trail_table.ensure(con)  # empty unless the caller registered CloudTrail logs
+    if receipts_table.TABLE in _tables_read(query.sql):
+        receipts_table.ensure(con)  # empty unless the caller registered the receipts
     try:
         params = {_PREFIX + k: v for k, v in bound.items()}
         return con.sql(sql, params=params).to_arrow_table()
@@ -494,6 +514,8 @@ def run_local(query: Query, values: Mapping[str, str], lake: Lake, *,
         table = None
     con = connect(lake, table_name=table)
     try:
+        if receipts_table.TABLE in _tables_read(query.sql):
+            receipts_table.register(con, lake, table)
         if cloudtrail is not None:
             trail_table.register(con, cloudtrail, trail_table.days_between(
                 values.get("from"), values.get("to")))

@@ -24,6 +24,7 @@ from ddbtrail.core.redact import RedactionPolicy
 from ddbtrail.delivery.local import LocalDeliveryStream
 from ddbtrail.delivery.sink import Sink
 from ddbtrail.delivery.targets import open_sink
+from ddbtrail.evidence.receipts import LakeReceipts, ReceiptStore
 from ddbtrail.lake.files import Lake
 
 logger = logging.getLogger(__name__)
@@ -66,12 +67,15 @@ def table_stream(ddb: Any, table_name: str) -> TableStream:
 
 
 def capture_processor(sink: Sink, table_name: str,
-                      redaction: RedactionPolicy | None = None) -> Processor:
-    """A processor that runs the capture Lambda's code path into ``sink``."""
+                      redaction: RedactionPolicy | None = None,
+                      receipts: ReceiptStore | None = None) -> Processor:
+    """A processor that runs the capture Lambda's code path into ``sink``, leaving a
+    receipt in ``receipts`` for every batch the sink accepted."""
     settings = CaptureSettings(table_name=table_name, redaction=redaction)
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
-        return capture_batch(event, sink=sink, settings=settings).response()
+        return capture_batch(event, sink=sink, settings=settings,
+                             receipts=receipts).response()
 
     return process
 
@@ -114,8 +118,9 @@ def build_capture(
     """Wire table -> runner -> capture_batch -> local delivery stream -> lake.
 
     ``redaction`` defaults to the policy in the environment (REDACTION_POLICY with its
-    key), as in the Lambda. Raises TableNotFound, StreamNotEnabled, ConfigError for bad
-    settings.
+    key), as in the Lambda. Each batch the delivery stream accepts leaves a receipt
+    under the lake's ``_ddbtrail/receipts/``, as the Lambda leaves one in S3. Raises
+    TableNotFound, StreamNotEnabled, ConfigError for bad settings.
     """
     if redaction is None:
         redaction = policy_from_env()
@@ -127,7 +132,8 @@ def build_capture(
                         else buffer_seconds),
     )
     runner = StreamRunner(
-        streams, stream.stream_arn, capture_processor(delivery, table_name, redaction),
+        streams, stream.stream_arn,
+        capture_processor(delivery, table_name, redaction, LakeReceipts(lake)),
         CheckpointStore(lake, checkpoint_name(table_name)), settings,
         before_checkpoint=delivery.flush, on_progress=on_progress,
     )
