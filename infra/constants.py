@@ -11,6 +11,7 @@ from typing import Final
 
 from ddbtrail.catalog import glue as catalog
 from ddbtrail.delivery import processing
+from ddbtrail.evidence import receipts
 from ddbtrail.lake.files import STATE_DIR
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ METRICS_SERVICE: Final = "capture"
 
 # Evidence (issue 27, docs/evidence.md): the capture's receipts and the hourly signed digests
 # live beside the data, under the lake prefix's ``_ddbtrail/`` (readers of the lake skip it).
-RECEIPTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/receipts/"
+RECEIPTS_PREFIX: Final = LAKE_PREFIX + receipts.DEFAULT_RECEIPTS_PREFIX  # the Glue table's too
 DIGESTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/digests/"
 DIGEST_HANDLER: Final = "seal_digests.handler"
 DIGEST_HANDLER_FILE: Final = "seal_digests.py"

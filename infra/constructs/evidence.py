@@ -32,24 +32,26 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ddbtrail.catalog import glue as catalog
-from ddbtrail.evidence import KMS_KEY_SPEC
 from ddbtrail.query import saved
 from infra import constants as C
 from infra.constructs.capture import python_function, staged_code
+from infra.constructs.maintenance import ATHENA_RESULTS, ATHENA_SYNC
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 
-ATHENA_SYNC: Final = "arn:aws:states:::athena:startQueryExecution.sync"
-ATHENA_RESULTS: Final = "arn:aws:states:::athena:getQueryResults"
 PUT_METRIC_DATA: Final = "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
 RECONCILE_QUERY: Final = "reconcile_receipts"
 RECONCILE_STATE: Final = "Reconcile"
 # The reconciliation's output column behind each metric (C.RECONCILE_METRICS, in order).
 METRIC_COLUMNS: Final = {"ReceivedNotInLake": "received_not_in_lake",
                          "InLakeWithoutReceipt": "in_lake_without_receipt"}
-# JSONata values of the reconciliation's parameters (maintenance's variables, see Times).
-_VALUES: Final = {"table_name": "$table", "at": "$at", "made_at": "$madeAt",
-                  "visible_before": "$visibleBefore"}
-_RETRY: Final = [{
+# JSONata values of the reconciliation's parameters (assigned in ReconcileTable).
+_VALUES: Final = {"table_name": "$table", "from": "$windowFrom", "to": "$windowTo"}
+# The window is the UTC day before the run: closed, and ended over an hour before the daily
+# run (the query wants its end 15 minutes past, for Firehose's buffer).
+_DAY_MS: Final = 86_400_000
+_TODAY_MS: Final = (f"$floor($toMillis($states.context.Execution.StartTime) / {_DAY_MS})"
+                    f" * {_DAY_MS}")
+_RETRY: Final = [{  # as the maintenance's own Athena tasks
     "ErrorEquals": ["Athena.TooManyRequestsException", "Athena.InternalServerException"],
     "IntervalSeconds": 30, "MaxAttempts": 4, "BackoffRate": 2.0, "JitterStrategy": "FULL"}]
 # Everything but using the key: kms:Sign is the digest role's alone, and kms:CreateGrant is
@@ -64,7 +66,8 @@ KEY_ADMIN_ACTIONS: Final = (
 
 def reconcile_states(*, database: str, workgroup: str) -> dict[str, Any]:
     """The reconciliation's states (JSONata), entered at ``RECONCILE_STATE``: per table, the
-    saved reconciliation on Athena, then both metrics, each the sum over its rows."""
+    saved reconciliation over the previous UTC day on Athena, then both metrics, each the
+    sum of its column over the rows (0 when there are none)."""
     query = {q.name: q for q in saved.catalogue()}[RECONCILE_QUERY]
     params = []
     for p in query.params:
@@ -97,9 +100,12 @@ def reconcile_states(*, database: str, workgroup: str) -> dict[str, Any]:
             "ProcessorConfig": {"Mode": "INLINE"},
             "StartAt": "ReconcileTable",
             "States": {
-                "ReconcileTable": {"Type": "Pass",
-                                   "Assign": {"table": "{% $states.input.table %}"},
-                                   "Next": "RunReconcile"},
+                # Assign takes effect from the next state, the first that sends them.
+                "ReconcileTable": {"Type": "Pass", "Assign": {
+                    "table": "{% $states.input.table %}",
+                    "windowFrom": f"{{% $fromMillis({_TODAY_MS} - {_DAY_MS}) %}}",
+                    "windowTo": f"{{% $fromMillis({_TODAY_MS}) %}}"},
+                    "Next": "RunReconcile"},
                 "RunReconcile": {
                     "Type": "Task", "Resource": ATHENA_SYNC, "Arguments": arguments,
                     "Retry": _RETRY,
@@ -175,7 +181,8 @@ class Evidence(Construct):
         # A key policy of our own replaces CDK's default (kms:* for the account, which would
         # let any IAM principal granted kms:Sign sign): only the digest role signs.
         self.signing_key = kms.Key(
-            self, "SigningKey", key_spec=kms.KeySpec(KMS_KEY_SPEC),
+            # The key spec and algorithm KmsSigner signs with (ECDSA_SHA_256).
+            self, "SigningKey", key_spec=kms.KeySpec.ECC_NIST_P256,
             key_usage=kms.KeyUsage.SIGN_VERIFY, removal_policy=RemovalPolicy.RETAIN,
             description="ddbtrail: signs the lake's hourly digests (docs/evidence.md)",
             policy=iam.PolicyDocument(statements=[

@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
+from ddbtrail.capture.batch import CaptureSettings
 from ddbtrail.catalog import glue as catalog
 from infra import constants as C
 from infra.constructs.evidence import PUT_METRIC_DATA, RECONCILE_STATE
 from tests.infra.test_infra_app import (
     JSONL,
     PARQUET,
+    FakeSecrets,
     as_list,
     capture_functions,
     flat,
+    glue_table,
     prepare_inputs,
     statements,
 )
@@ -126,24 +129,39 @@ def test_capture_environment_names_the_receipts_bucket_and_prefix(either: Any) -
         env = fn["Environment"]["Variables"]
         assert env["RECEIPTS_BUCKET"] == {"Ref": bucket}
         assert env["RECEIPTS_PREFIX"] == C.RECEIPTS_PREFIX == "lake/_ddbtrail/receipts/"
+        # The capture's own parser reads them as the receipts' destination.
+        settings = CaptureSettings.from_env({k: flat(v) for k, v in env.items()},
+                                            secretsmanager=FakeSecrets())
+        assert (settings.receipts_bucket, settings.receipts_prefix) == (
+            f"<{bucket}>", C.RECEIPTS_PREFIX)
 
 
-def test_receipts_table_is_the_catalog_definition(either: Any) -> None:
+def flat_all(value: Any) -> Any:
+    """``value`` with every CloudFormation string expression as text (see ``flat``)."""
+    if isinstance(value, dict) and value.keys() & {"Ref", "Fn::GetAtt", "Fn::Join"}:
+        return flat(value)
+    if isinstance(value, dict):
+        return {k: flat_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [flat_all(v) for v in value]
+    return value
+
+
+def test_receipts_table_is_the_catalog_definition_where_capture_writes(either: Any) -> None:
     tables = [r["Properties"] for r in either.resources("AWS::Glue::Table").values()
               if r["Properties"]["TableInput"]["Name"] == catalog.RECEIPTS_TABLE_NAME]
     assert len(tables) == 1
-    table = tables[0]["TableInput"]
+    got = flat_all(tables[0]["TableInput"])
     bucket = lake_bucket(either)
-    expected = catalog.receipts_table_input(f"s3://LAKEBUCKET/{C.LAKE_PREFIX}",
-                                            ["orders", "customers", C.DEFAULT_DEMO_TABLE])
-    # The same definition, with the deployed bucket and the synth's tables.
-    text = json.dumps(table, sort_keys=True)
-    assert '"Ref": "' + bucket + '"' in text
-    assert table["StorageDescriptor"]["SerdeInfo"] == expected["StorageDescriptor"]["SerdeInfo"]
-    assert table["StorageDescriptor"]["Columns"] == expected["StorageDescriptor"]["Columns"]
-    assert table["PartitionKeys"] == expected["PartitionKeys"]
-    assert flat(table["StorageDescriptor"]["Location"]).startswith(
-        f"s3://<{bucket}>/{C.LAKE_PREFIX}")
+    # The captured tables, in the order the changes table's projection lists them.
+    names = glue_table(either, "changes")["TableInput"]["Parameters"][
+        "projection.table_name.values"].split(",")
+    assert sorted(names) == sorted(fn["Environment"]["Variables"]["TABLE_NAME"]
+                                   for fn in capture_functions(either).values())
+    assert got == catalog.receipts_table_input(f"s3://<{bucket}>/{C.LAKE_PREFIX}", names)
+    # Athena reads the receipts exactly where the capture puts them.
+    template = got["Parameters"]["storage.location.template"]
+    assert template.startswith(f"s3://<{bucket}>/{C.RECEIPTS_PREFIX}table=")
 
 
 # ----------------------------------------------------------------------------- digests
