@@ -2,7 +2,8 @@
 
 ``import ddbtrail as dt`` gives the public API (``ddbtrail.api``; docs/api.md):
 ``dt.Lake.open``, ``dt.history``, ``dt.as_of``, ``dt.who``, ``dt.query``, ``dt.queries``,
-``dt.schema``, ``dt.snapshot``, ``dt.compact``, ``dt.restore``, ``dt.cost``.
+``dt.schema``, ``dt.snapshot``, ``dt.compact``, ``dt.restore``, ``dt.cost``, ``dt.seal``,
+``dt.verify``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ddbtrail.api import (
+        DayCheck,
         DdbtrailError,
         InvalidArgument,
         Lake,
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
         Restored,
         TableNotInLake,
         TrinoSettings,
+        VerifyReport,
         as_of,
         compact,
         cost,
@@ -36,14 +39,17 @@ if TYPE_CHECKING:
         query,
         restore,
         schema,
+        seal,
         snapshot,
+        verify,
         who,
     )
 
 __all__ = [
-    "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError", "Restored",
-    "TableNotInLake", "TrinoSettings", "__version__", "as_of", "compact", "cost", "history",
-    "queries", "query", "restore", "schema", "snapshot", "who",
+    "DayCheck", "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError",
+    "Restored", "TableNotInLake", "TrinoSettings", "VerifyReport", "__version__", "as_of",
+    "compact", "cost", "history", "queries", "query", "restore", "schema", "seal", "snapshot",
+    "verify", "who",
 ]
 
 

@@ -7,6 +7,7 @@ an environment variable, which wins over the default. Errors are ``DdbtrailError
 ``InvalidArgument.param`` names the argument at fault. docs/api.md is the guide.
 """
 
+from ddbtrail.api._evidence import DayCheck, VerifyReport, seal, verify
 from ddbtrail.api._lake import Lake
 from ddbtrail.api._ops import Restored, compact, cost, restore, snapshot
 from ddbtrail.api._read import as_of, history, queries, query, schema, who
@@ -20,7 +21,7 @@ from ddbtrail.core.exceptions import (
 from ddbtrail.query.trino import TrinoSettings
 
 __all__ = [
-    "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError", "Restored",
-    "TableNotInLake", "TrinoSettings", "as_of", "compact", "cost", "history", "queries", "query",
-    "restore", "schema", "snapshot", "who",
+    "DayCheck", "DdbtrailError", "InvalidArgument", "Lake", "LakeError", "QueryError",
+    "Restored", "TableNotInLake", "TrinoSettings", "VerifyReport", "as_of", "compact", "cost",
+    "history", "queries", "query", "restore", "schema", "seal", "snapshot", "verify", "who",
 ]

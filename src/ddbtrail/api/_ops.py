@@ -44,17 +44,24 @@ def snapshot(lake: Lake | str, table: str, *, at: Instant | None = None,
 
 
 def compact(lake: Lake | str, *, table: str | None = None, before: str | None = None,
-            dry_run: bool = False) -> list[Any]:
+            dry_run: bool = False, key: str | None = None,
+            boto3_session: Any = None) -> list[Any]:
     """Compact every closed partition that needs it, in any lake format; one result per
     partition, in order. ``before``: only partitions before this date [default: today,
-    UTC]; ``dry_run`` plans and writes nothing.
+    UTC]; ``dry_run`` plans and writes nothing. A sealed lake (one with digests) is sealed
+    up to now first, and each replacement writes its own signed digest before the old
+    files go (``key``: see ``dt.seal``), so ``dt.verify`` still proves it.
 
     >>> [r.partition for r in dt.compact(lake, dry_run=True)]
     """
+    from ddbtrail.api._evidence import replacement_digests
     from ddbtrail.lake import compact as compaction
 
     lake = _open(lake)
-    return list(compaction.compact(lake.files, table=table, before=before, dry_run=dry_run))
+    on_replace = None if dry_run else replacement_digests(lake, table=table, key=key,
+                                                          boto3_session=boto3_session)
+    return list(compaction.compact(lake.files, table=table, before=before, dry_run=dry_run,
+                                   on_replace=on_replace))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ddbtrail.cli import report as _report  # noqa: F401  (registers the command
 from ddbtrail.cli import restore as _restore  # noqa: F401  (registers the command)
 from ddbtrail.cli import schema as _schema  # noqa: F401  (registers the command)
 from ddbtrail.cli import snapshot as _snapshot  # noqa: F401  (registers the command)
+from ddbtrail.cli import verify as _verify  # noqa: F401  (registers the command)
 from ddbtrail.cli import views as _views  # noqa: F401  (registers the command)
 from ddbtrail.cli import who as _who  # noqa: F401  (registers the command)
 from ddbtrail.cli._app import app, err_console

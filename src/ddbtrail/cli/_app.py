@@ -16,7 +16,7 @@ COMMAND_ORDER = (
     "demo", "flatten", "capture", "backfill",
     "history", "who", "as-of", "queries", "query", "report", "schema", "views",
     "restore", "replicate", "copy", "redrive", "compact", "snapshot", "cost",
-    "doctor",
+    "doctor", "verify",
 )
 
 # Every command describes --lake the same way.

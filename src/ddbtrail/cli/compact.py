@@ -9,8 +9,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ddbtrail.api._evidence import replacement_digests
+from ddbtrail.api._lake import Lake as ApiLake
 from ddbtrail.cli._app import LakeOpt, app, console, err_console
-from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt
+from ddbtrail.cli._aws import EndpointOpt, ProfileOpt, RegionOpt, aws_session
 from ddbtrail.cli._errors import UsageError
 from ddbtrail.core.timefmt import INSTANT_HELP
 from ddbtrail.lake import iceberg
@@ -91,6 +93,10 @@ def compact_command(
         "--register-here",
         help="Iceberg: first register a copied or moved lake's table again where it is now "
         "(its current snapshot's files; older snapshots are not carried over).")] = False,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="A sealed lake (with digests): the signing key of each replacement's "
+        "digest, a KMS key ARN or alias, or an Ed25519 key file [default: the local key "
+        "file, for a folder lake].")] = None,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -99,6 +105,8 @@ def compact_command(
 
     Hive layout: closed partitions; new files are written whole before any old file is
     deleted, so readers never miss a change. Iceberg: one atomic commit per partition.
+    A sealed lake is sealed up to now first, and each replacement writes its own signed
+    digest before the old files go, so `ddbtrail verify` still proves it.
     Exits 1 if any partition failed (its old files are kept).
     """
     expire = _age("--expire-snapshots", expire_snapshots, "days")
@@ -110,6 +118,8 @@ def compact_command(
         n = iceberg.register_here(the_lake)
         console.print(f"registered the Iceberg table again at {the_lake.uri} with {n} data "
                       "file(s); the old catalog is kept as catalog.db.moved")
+    on_replace = None if dry_run else replacement_digests(
+        ApiLake(the_lake, aws_session(region, profile), endpoint_url), table=table, key=key)
     with Progress(TextColumn("compact {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
                   transient=True, disable=dry_run or not err_console.is_terminal) as progress:
@@ -119,7 +129,8 @@ def compact_command(
             progress.update(task, completed=done, total=total, description=partition)
 
         report = compact(the_lake, table=table, before=before, dry_run=dry_run,
-                         expire_snapshots=expire, remove_orphans=orphans, progress=show)
+                         expire_snapshots=expire, remove_orphans=orphans, progress=show,
+                         on_replace=on_replace)
     _render(report, dry_run)
     for r in report.failed:
         err_console.print(f"error: table_name={r.table_name}/dt={r.dt}: {r.error}",

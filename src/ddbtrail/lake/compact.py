@@ -384,7 +384,9 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
             dry_run: bool = False, expire_snapshots: dt_mod.timedelta | None = None,
             remove_orphans: dt_mod.timedelta | None = None,
             options: CompactOptions | None = None, today: str | None = None,
-            progress: Progress | None = None) -> CompactReport:
+            progress: Progress | None = None,
+            on_replace: Callable[[PartitionPlan, PartitionResult], None] | None = None,
+            ) -> CompactReport:
     """Compact every partition of the lake that needs it, in every format it holds.
 
     Hive Parquet and JSON Lines: closed partitions (dt before ``before``, an instant in any
@@ -395,8 +397,11 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
     older than ``remove_orphans`` are deleted. Nothing outside the lake's root is ever
     written or deleted.
 
-    ``progress`` (optional) is told of each partition (``Progress``). A partition's failure
-    is in its result, never raised. Raises InvalidArgument naming ``before``, ``table``,
+    ``progress`` (optional) is told of each partition (``Progress``). ``on_replace(plan,
+    result)`` runs for each Hive partition once its new files are in place and before its
+    old ones are deleted (the evidence digest of the replacement); what it raises stops
+    the run with the old files kept. A partition's failure is in its result, never raised.
+    Raises InvalidArgument naming ``before``, ``table``,
     ``expire_snapshots`` or ``remove_orphans`` when it is wrong; TableNotInLake when
     ``table`` has no changes in the lake; LakeError (a CatalogError, LakeMoved, ...) when
     the lake cannot be read.
@@ -423,8 +428,13 @@ def compact(lake: Lake, *, table: str | None = None, before: str | None = None,
     for part in hive_parts:
         if progress is not None:
             progress(len(report.partitions), total, f"{part.table_name}/dt={part.dt}")
+        hook = None
+        if on_replace is not None:
+            def hook(result: PartitionResult, part: PartitionPlan = part) -> None:
+                assert on_replace is not None
+                on_replace(part, result)
         report.partitions.append(compact_partition(lake, part, options=options,
-                                                   dry_run=dry_run))
+                                                   dry_run=dry_run, on_written=hook))
     for ipart in ice_parts:
         assert ice is not None
         if progress is not None:
