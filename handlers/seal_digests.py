@@ -16,7 +16,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ddbtrail.core.settings import env_required
-from ddbtrail.evidence import KmsSigner, seal
+from ddbtrail.evidence.digests import seal
+from ddbtrail.evidence.signing import KmsSigner
 from ddbtrail.lake.files import Lake
 
 logger = Logger(service="ddbtrail-digests")
@@ -29,5 +30,7 @@ SIGNER = KmsSigner(env_required(os.environ, "SIGNING_KEY_ID"))
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = seal(LAKE, signer=SIGNER)
-    logger.info("digests sealed", extra={"report": str(report)})
-    return {"report": str(report)}
+    summary = {"digests": report.written, "files": report.files,
+               "tables": sorted(report.digests)}
+    logger.info("digests sealed", extra=summary)
+    return summary

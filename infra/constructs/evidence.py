@@ -32,6 +32,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ddbtrail.catalog import glue as catalog
+from ddbtrail.evidence import signing
 from ddbtrail.query import saved
 from infra import constants as C
 from infra.constructs.capture import python_function, staged_code
@@ -136,8 +137,9 @@ class Evidence(Construct):
     def __init__(self, scope: Construct, cid: str, *, tables: Mapping[str, str],
                  database: glue.CfnDatabase, lake_bucket: s3.IBucket, lake_key: kms.IKey,
                  lake_uri: str, maintenance_role: iam.IRole, alarm_topic: sns.ITopic,
-                 powertools: lambda_.ILayerVersion) -> None:
-        """``tables``: each captured table's construct id (``OrdersCapture`` -> ``Orders``)."""
+                 powertools: lambda_.ILayerVersion, key_alias: str) -> None:
+        """``tables``: each captured table's construct id (``OrdersCapture`` -> ``Orders``);
+        ``key_alias``: the signing key's alias (``alias/`` is added), for auditors."""
         super().__init__(scope, cid)
         glue_arn = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         db_name = str(database.database_input.name)  # type: ignore[union-attr]
@@ -181,9 +183,9 @@ class Evidence(Construct):
         # A key policy of our own replaces CDK's default (kms:* for the account, which would
         # let any IAM principal granted kms:Sign sign): only the digest role signs.
         self.signing_key = kms.Key(
-            # The key spec and algorithm KmsSigner signs with (ECDSA_SHA_256).
-            self, "SigningKey", key_spec=kms.KeySpec.ECC_NIST_P256,
+            self, "SigningKey", key_spec=kms.KeySpec(signing.KMS_KEY_SPEC),  # KmsSigner's
             key_usage=kms.KeyUsage.SIGN_VERIFY, removal_policy=RemovalPolicy.RETAIN,
+            alias=key_alias,
             description="ddbtrail: signs the lake's hourly digests (docs/evidence.md)",
             policy=iam.PolicyDocument(statements=[
                 iam.PolicyStatement(

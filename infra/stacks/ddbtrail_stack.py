@@ -131,10 +131,13 @@ class DdbtrailStack(Stack):
             database=self.catalog.database, lake_bucket=self.lake.bucket,
             lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
             maintenance_role=self.maintenance.role, alarm_topic=self.alarms.topic,
-            powertools=shared.powertools) if cfg.evidence else None
+            powertools=shared.powertools,
+            key_alias=f"{cfg.stack_name}-digests") if cfg.evidence else None
         if self.evidence is not None:
             depends_only_on(self.maintenance.state_machine, self.maintenance.policy,
                             self.evidence.reconcile_policy)
+            CfnOutput(self, "SigningKeyArn", value=self.evidence.signing_key.key_arn,
+                      description="KMS key of the digests: auditors fetch its public key")
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 

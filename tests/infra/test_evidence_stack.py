@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ddbtrail.capture.batch import CaptureSettings
 from ddbtrail.catalog import glue as catalog
+from ddbtrail.evidence import signing
 from infra import constants as C
 from infra.constructs.evidence import PUT_METRIC_DATA, RECONCILE_STATE
 from tests.infra.test_infra_app import (
@@ -170,6 +175,7 @@ def test_receipts_table_is_the_catalog_definition_where_capture_writes(either: A
 def test_the_signing_key_is_ecc_p256_and_only_the_digest_role_may_sign(either: Any) -> None:
     (key,) = signing_keys(either).values()
     assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    assert key["KeySpec"] == signing.KMS_KEY_SPEC  # what KmsSigner signs with
     assert "EnableKeyRotation" not in key  # KMS rotates symmetric keys only
     (digest,) = digest_functions(either).values()
     digest_role = digest["Role"]["Fn::GetAtt"][0]
@@ -185,6 +191,13 @@ def test_the_signing_key_is_ecc_p256_and_only_the_digest_role_may_sign(either: A
     assert len(root) == 1
     assert allows(root[0]["Action"], "kms:GetPublicKey")
     assert allows(root[0]["Action"], "kms:PutKeyPolicy")
+    # Auditors find it by alias (docs/evidence.md) and by the stack output.
+    ((key_id, _),) = signing_keys(either).items()
+    aliases = [a["Properties"] for a in either.resources("AWS::KMS::Alias").values()
+               if a["Properties"]["TargetKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}]
+    assert [a["AliasName"] for a in aliases] == ["alias/ddbtrail-digests"]
+    assert either.template["Outputs"]["SigningKeyArn"]["Value"] == {
+        "Fn::GetAtt": [key_id, "Arn"]}
     # No identity policy hands out signing either (the key policy alone decides).
     for policy in policies(either).values():
         for s in statements(policy["PolicyDocument"]):
@@ -238,6 +251,30 @@ def test_the_digest_asset_carries_the_evidence_package_and_pyarrow_for_graviton(
     [lib] = (asset / "pyarrow").glob("lib.cpython-*.so")
     abi = fn["Runtime"].removeprefix("python").replace(".", "")
     assert lib.name == f"lib.cpython-{abi}-aarch64-linux-gnu.so"
+
+
+
+def test_the_digest_handler_imports_from_its_asset_and_reads_its_settings(
+        parquet: Any, tmp_path: Path) -> None:
+    """The handler and the package as staged (its pyarrow is for Graviton: the host's is
+    used here), with the environment the stack sets: settings parsed at import, no call."""
+    (fn,) = digest_functions(parquet).values()
+    asset = parquet.asset_dir(fn["Code"])
+    code = tmp_path / "code"
+    code.mkdir()
+    for item in asset.iterdir():
+        if not item.name.startswith("pyarrow"):
+            (code / item.name).symlink_to(item)
+    script = ("import seal_digests as h; from ddbtrail.evidence import digests; "
+              "print(h.LAKE.uri, h.SIGNER.key_id, h.SIGNER.algorithm, digests.__file__)")
+    env = dict(os.environ, PYTHONPATH=str(code), AWS_DEFAULT_REGION="us-east-1",
+               LAKE_URI="s3://lake-bucket/lake/", SIGNING_KEY_ID="arn:aws:kms:k")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=code, env=env,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    *settings, module = proc.stdout.split()
+    assert settings == ["s3://lake-bucket/lake", "arn:aws:kms:k", signing.KMS_SIGNING_ALGORITHM]
+    assert module.startswith(str(code / "ddbtrail" / "evidence"))
 
 
 # ----------------------------------------------------------------------------- reconciliation
@@ -302,6 +339,7 @@ def test_an_alarm_per_table_and_metric_fires_above_zero(parquet: Any) -> None:
 
 def test_evidence_false_deploys_none_of_it(off: Any) -> None:
     assert signing_keys(off) == {}
+    assert "SigningKeyArn" not in off.template["Outputs"]
     assert digest_functions(off) == {}
     assert evidence_alarms(off) == []
     names = [r["Properties"]["TableInput"]["Name"]
