@@ -109,6 +109,9 @@ class DeployConfig:
     cloudtrail_prefix: str = ""
     create_trail: bool = False
     cloudtrail_start_day: str = "2024/01/01"
+    # Evidence (docs/evidence.md): capture receipts, hourly KMS-signed digests, the daily
+    # reconciliation and its alarms. false deploys none of it.
+    evidence: bool = True
 
     @property
     def cloudtrail(self) -> bool:
@@ -329,7 +332,7 @@ def _validate(raw: dict[str, Any]) -> DeployConfig:
         if key == "tables":
             out[key] = _as_tables(value)
         elif key in ("demo_table", "require_new_and_old_images", "redrive", "create_trail",
-                     "allow_unreadable_archive"):
+                     "allow_unreadable_archive", "evidence"):
             out[key] = _as_bool(key, value)
         elif key == "pack_rows":
             auto = str(value).strip().lower() == "auto"

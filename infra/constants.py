@@ -11,6 +11,8 @@ from typing import Final
 
 from ddbtrail.catalog import glue as catalog
 from ddbtrail.delivery import processing
+from ddbtrail.evidence import receipts
+from ddbtrail.lake.files import STATE_DIR
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 HANDLERS_DIR: Final = REPO_ROOT / "handlers"
@@ -127,6 +129,23 @@ FEATURE_FLAGS: Final = {
 
 METRICS_NAMESPACE: Final = "ddbtrail"
 METRICS_SERVICE: Final = "capture"
+
+# Evidence (issue 27, docs/evidence.md): the capture's receipts and the hourly signed digests
+# live beside the data, under the lake prefix's ``_ddbtrail/`` (readers of the lake skip it).
+RECEIPTS_PREFIX: Final = LAKE_PREFIX + receipts.DEFAULT_RECEIPTS_PREFIX  # the Glue table's too
+DIGESTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/digests/"
+DIGEST_HANDLER: Final = "seal_digests.handler"
+DIGEST_HANDLER_FILE: Final = "seal_digests.py"
+# The digest function reads Parquet and JSON Lines data files: pyarrow rides in its asset.
+DIGEST_LAMBDA_WHEELS: Final = ("orjson", "pyarrow")
+DIGEST_LAMBDA_MEMORY_MB: Final = 1_024
+DIGEST_LAMBDA_TIMEOUT_SECONDS: Final = 900
+# Hourly, this many minutes past the hour: the hour before is closed, and Firehose (at most a
+# 900 s buffer) has delivered its files.
+DIGEST_SCHEDULE_MINUTE: Final = 20
+# Published by the daily reconciliation (namespace METRICS_NAMESPACE, dimension Table).
+RECONCILE_METRICS: Final = ("ReceivedNotInLake", "InLakeWithoutReceipt")
+RECONCILE_DIMENSION: Final = "Table"
 
 # AWS limits the settings are checked against.
 ESM_MAX_BATCH_SIZE: Final = 10_000

@@ -41,14 +41,17 @@ RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 la
 
 def build_lambda_asset(handler_file: str, dest: Path, *,
                        architecture: str = C.LAMBDA_ARCHITECTURE,
-                       python: str = C.LAMBDA_PYTHON) -> Path:
+                       python: str = C.LAMBDA_PYTHON,
+                       wheels: tuple[str, ...] = C.LAMBDA_WHEELS) -> Path:
     """Copy one handler from ``handlers/`` and the core package into ``dest`` (replaced),
-    with orjson for ``architecture`` and ``python`` (e.g. ``python3.12``) beside them.
+    with ``wheels`` (orjson; the digest function adds pyarrow) for ``architecture`` and
+    ``python`` (e.g. ``python3.12``) beside them.
 
     Layout: ``dest/<handler_file>``, ``dest/ddbtrail/...`` (without caches or the CLI and
     local-emulation code) and ``dest/orjson/``. Built without Docker. Returns ``dest``.
-    Without the wheel (offline, nothing cached) the asset still works on the standard
-    library's JSON, with the same bytes, and a warning says so.
+    Without orjson's wheel (offline, nothing cached) the asset still works on the standard
+    library's JSON, with the same bytes, and a warning says so; any other wheel is required
+    (WheelUnavailable).
     """
     if dest.exists():
         shutil.rmtree(dest)
@@ -56,14 +59,17 @@ def build_lambda_asset(handler_file: str, dest: Path, *,
     shutil.copy2(C.HANDLERS_DIR / handler_file, dest / handler_file)
     shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
                     ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
-    try:
-        wheel = lambda_wheel("orjson", architecture, python)
-    except WheelUnavailable as exc:
-        warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's JSON "
-                      "(same bytes, slower capture)", stacklevel=2)
-    else:
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(dest)
+    for name in wheels:
+        try:
+            wheel = lambda_wheel(name, architecture, python)
+        except WheelUnavailable as exc:
+            if name != "orjson":
+                raise
+            warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's "
+                          "JSON (same bytes, slower capture)", stacklevel=2)
+        else:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(dest)
     return dest
 
 
@@ -164,7 +170,9 @@ def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,
     """The capture Lambda's environment (``CaptureSettings.from_env`` reads every key).
 
     With ``cfg.redaction_policy``: REDACTION_POLICY (compact JSON) and the key's source,
-    which the role needs ``redaction_statements(cfg)`` to read.
+    which the role needs ``redaction_statements(cfg)`` to read. With ``cfg.evidence``:
+    RECEIPTS_BUCKET (the lake bucket, = ``spill_bucket``) and RECEIPTS_PREFIX, which the role
+    needs ``receipts_statements(cfg, bucket)`` to write.
     """
     redaction: dict[str, str] = {}
     if cfg.redaction_policy is not None:
@@ -183,7 +191,27 @@ def capture_environment(cfg: DeployConfig, *, table: str, delivery_stream: str,
         "MAX_ROWS_PER_RECORD": str(MAX_ROWS_PER_RECORD),
         "MAX_ATTEMPTS": "8",
         **redaction,
+        **({"RECEIPTS_BUCKET": spill_bucket, "RECEIPTS_PREFIX": C.RECEIPTS_PREFIX}
+           if cfg.evidence else {}),
     }
+
+
+def receipts_statements(cfg: DeployConfig, bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+    """What writing receipts needs (docs/evidence.md): one PUT per delivered batch, under the
+    receipts prefix only (the lake key is granted via S3 with the spill prefixes). Empty
+    without ``cfg.evidence``."""
+    if not cfg.evidence:
+        return []
+    return [iam.PolicyStatement(sid="Receipts", actions=["s3:PutObject"],
+                                resources=[bucket.arn_for_objects(f"{C.RECEIPTS_PREFIX}*")])]
+
+
+def acknowledge_receipts(cfg: DeployConfig, policy: iam.Policy, bucket: s3.IBucket) -> None:
+    """cdk-nag's IAM5 finding for ``receipts_statements``' prefix wildcard, with its reason."""
+    if cfg.evidence:
+        acknowledge(policy, arn_finding(bucket, f"/{C.RECEIPTS_PREFIX}*"),
+                    "A receipt is one new object per delivered batch, named by its uuid; "
+                    "the wildcard is limited to the receipts prefix of the lake bucket.")
 
 
 def parameter_arn(name: str) -> str:
@@ -281,10 +309,12 @@ def table_arn(table: str) -> str:
     return f"arn:{Aws.PARTITION}:dynamodb:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/{table}"
 
 
-def staged_code(scope: Construct, handler_file: str, name: str) -> lambda_.Code:
+def staged_code(scope: Construct, handler_file: str, name: str, *,
+                wheels: tuple[str, ...] = C.LAMBDA_WHEELS) -> lambda_.Code:
     """A handler's asset (``build_lambda_asset``), staged under the cloud assembly folder."""
     staging = Path(Stage.of(scope).outdir) / ".staging" / name  # type: ignore[union-attr]
-    return lambda_.Code.from_asset(str(build_lambda_asset(handler_file, staging)))
+    return lambda_.Code.from_asset(str(build_lambda_asset(handler_file, staging,
+                                                          wheels=wheels)))
 
 
 def shared_code(scope: Construct) -> lambda_.Code:
@@ -364,11 +394,13 @@ class TableCapture(Construct):
             iam.PolicyStatement(sid="Logs", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                                 resources=[log_group.log_group_arn]),
             *redaction_statements(cfg),
+            *receipts_statements(cfg, shared.bucket),
         ])
         for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
             acknowledge(self.policy, arn_finding(shared.bucket, f"/{prefix}*"),
                         "Spilled rows and quarantined records get one object per event; "
                         "the wildcard is limited to that prefix of the lake bucket.")
+        acknowledge_receipts(cfg, self.policy, shared.bucket)
         acknowledge(self.policy, stream_finding(table),
                     "ListStreams is scoped to this table's streams, as the DynamoDB docs show; "
                     "the stream ARN changes if the stream is re-enabled.")

@@ -24,7 +24,7 @@ uses its table optimizers. A failed, timed-out or aborted run raises an alarm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from aws_cdk import Aws, Duration, Stack, TimeZone
@@ -84,8 +84,10 @@ def execution_parameters(query: saved.Query) -> list[str]:
 
 
 def definition(*, tables: Sequence[str], database: str, workgroup: str,
-               settle_seconds: int = S3_SETTLE_SECONDS) -> dict[str, Any]:
-    """The state machine's Amazon States Language (JSONata), from the saved SQL."""
+               settle_seconds: int = S3_SETTLE_SECONDS,
+               reconcile: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The state machine's Amazon States Language (JSONata), from the saved SQL;
+    ``reconcile``: the evidence states (``evidence.reconcile_states``), run last."""
     queries = {q.name: q for q in saved.catalogue()}
     context = {"Database": database}
 
@@ -185,6 +187,12 @@ def definition(*, tables: Sequence[str], database: str, workgroup: str,
         "ItemSelector": {"table": "{% $states.context.Map.Item.Value %}"},
         "End": True,
     }
+    # --- evidence (issue 27): the reconciliation, in states of its own after the snapshots
+    if reconcile:
+        del states["Tables"]["End"]
+        states["Tables"]["Next"] = next(iter(reconcile))
+        states.update(reconcile)
+    # --- end of evidence
     return {
         "Comment": "ddbtrail daily maintenance: saved views, then each table's state snapshot",
         "QueryLanguage": "JSONata",
@@ -204,7 +212,8 @@ class Maintenance(Construct):
     def __init__(self, scope: Construct, cid: str, *, tables: Sequence[str], database: str,
                  workgroup: str, lake_bucket: s3.IBucket, lake_key: kms.IKey,
                  results_bucket: s3.IBucket, alarm_topic: sns.ITopic,
-                 hour_utc: int = 1, minute: int = 30) -> None:
+                 hour_utc: int = 1, minute: int = 30,
+                 reconcile: Mapping[str, Any] | None = None) -> None:
         super().__init__(scope, cid)
         if not tables:
             raise ValueError("maintenance needs at least one table")
@@ -252,7 +261,8 @@ class Maintenance(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}),
         ]
         self.policy = iam.Policy(self, "Policy", roles=[self.role], statements=statements)
-        body = definition(tables=tables, database=database, workgroup=workgroup)
+        body = definition(tables=tables, database=database, workgroup=workgroup,
+                          reconcile=reconcile)
         self.state_machine = sfn.StateMachine(
             self, "StateMachine",
             definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(body)),

@@ -1,7 +1,8 @@
 """The whole pipeline in one stack: one construct per concern.
 
-lake -> catalog -> delivery -> capture (per table) -> queries -> alarms, plus the
-optional SQS copy (``infra/constructs/sqs_copy.py``) when a target table is set and the
+lake -> catalog -> delivery -> capture (per table) -> queries -> alarms -> maintenance ->
+evidence (receipts, signed digests, reconciliation; ``-c evidence=false`` leaves it out), plus
+the optional SQS copy (``infra/constructs/sqs_copy.py``) when a target table is set and the
 optional scheduled redrive (``infra/constructs/redrive.py``) per table with ``redrive``.
 """
 
@@ -24,9 +25,11 @@ from infra.constructs.capture import (
     Shared,
     StreamCheck,
     TableCapture,
+    acknowledge_receipts,
     capture_environment,
     demo_table,
     powertools_layer,
+    receipts_statements,
     redaction_statements,
     shared_code,
     staged_code,
@@ -35,6 +38,7 @@ from infra.constructs.catalog import Catalog
 from infra.constructs.cloudtrail import TrailTable
 from infra.constructs.compaction import Compaction
 from infra.constructs.delivery import Delivery
+from infra.constructs.evidence import Evidence, reconcile_states
 from infra.constructs.iceberg import IcebergOptimizers
 from infra.constructs.lake import Lake
 from infra.constructs.maintenance import Maintenance
@@ -54,7 +58,8 @@ def construct_id(table: str) -> str:
 class DdbtrailStack(Stack):
     """``lake``, ``catalog``, ``delivery``, ``captures`` (by table), ``queries``, ``alarms``,
     ``compaction`` (None for Iceberg), ``retention`` (Iceberg with expire_days, else None),
-    ``sqs_copy`` and ``redrives`` (by table; empty unless ``cfg.redrive``)."""
+    ``maintenance``, ``evidence`` (None unless ``cfg.evidence``), ``sqs_copy`` and
+    ``redrives`` (by table; empty unless ``cfg.redrive``)."""
 
     def __init__(self, scope: Construct, cid: str, *, cfg: DeployConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -113,11 +118,14 @@ class DdbtrailStack(Stack):
         self.alarms = Alarms(self, "Alarms", cfg=cfg, key=self.ops_key,
                              captures=list(self.captures.values()),
                              delivery_stream_name=self.delivery.stream_name)
-        # Daily lake maintenance: views and state snapshots on Athena (issue 18).
+        # Daily lake maintenance: views and state snapshots on Athena (issue 18), then the
+        # evidence reconciliation (issue 27).
         self.maintenance = Maintenance(
             self, "Maintenance", tables=cfg.all_tables, database=cfg.database,
             workgroup=cfg.workgroup, lake_bucket=self.lake.bucket, lake_key=self.lake.key,
-            results_bucket=self.queries.results, alarm_topic=self.alarms.topic)
+            results_bucket=self.queries.results, alarm_topic=self.alarms.topic,
+            reconcile=(reconcile_states(database=cfg.database, workgroup=cfg.workgroup)
+                       if cfg.evidence else None))
         self.maintenance.node.add_dependency(self.queries.workgroup, self.catalog.snapshot_table)
         # Closed Hive partitions compacted in AWS (an Iceberg table has the Glue optimizer).
         self.compaction = (Compaction(self, "Compaction", lake_bucket=self.lake.bucket,
@@ -133,6 +141,20 @@ class DdbtrailStack(Stack):
             if cfg.format == "iceberg" and cfg.expire_days else None)
         if self.retention is not None:
             self.retention.node.add_dependency(self.queries.workgroup, self.catalog.table)
+        # Evidence: the receipts table, hourly signed digests, the reconciliation's grants
+        # and alarms (the capture's receipts are in capture_environment/TableCapture).
+        self.evidence = Evidence(
+            self, "Evidence", tables={t: construct_id(t) for t in cfg.all_tables},
+            database=self.catalog.database, lake_bucket=self.lake.bucket,
+            lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
+            maintenance_role=self.maintenance.role, alarm_topic=self.alarms.topic,
+            powertools=shared.powertools,
+            key_alias=f"{cfg.stack_name}-digests") if cfg.evidence else None
+        if self.evidence is not None:
+            depends_only_on(self.maintenance.state_machine, self.maintenance.policy,
+                            self.evidence.reconcile_policy)
+            CfnOutput(self, "SigningKeyArn", value=self.evidence.signing_key.key_arn,
+                      description="KMS key of the digests: auditors fetch its public key")
         self.sqs_copy = self._sqs_copy(cfg, shared.powertools)
         self.redrives = self._redrives(cfg, shared) if cfg.redrive else {}
 
@@ -181,11 +203,14 @@ class DdbtrailStack(Stack):
                                     conditions={"StringEquals": {
                                         "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}}),
                 *redaction_statements(cfg),
+                # A redriven batch gets its receipt too (source "redrive").
+                *receipts_statements(cfg, shared.bucket),
             ])
             for prefix in (C.SPILL_PREFIX, C.QUARANTINE_PREFIX):
                 acknowledge(spill, arn_finding(shared.bucket, f"/{prefix}*"),
                             "Spilled rows and quarantined records get one object per event; "
                             "the wildcard is limited to that prefix of the lake bucket.")
+            acknowledge_receipts(cfg, spill, shared.bucket)
             # Runs must not start before the role's permissions exist (and cfn-lint W3005).
             depends_only_on(redrive.function, redrive.policy, spill)
             redrives[table] = redrive

@@ -40,7 +40,7 @@ from ddbtrail.catalog import glue as catalog
 from ddbtrail.core.exceptions import QueryError
 from ddbtrail.core.row import snapshot_arrow_schema, snapshot_partition_path
 from ddbtrail.lake.files import Lake
-from ddbtrail.query import saved
+from ddbtrail.query import receipts_table, saved
 from ddbtrail.query.duck import quote_identifier, sql_string, stored_changes_sql
 from tests.infra.asl import StatesError
 
@@ -213,6 +213,7 @@ class LocalAthena:
         else:
             con.register("_no_snapshots", schema.empty_table())
             con.execute("CREATE VIEW snapshots AS SELECT * FROM _no_snapshots")
+        receipts_table.register(con, self.lake)  # the Glue table of glue/receipts.json
         for name, body in self.views.items():  # in creation order: later ones read earlier
             con.execute(f"CREATE TEMP VIEW {name} AS {self._transpile(body, name)}")
         return con

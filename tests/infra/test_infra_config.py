@@ -78,6 +78,7 @@ def test_default_config_file_is_read_only_if_present(tmp_path: Path) -> None:
     ({"tables": "orders", "sqs_copy_sender_accounts": "123"}, "'123' is not a 12-digit"),
     ({"demo_table": "true", "tables": C.DEFAULT_DEMO_TABLE}, "is also in tables"),
     ({"tables": "orders", "redrive": "sometimes"}, "redrive='sometimes' is not a boolean"),
+    ({"tables": "orders", "evidence": "maybe"}, "evidence='maybe' is not a boolean"),
     ({"tables": "orders", "redrive_schedule_minutes": "0"},
      "redrive_schedule_minutes=0 is outside 1..1440"),
     ({"tables": "orders", "redrive_alarm_age_seconds": "86400"},
@@ -137,6 +138,12 @@ def test_redrive_is_opt_in_with_its_schedule_and_alarm_age() -> None:
     # The same pair without redrive deploys no alarm, so nothing to refuse.
     assert load_config({"tables": "orders", "max_record_age_seconds": "64800",
                         "redrive_alarm_age_seconds": "21600"}).redrive is False
+
+
+def test_evidence_is_on_unless_turned_off() -> None:
+    assert load_config({"tables": "orders"}).evidence is True
+    assert load_config({"tables": "orders", "evidence": "false"}).evidence is False
+    assert load_config({"tables": "orders", "evidence": False}).evidence is False
 
 
 def test_views_dir_must_hold_sql_files(tmp_path: Path) -> None:

@@ -43,6 +43,20 @@ def test_an_asset_for_this_machine_imports_the_fast_path_from_itself(tmp_path: P
     assert Path(where).is_relative_to(asset)
 
 
+def test_the_capture_asset_writes_receipts_with_its_own_evidence_package(tmp_path: Path) -> None:
+    """The capture writes receipts (RECEIPTS_BUCKET): ``ddbtrail.evidence`` is in the asset,
+    not excluded with the CLI, and its receipts module loads from the asset alone."""
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    asset = build_lambda_asset(C.CAPTURE_HANDLER_FILE, tmp_path / "asset",
+                               architecture=host_architecture(), python=python)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from ddbtrail.evidence import receipts; print(receipts.__file__)")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(asset)], capture_output=True,
+                          text=True, check=False, env={"PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).is_relative_to(asset / "ddbtrail" / "evidence")
+
+
 def test_the_wheel_comes_from_the_cache_without_the_network(tmp_path: Path,
                                                            monkeypatch: Any) -> None:
     wheel = lambda_wheel("orjson", "arm64", C.LAMBDA_PYTHON)
@@ -53,10 +67,12 @@ def test_the_wheel_comes_from_the_cache_without_the_network(tmp_path: Path,
     assert lambda_wheel("orjson", "arm64", C.LAMBDA_PYTHON) == wheel
 
 
-def test_the_asset_bundles_the_orjson_the_tests_ran() -> None:
-    """The Lambda lock and the dev lock pin the same orjson, so the asset runs tested code."""
+@pytest.mark.parametrize("name", sorted({*C.LAMBDA_WHEELS, *C.DIGEST_LAMBDA_WHEELS}))
+def test_the_asset_bundles_the_versions_the_tests_ran(name: str) -> None:
+    """The Lambda lock and the dev lock pin the same orjson (and pyarrow, for the digest
+    function), so the assets run tested code."""
     dev = (REPO / "requirements" / "dev.txt").read_text(encoding="utf-8")
-    assert f"\norjson=={lambda_pin('orjson').version} " in dev
+    assert f"\n{name}=={lambda_pin(name).version} " in dev
 
 
 def test_a_cached_wheel_whose_hash_is_not_locked_is_never_used(tmp_path: Path,

@@ -47,8 +47,8 @@ def machine(synth: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 def test_default_synth_schedules_a_state_machine_that_runs_athena(jsonl: Any) -> None:
     sm_id, _, body = machine(jsonl)
-    (schedule,) = [r for k, r in jsonl.resources("AWS::Scheduler::Schedule").items()
-                   if k.startswith("Maintenance")]
+    (schedule,) = [s for s in jsonl.resources("AWS::Scheduler::Schedule").values()
+                   if s["Properties"]["Target"]["Arn"] == {"Ref": sm_id}]
     props = schedule["Properties"]
     assert props["ScheduleExpression"].startswith("cron(")
     assert props["ScheduleExpressionTimezone"] in ("Etc/UTC", "UTC")
@@ -96,7 +96,9 @@ def test_maintenance_role_is_least_privilege(parquet: Any) -> None:
     found = {s["Sid"]: s for doc in docs for s in statements(doc)}
     assert set(found) == {"RunAthena", "ReadCatalog", "SavedViews", "SnapshotPartitions",
                           "ListBuckets", "ReadLake", "WriteSnapshots", "QueryResults",
-                          "LakeKeyViaS3"}
+                          "LakeKeyViaS3",
+                          # evidence's reconciliation (tests/infra/test_evidence_stack.py)
+                          "ReadReceiptsTable", "PublishReconciliation"}
     workgroup = json.dumps(found["RunAthena"]["Resource"])
     assert ":workgroup/" in workgroup
     # Objects are written only under the snapshot prefix; views are the saved ones only.

@@ -34,6 +34,7 @@ from ddbtrail.query import lookups, snapshots
 from ddbtrail.query.duck import connect, sql_string
 from infra import constants as C
 from infra.config import load_config
+from infra.constructs.evidence import PUT_METRIC_DATA
 from infra.constructs.maintenance import ATHENA_RESULTS, ATHENA_SYNC
 from tests.infra.asl import Interpreter, StatesError
 from tests.infra.athena_duck import LocalAthena, Statement
@@ -148,8 +149,10 @@ def week(synth: Any, tmp_path_factory: pytest.TempPathFactory) -> Week:
     out = Week(cfg.all_tables, Lake.open(str(root / "cli")), Lake.open(str(root / "machine")))
     workload = sorted((a, r) for i, t in enumerate(out.tables) for a, r in changes(t, 25 + i))
     athena = LocalAthena(out.lake, database=cfg.database, workgroup=cfg.workgroup)
+    # The evidence reconciliation's metrics are tested in test_evidence_run.py.
     sfn = Interpreter(definition, {ATHENA_SYNC: athena.start_query_execution_sync,
-                                   ATHENA_RESULTS: athena.get_query_results})
+                                   ATHENA_RESULTS: athena.get_query_results,
+                                   PUT_METRIC_DATA: lambda arguments: {}})
     delivered = 0
     for day in range(1, DAYS + 1):
         start_ms = (T0 + day * DAY + RUN_AT) * 1000

@@ -1,0 +1,36 @@
+"""Hourly digests: the lake's closed hours sealed and signed with the stack's KMS key.
+
+Settings are read and clients built once per container: LAKE_URI (``s3://bucket/prefix/``,
+the lake) and SIGNING_KEY_ID (the KMS key, ECC_NIST_P256). The logic is
+``ddbtrail.evidence.seal``, which writes a digest per table for each closed hour not yet
+sealed, so a failed run is made good by the next one. See docs/evidence.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ddbtrail.core.settings import env_required
+from ddbtrail.evidence.digests import seal
+from ddbtrail.evidence.signing import KmsSigner
+from ddbtrail.lake.files import Lake
+
+logger = Logger(service="ddbtrail-digests")
+copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
+
+LAKE = Lake.open(env_required(os.environ, "LAKE_URI"))
+SIGNER = KmsSigner(env_required(os.environ, "SIGNING_KEY_ID"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = seal(LAKE, signer=SIGNER)
+    summary = {"digests": report.written, "files": report.files,
+               "tables": sorted(report.digests)}
+    logger.info("digests sealed", extra=summary)
+    return summary
