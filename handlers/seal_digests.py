@@ -11,19 +11,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from ddbtrail.core.settings import env_required
-from ddbtrail.evidence.digests import seal
-from ddbtrail.evidence.signing import KmsSigner
-from ddbtrail.lake.files import Lake
+from ddbtrail.evidence import KmsSigner, seal
+from ddbtrail.lake.boto3fs import boto3_lake
 
 logger = Logger(service="ddbtrail-digests")
 copy_config_to_registered_loggers(source_logger=logger, include={"ddbtrail"})
 
-LAKE = Lake.open(env_required(os.environ, "LAKE_URI"))
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# Read through boto3: the SDK for pandas layer's pyarrow has no S3 of its own.
+LAKE = boto3_lake(env_required(os.environ, "LAKE_URI"), boto3.client("s3", config=_CONFIG))
 SIGNER = KmsSigner(env_required(os.environ, "SIGNING_KEY_ID"))
 
 

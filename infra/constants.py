@@ -136,8 +136,6 @@ RECEIPTS_PREFIX: Final = LAKE_PREFIX + receipts.DEFAULT_RECEIPTS_PREFIX  # the G
 DIGESTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/digests/"
 DIGEST_HANDLER: Final = "seal_digests.handler"
 DIGEST_HANDLER_FILE: Final = "seal_digests.py"
-# The digest function reads Parquet and JSON Lines data files: pyarrow rides in its asset.
-DIGEST_LAMBDA_WHEELS: Final = ("orjson", "pyarrow")
 DIGEST_LAMBDA_MEMORY_MB: Final = 1_024
 DIGEST_LAMBDA_TIMEOUT_SECONDS: Final = 900
 # Hourly, this many minutes past the hour: the hour before is closed, and Firehose (at most a

@@ -41,17 +41,14 @@ RUNTIME_REASON = (f"{C.LAMBDA_PYTHON} is the runtime the public Powertools V3 la
 
 def build_lambda_asset(handler_file: str, dest: Path, *,
                        architecture: str = C.LAMBDA_ARCHITECTURE,
-                       python: str = C.LAMBDA_PYTHON,
-                       wheels: tuple[str, ...] = C.LAMBDA_WHEELS) -> Path:
+                       python: str = C.LAMBDA_PYTHON) -> Path:
     """Copy one handler from ``handlers/`` and the core package into ``dest`` (replaced),
-    with ``wheels`` (orjson; the digest function adds pyarrow) for ``architecture`` and
-    ``python`` (e.g. ``python3.12``) beside them.
+    with orjson for ``architecture`` and ``python`` (e.g. ``python3.12``) beside them.
 
     Layout: ``dest/<handler_file>``, ``dest/ddbtrail/...`` (without caches or the CLI and
     local-emulation code) and ``dest/orjson/``. Built without Docker. Returns ``dest``.
-    Without orjson's wheel (offline, nothing cached) the asset still works on the standard
-    library's JSON, with the same bytes, and a warning says so; any other wheel is required
-    (WheelUnavailable).
+    Without the wheel (offline, nothing cached) the asset still works on the standard
+    library's JSON, with the same bytes, and a warning says so.
     """
     if dest.exists():
         shutil.rmtree(dest)
@@ -59,17 +56,14 @@ def build_lambda_asset(handler_file: str, dest: Path, *,
     shutil.copy2(C.HANDLERS_DIR / handler_file, dest / handler_file)
     shutil.copytree(C.CORE_PACKAGE_DIR, dest / "ddbtrail",
                     ignore=shutil.ignore_patterns(*C.CAPTURE_ASSET_IGNORE))
-    for name in wheels:
-        try:
-            wheel = lambda_wheel(name, architecture, python)
-        except WheelUnavailable as exc:
-            if name != "orjson":
-                raise
-            warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's "
-                          "JSON (same bytes, slower capture)", stacklevel=2)
-        else:
-            with zipfile.ZipFile(wheel) as archive:
-                archive.extractall(dest)
+    try:
+        wheel = lambda_wheel("orjson", architecture, python)
+    except WheelUnavailable as exc:
+        warnings.warn(f"{exc}; the Lambda asset falls back to the standard library's JSON "
+                      "(same bytes, slower capture)", stacklevel=2)
+    else:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(dest)
     return dest
 
 
@@ -309,12 +303,10 @@ def table_arn(table: str) -> str:
     return f"arn:{Aws.PARTITION}:dynamodb:{Aws.REGION}:{Aws.ACCOUNT_ID}:table/{table}"
 
 
-def staged_code(scope: Construct, handler_file: str, name: str, *,
-                wheels: tuple[str, ...] = C.LAMBDA_WHEELS) -> lambda_.Code:
+def staged_code(scope: Construct, handler_file: str, name: str) -> lambda_.Code:
     """A handler's asset (``build_lambda_asset``), staged under the cloud assembly folder."""
     staging = Path(Stage.of(scope).outdir) / ".staging" / name  # type: ignore[union-attr]
-    return lambda_.Code.from_asset(str(build_lambda_asset(handler_file, staging,
-                                                          wheels=wheels)))
+    return lambda_.Code.from_asset(str(build_lambda_asset(handler_file, staging)))
 
 
 def shared_code(scope: Construct) -> lambda_.Code:

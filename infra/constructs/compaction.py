@@ -130,11 +130,15 @@ def definition(function_arn: str, *, max_concurrency: int = C.COMPACTION_MAX_CON
 
 
 def sdk_for_pandas_layer(scope: Construct) -> lambda_.ILayerVersion:
-    """AWS's managed SDK for pandas layer (pyarrow) of the stack's Region."""
-    table = CfnMapping(scope, "SdkForPandasLayers", mapping={
-        region: {"arn": f"arn:aws:lambda:{region}:{account}:layer:"
-                         f"{C.SDK_FOR_PANDAS_LAYER_NAME}:{version}"}
-        for region, (account, version) in C.SDK_FOR_PANDAS_LAYERS.items()})
+    """AWS's managed SDK for pandas layer (pyarrow) of the stack's Region, for ``scope``'s
+    function (compaction, digests): one Region table per stack, shared."""
+    stack = Stack.of(scope)
+    table = stack.node.try_find_child("SdkForPandasLayers")
+    if not isinstance(table, CfnMapping):
+        table = CfnMapping(stack, "SdkForPandasLayers", mapping={
+            region: {"arn": f"arn:aws:lambda:{region}:{account}:layer:"
+                             f"{C.SDK_FOR_PANDAS_LAYER_NAME}:{version}"}
+            for region, (account, version) in C.SDK_FOR_PANDAS_LAYERS.items()})
     return lambda_.LayerVersion.from_layer_version_arn(
         scope, "SdkForPandasLayer", table.find_in_map(Aws.REGION, "arn"))
 

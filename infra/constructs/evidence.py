@@ -36,6 +36,7 @@ from ddbtrail.evidence import signing
 from ddbtrail.query import saved
 from infra import constants as C
 from infra.constructs.capture import python_function, staged_code
+from infra.constructs.compaction import sdk_for_pandas_layer
 from infra.constructs.maintenance import ATHENA_RESULTS, ATHENA_SYNC
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 
@@ -271,11 +272,12 @@ class Evidence(Construct):
 def _digest_function(scope: Construct, *, role: iam.IRole, log_group: logs.ILogGroup,
                      powertools: lambda_.ILayerVersion, lake_uri: str,
                      key: kms.IKey) -> lambda_.Function:
-    """``handlers/seal_digests.py`` with the package and pyarrow (it reads data files)."""
+    """``handlers/seal_digests.py`` with the package; pyarrow (it reads data files) comes
+    from AWS's SDK for pandas layer, as the compaction function's does."""
     return python_function(
         scope, "Function", handler=C.DIGEST_HANDLER,
-        code=staged_code(scope, C.DIGEST_HANDLER_FILE, "digests", wheels=C.DIGEST_LAMBDA_WHEELS),
-        layers=[powertools], memory_mb=C.DIGEST_LAMBDA_MEMORY_MB,
+        code=staged_code(scope, C.DIGEST_HANDLER_FILE, "digests"),
+        layers=[sdk_for_pandas_layer(scope), powertools], memory_mb=C.DIGEST_LAMBDA_MEMORY_MB,
         timeout_seconds=C.DIGEST_LAMBDA_TIMEOUT_SECONDS, role=role, log_group=log_group,
         environment={"LAKE_URI": lake_uri, "SIGNING_KEY_ID": key.key_arn,
                      "POWERTOOLS_SERVICE_NAME": "ddbtrail-digests"},

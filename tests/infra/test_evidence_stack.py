@@ -241,30 +241,30 @@ def test_the_digest_role_reads_the_lake_and_writes_digests_only(either: Any) -> 
     assert set(by_sid) == {"ListLake", "ReadLake", "WriteDigests", "LakeKeyViaS3", "Logs"}
 
 
-def test_the_digest_asset_carries_the_evidence_package_and_pyarrow_for_graviton(
+def test_the_digest_asset_carries_the_evidence_package_and_pyarrow_comes_from_the_layer(
         parquet: Any) -> None:
+    """Like the compaction function's: pyarrow from AWS's SDK for pandas layer of the
+    Region, not bundled."""
     (fn,) = digest_functions(parquet).values()
     asset = parquet.asset_dir(fn["Code"])
     assert (asset / C.DIGEST_HANDLER_FILE).is_file()
     assert (asset / "ddbtrail" / "evidence" / "__init__.py").is_file()
     assert not (asset / "ddbtrail" / "cli").exists()
-    [lib] = (asset / "pyarrow").glob("lib.cpython-*.so")
-    abi = fn["Runtime"].removeprefix("python").replace(".", "")
-    assert lib.name == f"lib.cpython-{abi}-aarch64-linux-gnu.so"
-
+    assert not (asset / "pyarrow").exists()
+    [mapping_id] = [k for k in parquet.template["Mappings"] if "SdkForPandas" in k]
+    assert {"Fn::FindInMap": [mapping_id, {"Ref": "AWS::Region"}, "arn"]} in fn["Layers"]
 
 
 def test_the_digest_handler_imports_from_its_asset_and_reads_its_settings(
         parquet: Any, tmp_path: Path) -> None:
-    """The handler and the package as staged (its pyarrow is for Graviton: the host's is
-    used here), with the environment the stack sets: settings parsed at import, no call."""
+    """The handler and the package as staged (pyarrow is the host's here, the layer's in
+    Lambda), with the environment the stack sets: settings parsed at import, no call."""
     (fn,) = digest_functions(parquet).values()
     asset = parquet.asset_dir(fn["Code"])
     code = tmp_path / "code"
     code.mkdir()
     for item in asset.iterdir():
-        if not item.name.startswith("pyarrow"):
-            (code / item.name).symlink_to(item)
+        (code / item.name).symlink_to(item)
     script = ("import seal_digests as h; from ddbtrail.evidence import digests; "
               "print(h.LAKE.uri, h.SIGNER.key_id, h.SIGNER.algorithm, digests.__file__)")
     env = dict(os.environ, PYTHONPATH=str(code), AWS_DEFAULT_REGION="us-east-1",
