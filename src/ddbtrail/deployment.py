@@ -269,4 +269,4 @@ def defaults(fmt: str) -> Deployment:
         format=fmt, buffer_mb=_STACK_BUFFER_MB[fmt], buffer_interval_s=300,
         packs_rows=fmt == "jsonl", batch_size=500, capture_memory_mb=512, capture_arm64=True,
         tables=1, maintenance=parse_schedule(STACK_MAINTENANCE, "Etc/UTC"),
-        compaction=compaction, evidence=False, cloudtrail=False, source=DEFAULTS_SOURCE)
+        compaction=compaction, evidence=True, cloudtrail=False, source=DEFAULTS_SOURCE)

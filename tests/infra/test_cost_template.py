@@ -50,7 +50,7 @@ def test_the_model_reads_the_default_stack_as_its_config_sets_it(default: Any) -
     minute = inspect.signature(Maintenance.__init__).parameters["minute"].default
     assert d.maintenance.expression == f"cron({minute} {hour} * * ? *)"
     assert d.maintenance.runs_per_day == 1
-    assert d.evidence is False and d.cloudtrail is False
+    assert d.evidence is cfg.evidence and d.cloudtrail is False
 
 
 def test_without_a_template_the_model_uses_what_the_default_stack_deploys(default: Any) -> None:
@@ -98,29 +98,25 @@ def test_another_context_changes_what_the_model_reads(default: Any, synth_once: 
     assert "Glue table optimizers" in by and "Firehose format conversion" not in by
 
 
-def _with_compaction_and_evidence(template: dict[str, Any]) -> dict[str, Any]:
-    """The default template plus the Compaction construct's and evidence's resources, in
-    the shape issue 30 and issue 27 document (the constructs come from other branches)."""
+def _at_path(template: dict[str, Any], path: str) -> str:
+    """The logical id of the one resource whose ``aws:cdk:path`` ends with ``path``."""
+    (logical_id,) = [k for k, r in template["Resources"].items()
+                     if r.get("Metadata", {}).get(PATH_KEY, "").endswith(f"/{path}/Resource")]
+    return logical_id
+
+
+def _compaction_changed(template: dict[str, Any]) -> dict[str, Any]:
+    """The default template with its compaction run at 02:00 UTC on 2,048 MB for 600 s."""
     out = copy.deepcopy(template)
     res = out["Resources"]
-    res["CompactionScheduleABCD1234"] = {
-        "Type": "AWS::Scheduler::Schedule",
-        "Properties": {"ScheduleExpression": "cron(0 2 * * ? *)",
-                       "ScheduleExpressionTimezone": "Etc/UTC"},
-        "Metadata": {PATH_KEY: f"ddbtrail/{COMPACTION_SCHEDULE}/Resource"}}
-    res["CompactionPartitionFunctionABCD1234"] = {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {"MemorySize": 2048, "Timeout": 600, "Architectures": ["arm64"]},
-        "Metadata": {PATH_KEY: f"ddbtrail/{COMPACTION_FUNCTION}/Resource"}}
-    res["EvidenceKeyABCD1234"] = {
-        "Type": "AWS::KMS::Key",
-        "Properties": {"KeyUsage": "SIGN_VERIFY", "KeySpec": "ECC_NIST_P256"},
-        "Metadata": {PATH_KEY: "ddbtrail/Evidence/Key/Resource"}}
+    res[_at_path(out, COMPACTION_SCHEDULE)]["Properties"]["ScheduleExpression"] = (
+        "cron(0 2 * * ? *)")
+    res[_at_path(out, COMPACTION_FUNCTION)]["Properties"].update(MemorySize=2048, Timeout=600)
     return out
 
 
 def test_compaction_and_evidence_are_read_and_priced_from_the_template(default: Any) -> None:
-    d = from_template(_with_compaction_and_evidence(default.template))
+    d = from_template(_compaction_changed(default.template))
     assert d.compaction is not None and d.compaction.schedule is not None
     assert (d.compaction.engine, d.compaction.memory_mb, d.compaction.timeout_s) == (
         "lambda", 2048, 600)
@@ -137,8 +133,8 @@ def test_compaction_and_evidence_are_read_and_priced_from_the_template(default: 
 
 
 def test_a_compaction_schedule_without_its_function_is_named(default: Any) -> None:
-    broken = _with_compaction_and_evidence(default.template)
-    del broken["Resources"]["CompactionPartitionFunctionABCD1234"]
+    broken = copy.deepcopy(default.template)
+    del broken["Resources"][_at_path(broken, COMPACTION_FUNCTION)]
     with pytest.raises(ConfigError, match="Compaction/PartitionFunction"):
         from_template(broken)
 

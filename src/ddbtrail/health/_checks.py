@@ -506,8 +506,9 @@ def check_maintenance(state_machines: Sequence[str], *, boto3_session: Any = Non
         if last.get("status") in _FINISHED_BAD:
             out.append(Check(name, FAIL, f"last run {last['status']} (started {when})",
                              "aws stepfunctions describe-execution --execution-arn "
-                             f"{last['executionArn']}: fix the failing Athena query, then "
-                             "start the machine again"))
+                             f"{last['executionArn']}: fix the failing step (an Athena "
+                             "query, or a compaction Lambda's partition), then start the "
+                             "machine again"))
         else:
             out.append(Check(name, OK, f"last run {last.get('status')} (started {when})"))
     return out
