@@ -300,7 +300,7 @@ def test_the_maintenance_machine_reconciles_each_table_after_the_snapshots(
 
 
 def test_the_maintenance_role_publishes_in_the_ddbtrail_namespace_only(either: Any) -> None:
-    (sm,) = either.resources("AWS::StepFunctions::StateMachine").values()
+    _, sm, _ = machine(either)
     role = sm["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     granted = [s for p in policies(either).values() if role_of(p) == role
                for s in statements(p["PolicyDocument"])]
@@ -345,8 +345,11 @@ def test_evidence_false_deploys_none_of_it(off: Any) -> None:
     names = [r["Properties"]["TableInput"]["Name"]
              for r in off.resources("AWS::Glue::Table").values()]
     assert catalog.RECEIPTS_TABLE_NAME not in names and "changes" in names
-    (schedule,) = off.resources("AWS::Scheduler::Schedule").values()  # maintenance only
-    assert "StateMachine" in json.dumps(schedule["Properties"]["Target"]["Arn"])
+    # Only state machines are scheduled (maintenance, compaction): no digest function.
+    machines = off.resources("AWS::StepFunctions::StateMachine")
+    schedules = off.resources("AWS::Scheduler::Schedule").values()
+    assert schedules and all(s["Properties"]["Target"]["Arn"].get("Ref") in machines
+                             for s in schedules)
     functions = capture_functions(off)
     assert functions
     for fn in functions.values():
