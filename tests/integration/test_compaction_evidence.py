@@ -27,6 +27,7 @@ from ddbtrail.lake.compact import compact_one, is_compacted, plan, skipped
 from ddbtrail.lake.files import Lake
 from ddbtrail.lake.replacements import pending_replacements
 from ddbtrail.query import lookups
+from tests.cli import run_cli
 from tests.integration import test_compaction_lambda
 from tests.integration.test_compaction_lambda import (
     TABLE,
@@ -175,7 +176,8 @@ def test_a_seal_that_stops_between_steps_is_completed_by_the_next(
     assert report.complete and report.intact, report.findings
 
 
-def test_a_note_waits_while_an_old_file_is_not_sealed(tmp_path: Path) -> None:
+def test_a_note_waits_while_an_old_file_is_not_sealed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """On a folder lake, whose file times can be set: a late file of the day arrives after
     the last seal and is compacted with the rest; the note waits until it is sealed."""
     import os
@@ -200,6 +202,12 @@ def test_a_note_waits_while_an_old_file_is_not_sealed(tmp_path: Path) -> None:
     at = (t0 + dt_mod.timedelta(hours=1, minutes=40)).timestamp()
     os.utime(result.new_files[0], (at, at))  # in an hour the next seal closes
 
+    # `ddbtrail compact` would leave it alone too, and says why (run for real, it seals
+    # first, which completes the note).
+    code, out, _ = run_cli(["compact", "--lake", lake.uri, "--dry-run"], capsys)
+    assert code == 0 and "Would compact 0 partition(s)" in " ".join(out.split())
+    assert "1 partition(s) whose last compaction awaits its signed digest" in " ".join(
+        out.split())
     early = seal(lake, signer=signer, now=t0 + dt_mod.timedelta(hours=1, minutes=59))
     assert (early.replacements, early.failed) == (0, [])
     assert len(pending_replacements(lake)) == 1 and len(lake.data_files(TABLE)) == 6
