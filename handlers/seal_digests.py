@@ -3,7 +3,9 @@
 Settings are read and clients built once per container: LAKE_URI (``s3://bucket/prefix/``,
 the lake) and SIGNING_KEY_ID (the KMS key, ECC_NIST_P256). The logic is
 ``ddbtrail.evidence.seal``, which writes a digest per table for each closed hour not yet
-sealed, so a failed run is made good by the next one. See docs/evidence.md.
+sealed, so a failed run is made good by the next one, and completes the compactions'
+pending replacements (it alone signs their digests; it deletes their old files). A
+replacement it must refuse fails the run (the DigestErrors alarm). See docs/evidence.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from ddbtrail.core.exceptions import LakeError
 from ddbtrail.core.settings import env_required
 from ddbtrail.evidence import KmsSigner, seal
 from ddbtrail.lake.boto3fs import boto3_lake
@@ -34,6 +37,9 @@ SIGNER = KmsSigner(env_required(os.environ, "SIGNING_KEY_ID"))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = seal(LAKE, signer=SIGNER)
     summary = {"digests": report.written, "files": report.files,
-               "tables": sorted(report.digests)}
+               "tables": sorted(report.digests), "replacements": report.replacements}
     logger.info("digests sealed", extra=summary)
+    if report.failed:
+        raise LakeError("pending replacement(s) kept with their old files: "
+                        + "; ".join(report.failed))
     return summary

@@ -12,6 +12,7 @@ from typing import Final
 from ddbtrail.catalog import glue as catalog
 from ddbtrail.delivery import processing
 from ddbtrail.evidence import receipts
+from ddbtrail.lake import replacements
 from ddbtrail.lake.files import STATE_DIR
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -134,6 +135,8 @@ METRICS_SERVICE: Final = "capture"
 # live beside the data, under the lake prefix's ``_ddbtrail/`` (readers of the lake skip it).
 RECEIPTS_PREFIX: Final = LAKE_PREFIX + receipts.DEFAULT_RECEIPTS_PREFIX  # the Glue table's too
 DIGESTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/digests/"
+# A compaction's pending replacements (ddbtrail.lake.replacements), completed by the digests.
+REPLACEMENTS_PREFIX: Final = f"{LAKE_PREFIX}{STATE_DIR}/{replacements.REPLACEMENTS_DIR}/"
 DIGEST_HANDLER: Final = "seal_digests.handler"
 DIGEST_HANDLER_FILE: Final = "seal_digests.py"
 DIGEST_LAMBDA_MEMORY_MB: Final = 1_024

@@ -8,7 +8,10 @@ Once a day (``COMPACTION_SCHEDULE``) the schedule starts the state machine:
    an execution with ``{"lookback_days": N}`` to take a longer backlog;
 2. ``Compact``: a Distributed Map, each partition one child execution that invokes the
    same Lambda on that one partition (``compact_one``: write the new files whole, then
-   delete exactly the old ones; readers dedup by event_id). Lambda errors and throttles
+   delete exactly the old ones; readers dedup by event_id). With evidence on, the Lambda
+   deletes nothing: it leaves a pending-replacement note, and the digest function (the
+   only signer) writes the compaction digest and deletes the old files (``evidence.py``).
+   Lambda errors and throttles
    are retried with backoff; a partition that still fails is recorded, not lost;
 3. ``Check``: any failed or too-large partition fails the execution (the alarm); more
    partitions than one plan takes loop back to ``Plan``.
@@ -149,7 +152,10 @@ class Compaction(Construct):
 
     def __init__(self, scope: Construct, cid: str, *, lake_bucket: s3.IBucket,
                  lake_key: kms.IKey, lake_uri: str, powertools: lambda_.ILayerVersion,
-                 alarm_topic: sns.ITopic, memory_mb: int = C.COMPACTION_MEMORY_MB) -> None:
+                 alarm_topic: sns.ITopic, memory_mb: int = C.COMPACTION_MEMORY_MB,
+                 evidence: bool = False) -> None:
+        """``evidence``: the lake is sealed by the digest function, which alone deletes
+        replaced files (module docstring); this function then may not delete."""
         super().__init__(scope, cid)
         stack = Stack.of(self)
         lake_prefix = C.LAKE_PREFIX.strip("/")
@@ -165,7 +171,7 @@ class Compaction(Construct):
                                 conditions={"StringLike": {"s3:prefix": [f"{lake_prefix}/*",
                                                                          lake_prefix]}}),
             iam.PolicyStatement(sid="CompactLake", actions=[
-                "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "s3:GetObject", "s3:PutObject", *([] if evidence else ["s3:DeleteObject"])],
                 resources=[lake_bucket.arn_for_objects(f"{lake_prefix}/*")]),
             iam.PolicyStatement(sid="LakeKeyViaS3", actions=["kms:Decrypt", "kms:GenerateDataKey"],
                                 resources=[lake_key.key_arn],
@@ -175,8 +181,9 @@ class Compaction(Construct):
                                 resources=[log_group.log_group_arn]),
         ])
         acknowledge(self.function_policy, arn_finding(lake_bucket, f"/{lake_prefix}/*"),
-                    "Compaction reads, writes and deletes the data files of any partition; "
-                    "the wildcard is limited to the lake prefix of this one bucket.")
+                    "Compaction reads, writes and (without evidence) deletes the data files of "
+                    "any partition; the wildcard is limited to the lake prefix of this one "
+                    "bucket.")
         self.function = python_function(
             self, "PartitionFunction", handler=HANDLER,
             code=staged_code(self, HANDLER_FILE, "compaction"),
@@ -186,6 +193,7 @@ class Compaction(Construct):
             environment={"LAKE_URI": lake_uri,
                          "MAX_PARTITIONS": str(C.COMPACTION_MAX_PARTITIONS),
                          "LOOKBACK_DAYS": str(C.COMPACTION_LOOKBACK_DAYS),
+                         **({"EVIDENCE": "true"} if evidence else {}),
                          "POWERTOOLS_SERVICE_NAME": "ddbtrail-compaction"},
             description="ddbtrail: compact one closed lake partition (or plan a run)")
         # Runs must not start before the role's permissions exist (and cfn-lint W3005).

@@ -6,7 +6,11 @@
 * Digests: an hourly EventBridge Scheduler schedule runs ``handlers/seal_digests.py``
   (``ddbtrail.evidence.seal``), which writes a digest per table for each closed hour and signs
   it with a KMS asymmetric key (ECC_NIST_P256). The key policy lets only that function's role
-  sign; the account administers the key and reads its public key, but cannot sign.
+  sign; the account administers the key and reads its public key, but cannot sign. It runs
+  one at a time (reserved concurrency 1): the chain has a single writer.
+* Compaction (``compaction.py``, Hive formats): the compaction Lambda leaves the old files
+  and a pending-replacement note; the digest function writes the compaction digest, then
+  deletes the old files and the note (``ddbtrail.lake.replacements``). It alone deletes.
 * Reconciliation: states of the daily maintenance machine (``reconcile_states``, after the
   snapshots) run ``athena_queries/reconcile_receipts.sql`` per table and publish
   ``ReceivedNotInLake`` and ``InLakeWithoutReceipt`` (namespace ddbtrail, dimension Table);
@@ -138,9 +142,12 @@ class Evidence(Construct):
     def __init__(self, scope: Construct, cid: str, *, tables: Mapping[str, str],
                  database: glue.CfnDatabase, lake_bucket: s3.IBucket, lake_key: kms.IKey,
                  lake_uri: str, maintenance_role: iam.IRole, alarm_topic: sns.ITopic,
-                 powertools: lambda_.ILayerVersion, key_alias: str) -> None:
+                 powertools: lambda_.ILayerVersion, key_alias: str,
+                 completes_compactions: bool = False) -> None:
         """``tables``: each captured table's construct id (``OrdersCapture`` -> ``Orders``);
-        ``key_alias``: the signing key's alias (``alias/`` is added), for auditors."""
+        ``key_alias``: the signing key's alias (``alias/`` is added), for auditors;
+        ``completes_compactions``: the stack compacts in AWS, so the digest function deletes
+        the files compactions replaced (module docstring)."""
         super().__init__(scope, cid)
         glue_arn = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         db_name = str(database.database_input.name)  # type: ignore[union-attr]
@@ -168,6 +175,12 @@ class Evidence(Construct):
                                 resources=[lake_bucket.arn_for_objects(f"{lake_prefix}/*")]),
             iam.PolicyStatement(sid="WriteDigests", actions=["s3:PutObject"],
                                 resources=[lake_bucket.arn_for_objects(f"{C.DIGESTS_PREFIX}*")]),
+            *([iam.PolicyStatement(sid="CompleteCompactions", actions=["s3:DeleteObject"],
+                                   resources=[
+                                       lake_bucket.arn_for_objects(f"{lake_prefix}/table_name=*"),
+                                       lake_bucket.arn_for_objects(
+                                           f"{C.REPLACEMENTS_PREFIX}*")])]
+              if completes_compactions else []),
             iam.PolicyStatement(sid="LakeKeyViaS3", actions=["kms:Decrypt", "kms:GenerateDataKey"],
                                 resources=[lake_key.key_arn],
                                 conditions={"StringEquals": {
@@ -180,6 +193,14 @@ class Evidence(Construct):
                     "generates: it reads the lake prefix and writes only under digests/.")
         acknowledge(self.policy, arn_finding(lake_bucket, f"/{C.DIGESTS_PREFIX}*"),
                     "A digest is one new object per table and hour under the digests prefix.")
+        if completes_compactions:
+            acknowledge(self.policy, arn_finding(lake_bucket, f"/{lake_prefix}/table_name=*"),
+                        "After signing a compaction's digest, the function deletes the files "
+                        "it replaced, in any partition (names Firehose generates): the data "
+                        "partitions of the lake prefix only.")
+            acknowledge(self.policy, arn_finding(lake_bucket, f"/{C.REPLACEMENTS_PREFIX}*"),
+                        "The compactions' pending-replacement notes it has completed, one "
+                        "object each under the replacements prefix.")
 
         # A key policy of our own replaces CDK's default (kms:* for the account, which would
         # let any IAM principal granted kms:Sign sign): only the digest role signs.
@@ -279,6 +300,7 @@ def _digest_function(scope: Construct, *, role: iam.IRole, log_group: logs.ILogG
         code=staged_code(scope, C.DIGEST_HANDLER_FILE, "digests"),
         layers=[sdk_for_pandas_layer(scope), powertools], memory_mb=C.DIGEST_LAMBDA_MEMORY_MB,
         timeout_seconds=C.DIGEST_LAMBDA_TIMEOUT_SECONDS, role=role, log_group=log_group,
+        reserved_concurrency=1,  # one writer of each chain and of its deletes
         environment={"LAKE_URI": lake_uri, "SIGNING_KEY_ID": key.key_arn,
                      "POWERTOOLS_SERVICE_NAME": "ddbtrail-digests"},
         description="ddbtrail: hourly signed digests of the lake's closed hours")

@@ -131,7 +131,7 @@ class DdbtrailStack(Stack):
         self.compaction = (Compaction(self, "Compaction", lake_bucket=self.lake.bucket,
                                       lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
                                       powertools=shared.powertools,
-                                      alarm_topic=self.alarms.topic)
+                                      alarm_topic=self.alarms.topic, evidence=cfg.evidence)
                            if cfg.format != "iceberg" else None)
         # Iceberg retention by the table's own means: DELETE, then the optimizer's expiry.
         self.retention = (IcebergRetention(
@@ -148,8 +148,8 @@ class DdbtrailStack(Stack):
             database=self.catalog.database, lake_bucket=self.lake.bucket,
             lake_key=self.lake.key, lake_uri=self.lake.lake_uri,
             maintenance_role=self.maintenance.role, alarm_topic=self.alarms.topic,
-            powertools=shared.powertools,
-            key_alias=f"{cfg.stack_name}-digests") if cfg.evidence else None
+            powertools=shared.powertools, key_alias=f"{cfg.stack_name}-digests",
+            completes_compactions=self.compaction is not None) if cfg.evidence else None
         if self.evidence is not None:
             depends_only_on(self.maintenance.state_machine, self.maintenance.policy,
                             self.evidence.reconcile_policy)

@@ -99,8 +99,10 @@ def test_the_function_reaches_only_the_lake_prefix_of_the_lake_bucket(default: A
     assert flat(by_sid["ListLake"]["Resource"]) == f"<{bucket}.Arn>"
     assert by_sid["ListLake"]["Condition"] == {"StringLike": {"s3:prefix": ["lake/*", "lake"]}}
     assert flat(by_sid["CompactLake"]["Resource"]) == f"<{bucket}.Arn>/lake/*"
-    assert sorted(by_sid["CompactLake"]["Action"]) == ["s3:DeleteObject", "s3:GetObject",
-                                                       "s3:PutObject"]
+    # Evidence is on by default: the digest function deletes what a compaction replaced.
+    assert sorted(by_sid["CompactLake"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    _, fn = resource(default, "AWS::Lambda::Function", "CompactionPartitionFunction")
+    assert fn["Environment"]["Variables"]["EVIDENCE"] == "true"
     assert by_sid["LakeKeyViaS3"]["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
     # The machine may invoke only this function and start only its own children.
     fn_id, _ = resource(default, "AWS::Lambda::Function", "CompactionPartitionFunction")

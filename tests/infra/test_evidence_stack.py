@@ -238,7 +238,15 @@ def test_the_digest_role_reads_the_lake_and_writes_digests_only(either: Any) -> 
     assert as_list(by_sid["ReadLake"]["Action"]) == ["s3:GetObject"]
     assert flat(by_sid["WriteDigests"]["Resource"]) == f"<{bucket}.Arn>/{C.DIGESTS_PREFIX}*"
     assert as_list(by_sid["WriteDigests"]["Action"]) == ["s3:PutObject"]
-    assert set(by_sid) == {"ListLake", "ReadLake", "WriteDigests", "LakeKeyViaS3", "Logs"}
+    # It completes the compactions (the compaction function may not delete): it deletes
+    # data files and the notes, nothing else.
+    assert as_list(by_sid["CompleteCompactions"]["Action"]) == ["s3:DeleteObject"]
+    assert sorted(flat(r) for r in as_list(by_sid["CompleteCompactions"]["Resource"])) == [
+        f"<{bucket}.Arn>/{C.REPLACEMENTS_PREFIX}*", f"<{bucket}.Arn>/{C.LAKE_PREFIX}table_name=*"]
+    assert set(by_sid) == {"ListLake", "ReadLake", "WriteDigests", "CompleteCompactions",
+                           "LakeKeyViaS3", "Logs"}
+    # One run at a time: a single writer of each chain and of its deletes.
+    assert fn["ReservedConcurrentExecutions"] == 1
 
 
 def test_the_digest_asset_carries_the_evidence_package_and_pyarrow_comes_from_the_layer(
@@ -356,6 +364,13 @@ def test_evidence_false_deploys_none_of_it(off: Any) -> None:
         assert not {"RECEIPTS_BUCKET", "RECEIPTS_PREFIX"} & set(fn["Environment"]["Variables"])
     text = json.dumps(off.template)
     assert "_ddbtrail/" not in text and "cloudwatch:PutMetricData" not in text
+    # Compaction deletes the old files itself, as `ddbtrail compact` on an unsealed lake.
+    [compaction] = [fn for fn in off.resources("AWS::Lambda::Function").values()
+                    if fn["Properties"]["Handler"] == "compact_partition.handler"]
+    assert "EVIDENCE" not in compaction["Properties"]["Environment"]["Variables"]
+    [compact_lake] = [s for p in policies(off).values() for s in statements(p["PolicyDocument"])
+                      if s.get("Sid") == "CompactLake"]
+    assert "s3:DeleteObject" in compact_lake["Action"]
     _, _, body = machine(off)
     assert RECONCILE_STATE not in body["States"] and body["States"]["Tables"]["End"] is True
 

@@ -32,6 +32,11 @@ def _say_skipped(skips: list[Skipped], cutoff: str) -> None:
     if done:
         console.print(f"skipped {len(done):,} partition(s) already compacted (nothing new "
                       "since the last run)", markup=False, highlight=False)
+    pending = [s for s in skips if s.reason == "pending"]
+    if pending:
+        console.print(f"skipped {len(pending):,} partition(s) whose last compaction awaits "
+                      "its signed digest (the next seal completes it)",
+                      markup=False, highlight=False)
 
 
 def _mb(n: int | None) -> str:

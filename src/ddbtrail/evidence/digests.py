@@ -36,6 +36,7 @@ from ddbtrail.core.row import DATA_COLUMNS
 from ddbtrail.core.timefmt import iso_ms, parse_timestamp
 from ddbtrail.evidence.signing import Signer, signature_valid
 from ddbtrail.lake.files import DataFile, Lake
+from ddbtrail.lake.replacements import Replacement, pending_replacements
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -244,10 +245,13 @@ def _write(lake: Lake, chain: Chain, signer: Signer, table: str, kind: str, at_m
 
 @dataclass(slots=True)
 class SealReport:
-    """What ``seal`` wrote: digest paths per table, and files sealed."""
+    """What ``seal`` wrote: digest paths per table, files sealed, pending replacements
+    completed (``lake.replacements``) and those that could not be (each named, with why)."""
 
     digests: dict[str, list[str]] = field(default_factory=dict)
     files: int = 0
+    replacements: int = 0
+    failed: list[str] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -270,7 +274,13 @@ def seal(lake: Lake, *, signer: Signer, table: str | None = None,
     and ``ddbtrail verify --seal``: the next seal goes on from there). One digest per hour,
     empty ones too, so a missing digest is a gap in time. A file older than what is sealed
     already but in no digest is never sealed: ``verify_integrity`` names it as added.
-    Raises LakeError when the lake cannot be read or written."""
+
+    Then each pending replacement of a compaction (``lake.replacements``) whose replaced
+    files are all sealed is completed: its compaction digest (``record_compaction``), the
+    replaced files deleted, the note deleted; a crash between these is made good by the
+    next seal. A replacement that would lose an event is kept, with its old files, and
+    named in ``SealReport.failed``. Raises LakeError when the lake cannot be read or
+    written."""
     settle = settle_seconds if settle_seconds is not None else (
         0 if lake.is_local else DEFAULT_SETTLE_SECONDS)
     now_ms = int((now or datetime.now(UTC)).timestamp() * 1000)
@@ -279,22 +289,76 @@ def seal(lake: Lake, *, signer: Signer, table: str | None = None,
 
     tables = [table] if table is not None else sorted(set(lake_tables(lake))
                                                       | set(digest_tables(lake)))
+    tables = sorted(set(tables) | {r.table_name for r in pending_replacements(lake, table)})
     report = SealReport()
     for name in tables:
-        written, files = _seal_table(lake, name, signer, until)
+        notes = pending_replacements(lake, name)
+        chain = load_chain(lake, name)
+        # A compaction's new files enter the chain by its compaction digest, never as a
+        # delivery. (The compaction Lambda writes its note within its 15-minute timeout of
+        # the files, so a file whose note is not yet listed is newer than ``until``.)
+        written, files = _seal_table(lake, chain, name, signer, until,
+                                     exclude={relative(lake, p) for r in notes
+                                              for p in r.written})
+        for note in notes:
+            try:
+                done, digest = _complete_replacement(lake, chain, signer, note)
+            except LakeError as exc:
+                report.failed.append(f"{relative(lake, note.path)}: {exc}")
+                continue
+            written += [digest] if digest is not None else []
+            report.replacements += done
         if written:
             report.digests[name] = written
         report.files += files
     return report
 
 
-def _seal_table(lake: Lake, table: str, signer: Signer, until: int) -> tuple[list[str], int]:
-    chain = load_chain(lake, table)
+def _complete_replacement(lake: Lake, chain: Chain, signer: Signer,
+                          note: Replacement) -> tuple[bool, str | None]:
+    """Complete one pending replacement (``seal``): the compaction digest unless the chain
+    has it already, then the replaced files and the note deleted. Returns whether it was
+    completed (not while a replaced file is still unsealed) and the digest written."""
+    from ddbtrail.lake.iceberg import require_inside_root
+
+    live = chain.live()
+    replaced = {relative(lake, p) for p in note.replaced}
+    recorded = (all(relative(lake, p) in live for p in note.written)
+                and not replaced & live.keys())
+    path = None
+    if not recorded:
+        sealed_until = chain.sealed_until()
+        present = {relative(lake, f.path): f for f in lake.data_files(
+            note.table_name, dt_from=note.dt, dt_to=note.dt)}
+        if sealed_until is None or any(present[p].mtime_ms >= sealed_until
+                                       for p in replaced if p in present):
+            return False, None  # an old file is not sealed yet: a later seal completes it
+        path = record_compaction(lake, signer=signer, table=note.table_name,
+                                 replaced=note.replaced, written=note.written,
+                                 chain=chain).path
+    for p in note.replaced:
+        try:
+            lake.fs.delete_file(require_inside_root(lake, p, "delete"))
+        except FileNotFoundError:
+            continue  # deleted by a seal that stopped before the note
+        except OSError as exc:
+            raise LakeError(f"{p}: cannot be deleted ({exc})") from exc
+    try:
+        lake.fs.delete_file(note.path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise LakeError(f"{note.path}: cannot be deleted ({exc})") from exc
+    return True, path
+
+
+def _seal_table(lake: Lake, chain: Chain, table: str, signer: Signer, until: int, *,
+                exclude: set[str]) -> tuple[list[str], int]:
     live = chain.live()
     start = chain.sealed_until()
     fresh = [f for f in lake.data_files(table)
-             if relative(lake, f.path) not in live and f.mtime_ms < until
-             and (start is None or f.mtime_ms >= start)]
+             if relative(lake, f.path) not in live and relative(lake, f.path) not in exclude
+             and f.mtime_ms < until and (start is None or f.mtime_ms >= start)]
     if start is None:
         if not fresh:
             return [], 0
@@ -323,13 +387,14 @@ def _facts(lake: Lake, f: DataFile, *, keep_rows: bool = False) -> FileFacts:
 
 
 def record_compaction(lake: Lake, *, signer: Signer, table: str, replaced: Sequence[str],
-                      written: Sequence[str], now: datetime | None = None) -> Digest:
+                      written: Sequence[str], now: datetime | None = None,
+                      chain: Chain | None = None) -> Digest:
     """Write the digest of one partition's compaction, between writing its new files and
     deleting the old ones (``ddbtrail.lake.compact``'s ``on_replace``): the files
     ``replaced`` and ``written`` (paths on the lake's filesystem) and the duplicate rows
     dropped. Raises LakeError (and the old files must then stay) if the new files lack an
     event the old ones held, or hold a row the old ones did not: a compaction may only drop
-    duplicates."""
+    duplicates. ``chain``: the table's, when the caller has it loaded (it is extended)."""
     now_ms = int((now or datetime.now(UTC)).timestamp() * 1000)
     old = [_facts(lake, DataFile(p, table, "", 0), keep_rows=True) for p in replaced]
     new = [_facts(lake, DataFile(p, table, "", 0), keep_rows=True) for p in written]
@@ -344,7 +409,7 @@ def record_compaction(lake: Lake, *, signer: Signer, table: str, replaced: Seque
     for event, _ in dropped:
         if event not in kept:
             raise LakeError(f"compaction of {table}: event {event} would be lost")
-    chain = load_chain(lake, table)
+    chain = chain if chain is not None else load_chain(lake, table)
     return _write(lake, chain, signer, table, "compaction", now_ms, {
         "at": iso_ms(now_ms),
         "replaced": [f.entry() for f in old],

@@ -14,6 +14,9 @@ Safety (argued in docs/benchmarks.md, proved in tests/integration/test_compact.p
    row count. Readers now see old + new: every event twice, once after dedup by event_id,
    which every ddbtrail reader does anyway.
 3. Delete exactly the old set. Files that arrived after step 1 are not in it and stay.
+   On a lake sealed by the stack's digest function, ``compact_one(defer_delete=True)``
+   writes a pending-replacement note instead (``lake.replacements``): the hourly seal
+   writes the compaction digest and then deletes the old set.
 
 A crash anywhere leaves extra copies, never a gap; the next run folds them in. A reader
 that listed the old set and then finds a file gone must list again: the new files were in
@@ -52,6 +55,7 @@ from ddbtrail.lake.iceberg import (
     require_inside_root,
 )
 from ddbtrail.lake.jsonl import gunzip, read_jsonl
+from ddbtrail.lake.replacements import pending_partitions, write_replacement
 from ddbtrail.lake.result import PartitionResult
 
 if TYPE_CHECKING:
@@ -138,7 +142,8 @@ def is_compacted(files: Sequence[DataFile]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A partition compaction leaves alone, and why (``open`` or ``compacted``)."""
+    """A partition compaction leaves alone, and why (``open``, ``compacted`` or
+    ``pending``: its last compaction awaits its digest, ``lake.replacements``)."""
 
     table_name: str
     dt: str
@@ -148,8 +153,9 @@ class Skipped:
 def skipped(lake: Lake, *, table: str | None = None, before: str | None = None,
             today: str | None = None) -> list[Skipped]:
     """The Hive partitions ``plan`` leaves out: ``open`` (dt on or after the cut-off, still
-    being written) or ``compacted`` (already one compaction run's output)."""
+    being written), ``compacted`` (already one compaction run's output) or ``pending``."""
     cutoff = check_before(before, today=today)
+    pending = pending_partitions(lake, table)
     by_partition: dict[tuple[str, str], list[DataFile]] = {}
     for f in lake.data_files(table):
         by_partition.setdefault((f.table_name, f.dt), []).append(f)
@@ -157,6 +163,8 @@ def skipped(lake: Lake, *, table: str | None = None, before: str | None = None,
     for (t, d), files in sorted(by_partition.items()):
         if d >= cutoff:
             out.append(Skipped(t, d, "open"))
+        elif (t, d) in pending:
+            out.append(Skipped(t, d, "pending"))
         elif is_compacted(files):
             out.append(Skipped(t, d, "compacted"))
     return out
@@ -167,16 +175,18 @@ def plan(lake: Lake, *, table: str | None = None, before: str | None = None,
     """Closed partitions (dt < ``before``, default today UTC; and dt >= ``since``, a
     YYYY-MM-DD, when given) that need compacting.
 
-    A partition needs it unless its files are exactly one compaction run's output.
-    Sorted by table, then dt.
+    A partition needs it unless its files are exactly one compaction run's output, or its
+    last compaction still awaits its digest (``lake.replacements``: compacting it again
+    before then would replace files no digest lists). Sorted by table, then dt.
     """
     cutoff = check_before(before, today=today)
+    pending = pending_partitions(lake, table)
     by_partition: dict[tuple[str, str], list[DataFile]] = {}
     for f in lake.data_files(table, dt_from=since):
         if f.dt < cutoff:
             by_partition.setdefault((f.table_name, f.dt), []).append(f)
     return [PartitionPlan(t, d, tuple(files)) for (t, d), files in sorted(by_partition.items())
-            if not is_compacted(files)]
+            if not is_compacted(files) and (t, d) not in pending]
 
 
 def _read_parquet(lake: Lake, files: Sequence[DataFile]) -> pa.Table:
@@ -288,11 +298,12 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
                       options: CompactOptions | None = None, dry_run: bool = False,
                       now: dt_mod.datetime | None = None,
                       on_written: Callable[[PartitionResult], None] | None = None,
-                      ) -> PartitionResult:
+                      keep_old: bool = False) -> PartitionResult:
     """Compact one partition (module docstring: the protocol). Never raises on the
     partition's data: the error goes in ``PartitionResult.error``, the old files stay.
 
-    ``on_written`` runs between steps 2 and 3 (new files in place, old not yet deleted).
+    ``on_written`` runs between steps 2 and 3 (new files in place, old not yet deleted);
+    ``keep_old`` skips step 3 (``on_written`` has left it to another: ``compact_one``).
     """
     options = options or CompactOptions()
     result = PartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
@@ -326,6 +337,8 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
         return result
     if on_written is not None:
         on_written(result)
+    if keep_old:
+        return result
     new = set(result.new_files)
     for f in part.files:
         if f.path in new:
@@ -381,26 +394,36 @@ def plan_run(lake: Lake, *, lookback_days: int, max_partitions: int, max_bytes: 
 
 
 def compact_one(lake: Lake, table_name: str, dt: str, *, max_bytes: int | None = None,
-                options: CompactOptions | None = None,
-                today: str | None = None) -> PartitionResult:
+                options: CompactOptions | None = None, today: str | None = None,
+                defer_delete: bool = False) -> PartitionResult:
     """Compact one closed partition, listing its files now (the old set of the protocol).
 
-    A partition that is already one run's output, or holds no file, is left alone (its
-    result has ``files_after`` None). Raises InvalidArgument when ``dt`` is not closed,
-    PartitionTooLarge above ``max_bytes`` (``memory_bytes``), CompactionFailed when the
-    compaction fails (the old files are kept), LakeError when the lake cannot be listed.
+    A partition that is already one run's output, holds no file, or has a pending
+    replacement is left alone (its result has ``files_after`` None). With ``defer_delete``
+    (a lake sealed by the stack's digest function) the old files are not deleted: a
+    pending-replacement note names them for the next seal (``lake.replacements``).
+    Raises InvalidArgument when ``dt`` is not closed, PartitionTooLarge above ``max_bytes``
+    (``memory_bytes``), CompactionFailed when the compaction fails (the old files are
+    kept), LakeError when the lake cannot be listed.
     """
     if dt >= check_before(None, today=today):
         raise InvalidArgument("dt", dt, "the partition is still being written (not closed)")
     files = tuple(lake.data_files(table_name, dt_from=dt, dt_to=dt))
     part = PartitionPlan(table_name, dt, files)
-    if not files or is_compacted(files):
+    if not files or is_compacted(files) or (table_name, dt) in pending_partitions(
+            lake, table_name):
         return PartitionResult(table_name, dt, len(files), part.bytes)
     if max_bytes is not None and memory_bytes(part) > max_bytes:
         raise PartitionTooLarge(f"partition table_name={table_name}/dt={dt} holds {part.bytes:,}"
                                 f" bytes ({memory_bytes(part):,} weighted as Parquet), over the "
                                 f"{max_bytes:,} one compaction may read")
-    result = compact_partition(lake, part, options=options)
+    note = None
+    if defer_delete:
+        def note(result: PartitionResult) -> None:
+            write_replacement(lake, table_name, dt, replaced=[f.path for f in files],
+                              written=result.new_files)
+    result = compact_partition(lake, part, options=options, on_written=note,
+                               keep_old=defer_delete)
     if result.error is not None and result.files_after is None:
         raise CompactionFailed(f"partition table_name={table_name}/dt={dt}: {result.error}")
     return result

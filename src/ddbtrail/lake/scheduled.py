@@ -8,6 +8,10 @@ The state machine (infra/constructs/compaction.py) asks twice:
 * ``{"step": "partition", "table_name": T, "dt": D}``: compact that one partition
   (``compact.compact_one``, which lists its files again at that moment), answering what it
   did. A failure raises, so Step Functions retries it and then records it.
+
+With ``defer_delete`` (EVIDENCE, set by the stack when the digest function seals the lake)
+the old files stay and a pending-replacement note names them for that function
+(``lake.replacements``): it alone signs, so it writes the compaction digest and deletes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ddbtrail.core.exceptions import InvalidArgument
-from ddbtrail.core.settings import env_int, env_required
+from ddbtrail.core.settings import env_bool, env_int, env_required
 from ddbtrail.lake.compact import compact_one, plan_run
 from ddbtrail.lake.files import Lake
 
@@ -37,17 +41,20 @@ def max_partition_bytes(memory_mb: int) -> int:
 @dataclass(frozen=True, slots=True)
 class CompactionSettings:
     """The compaction Lambda's settings: ``lake_uri`` (s3://bucket/prefix), ``max_bytes``
-    (largest partition compacted), ``max_partitions`` per run, ``lookback_days``."""
+    (largest partition compacted), ``max_partitions`` per run, ``lookback_days``, and
+    ``defer_delete`` (old files left to the digest function, module docstring)."""
 
     lake_uri: str
     max_bytes: int
     max_partitions: int = 1000
     lookback_days: int = 7
+    defer_delete: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CompactionSettings:
         """Read LAKE_URI (required), MAX_PARTITION_BYTES (default: from the function's
-        memory, AWS_LAMBDA_FUNCTION_MEMORY_SIZE), MAX_PARTITIONS and LOOKBACK_DAYS. Raises
+        memory, AWS_LAMBDA_FUNCTION_MEMORY_SIZE), MAX_PARTITIONS, LOOKBACK_DAYS and
+        EVIDENCE (true: ``defer_delete``). Raises
         ConfigError naming the variable."""
         env = os.environ if env is None else env
         memory = env_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 3008, 128, 10_240)
@@ -57,6 +64,7 @@ class CompactionSettings:
                               1, 2**40),
             max_partitions=env_int(env, "MAX_PARTITIONS", 1000, 1, 10_000),
             lookback_days=env_int(env, "LOOKBACK_DAYS", 7, 1, 36_500),
+            defer_delete=env_bool(env, "EVIDENCE", False),
         )
 
 
@@ -81,7 +89,8 @@ def run_step(lake: Lake, event: Mapping[str, Any], settings: CompactionSettings,
         table_name, dt = event.get("table_name"), event.get("dt")
         if not isinstance(table_name, str) or not isinstance(dt, str):
             raise InvalidArgument("event", dict(event), "needs table_name and dt")
-        r = compact_one(lake, table_name, dt, max_bytes=settings.max_bytes, today=today)
+        r = compact_one(lake, table_name, dt, max_bytes=settings.max_bytes, today=today,
+                        defer_delete=settings.defer_delete)
         return {"table_name": r.table_name, "dt": r.dt, "files_before": r.files_before,
                 "files_after": r.files_after, "bytes_before": r.bytes_before,
                 "bytes_after": r.bytes_after, "rows_before": r.rows_before,
