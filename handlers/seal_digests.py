@@ -41,5 +41,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("digests sealed", extra=summary)
     if report.failed:
         raise LakeError("pending replacement(s) kept with their old files: "
-                        + "; ".join(report.failed))
+                        + "; ".join(map(str, report.failed)))
     return summary

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ddbtrail as dt
+from ddbtrail.core.exceptions import LakeError
 from ddbtrail.core.timefmt import parse_timestamp
 from ddbtrail.evidence import Ed25519FileSigner, seal, verify_integrity
 from ddbtrail.evidence.digests import load_chain
@@ -225,3 +226,35 @@ def test_without_evidence_compact_one_deletes_and_writes_no_note(
     result = compact_one(reader, TABLE, sealed_day["dt"])
     assert result.files_after == 1 and is_compacted(reader.data_files(TABLE))
     assert pending_replacements(reader) == []
+
+
+def test_a_compaction_that_lost_an_event_is_refused_and_its_old_files_kept(
+        sealed_day: dict[str, Any]) -> None:
+    """The seal signs a pending compaction only if its new files hold every event of the
+    old ones: a written file short of a row fails the digest function's run (its alarm),
+    naming the note and the event, and nothing is deleted."""
+    reader, s3, bucket = sealed_day["reader"], sealed_day["s3"], sealed_day["bucket"]
+    compaction = sealed_day["compaction"]
+    compaction.handler({"step": "partition", "table_name": TABLE, "dt": sealed_day["dt"]},
+                       Context())
+    [note] = pending_replacements(reader)
+    [written] = note.written
+    key = written.split("/", 1)[1]
+    rows = pq.read_table(pa.BufferReader(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    lost = rows.column("event_id")[0].as_py()
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows.slice(1), sink)
+    s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue().to_pybytes())
+
+    old = set(note.replaced)
+    digests = sealed_day["digests"]
+    report = seal(digests.LAKE, signer=digests.SIGNER, now=hours_later(4))
+    [refused] = report.failed
+    assert (refused.table, refused.kind, report.replacements) == (
+        TABLE, "replacement_refused", 0)
+    assert lost in refused.detail and refused.subject.endswith(".json")
+    assert pending_replacements(reader) == [note]
+    assert old <= {f.path for f in reader.data_files(TABLE)}
+    assert "compaction" not in [d.kind for d in load_chain(reader, TABLE).digests]
+    with pytest.raises(LakeError, match=lost):
+        digests.handler({}, Context())

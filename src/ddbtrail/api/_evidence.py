@@ -208,7 +208,8 @@ def verify(lake: Lake | str, *, public_key: str | Path | bytes | None = None,
                                  since=iso_ms(since_ms)[:10] if since_ms is not None else None,
                                  now=datetime.fromtimestamp(now_ms / 1000, UTC),
                                  settle_seconds=settle)
-    findings: list[Finding] = list(integrity.findings)
+    # A compaction the seal refused to sign (an event would be lost) is a finding too.
+    findings: list[Finding] = [*(sealed.failed if sealed else ()), *integrity.findings]
     tables = [table] if table is not None else sorted(set(lake_tables(files))
                                                       | set(digest_tables(files)))
     receipts = read_receipts(files, table)

@@ -251,7 +251,7 @@ class SealReport:
     digests: dict[str, list[str]] = field(default_factory=dict)
     files: int = 0
     replacements: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[Finding] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -304,7 +304,8 @@ def seal(lake: Lake, *, signer: Signer, table: str | None = None,
             try:
                 done, digest = _complete_replacement(lake, chain, signer, note)
             except LakeError as exc:
-                report.failed.append(f"{relative(lake, note.path)}: {exc}")
+                report.failed.append(Finding(name, "replacement_refused",
+                                             relative(lake, note.path), str(exc)))
                 continue
             written += [digest] if digest is not None else []
             report.replacements += done
