@@ -508,10 +508,11 @@ def test_iam_allows_no_wildcard_actions_or_resources(either: Any) -> None:
                     assert s["Condition"] == {"StringEquals": {
                         "cloudwatch:namespace": C.METRICS_NAMESPACE}}, s
                     continue
-                # Object wildcards stay under one prefix of one bucket (or one stream, or
-                # the child executions of one state machine's Distributed Map).
+                # Object wildcards stay under one prefix of one bucket (or its data
+                # partitions, table_name=*, or one stream, or the child executions of one
+                # state machine's Distributed Map).
                 if text.endswith("*"):
-                    assert re.search(r"(>(/[a-z_-]+)+/\*|:table/[\w.-]+/stream/\*"
+                    assert re.search(r"(>(/[a-z_-]+)+/(table_name=)?\*|:table/[\w.-]+/stream/\*"
                                      r"|:execution:<\w+\.Name>/\*)$", text), text
     for role in either.resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]

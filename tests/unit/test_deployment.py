@@ -105,8 +105,10 @@ def test_lambda_compaction_is_priced_from_memory_and_flags_a_partition_too_big()
 
 
 def test_evidence_is_priced_only_when_deployed() -> None:
-    base = defaults("parquet")
-    assert not any(x.component.startswith("Evidence") for x in estimate(WORK).lines)
+    base = dataclasses.replace(defaults("parquet"), evidence=False)  # -c evidence=false
+    assert not any(x.component.startswith("Evidence")
+                   for x in estimate(WORK, deployment=base).lines)
+    assert any(x.component.startswith("Evidence") for x in estimate(WORK).lines)  # default
     on = estimate(WORK, deployment=dataclasses.replace(base, evidence=True))
     (line,) = [x for x in on.lines if x.component.startswith("Evidence")]
     assert line.ddbtrail > 1  # the signing key alone is $1 a month
