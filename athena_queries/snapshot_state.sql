@@ -14,12 +14,13 @@
 --   table_name      string     the same table again (partitions read)
 --   base            timestamp  the same base instant again: partitions from its date on are counted
 --   at              timestamp  the same instant again (last partition counted)
+--   base            timestamp  the same base instant again (events after it are this build's to count)
 --   at              timestamp  the same instant again (events at or before it count)
 --   table_name      string     the same table again (the base's partition rows)
 --   base            timestamp  the same base instant again (its partition)
 --   base            timestamp  the same base instant again (snapshot_ms)
 --   base_made_at    string     the same made_at again
---   base            timestamp  the same base instant again: partitions before its date are the base's
+--   base            timestamp  the same base instant again: partitions up to its date carry the base's counts
 --   at              timestamp  the same instant again (snapshot_ms)
 --   made_at         timestamp  when this build runs (names it)
 --   visible_before  timestamp  made_at minus the delivery's buffering (recorded; rows ingested after it may still have been buffered)
@@ -60,11 +61,15 @@ partitions_read AS (
     WHERE table_name = ?
       AND dt >= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
       AND dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+      AND "timestamp" > CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
       AND "timestamp" <= CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
     GROUP BY dt
     UNION ALL
-    -- Every event of an earlier partition is at or before the base's instant: the base
-    -- (not stale, so the lake still holds what it read) already counted them.
+    -- Events at or before the base's instant are the base's, counted when it was built (it
+    -- was not stale, so the lake still held what it read). Adding the base's counts rather
+    -- than counting them again records exactly what this state holds: a change that lands
+    -- in the base's own day after the base was checked leaves this build stale, never
+    -- fresh and short of it.
     SELECT source_dt, source_events
     FROM snapshots
     WHERE table_name = ?
@@ -72,7 +77,12 @@ partitions_read AS (
       AND snapshot_ms = CAST(to_unixtime(from_iso8601_timestamp(?)) * 1000 AS BIGINT)
       AND made_at = ?
       AND row_kind = 'partition'
-      AND source_dt < date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+      AND source_dt <= date_format(from_iso8601_timestamp(?) AT TIME ZONE 'UTC', '%Y-%m-%d')
+),
+partitions AS (
+    SELECT source_dt, CAST(sum(source_events) AS bigint) AS source_events
+    FROM partitions_read
+    GROUP BY source_dt
 ),
 build AS (
     SELECT
@@ -98,5 +108,5 @@ SELECT
     b.snapshot_ms, b.made_at, b.visible_before, 'partition' AS row_kind,
     r.source_dt, r.source_events,
     b.table_name, b.snapshot_date
-FROM partitions_read AS r
+FROM partitions AS r
 CROSS JOIN build AS b

@@ -470,3 +470,25 @@ def test_a_snapshot_damaged_past_its_footer_falls_back_to_the_history(
     assert again.base is None and again.items == 4
     assert again.unreadable == (result.path,)
     assert sum("cannot be read" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_build_on_a_base_gone_stale_after_its_check_counts_only_what_it_holds(
+        tmp_path: Path) -> None:
+    """The daily machine checks its base (snapshot_check), then builds on it
+    (snapshot_state). A change of the base's own day, before its instant, that lands in
+    between is in neither the base nor the new state; the new build must not count it,
+    or readers would take it for fresh and answer without that change."""
+    work = Workload()
+    lake = write(tmp_path, [work.op("a", "put", T0, 1, T0)], "part")
+    base_ms = (T0 + 100) * 1000
+    base = snapshots.build(lake, TABLE, base_ms, now_ms=(T0 + 200) * 1000)
+    write(tmp_path, [work.op("b", "put", T0 + 200, 2, T0 + 250)], "after")
+    late = work.op("c", "put", T0 + 50, 3, T0 + 300)  # checked fresh just before it landed
+    write(tmp_path, [late], "late")
+    rows = _rows(lake, name="snapshot_state", table_name=TABLE, base=iso_ms(base_ms),
+                 base_made_at=base.made_at, at=iso_ms((T0 + 400) * 1000),
+                 made_at=iso_ms((T0 + 500) * 1000), visible_before=iso_ms((T0 + 450) * 1000))
+    held = {r["item_key"] for r in rows if r["row_kind"] == "item"}
+    counted = {r["source_dt"]: r["source_events"] for r in rows if r["row_kind"] == "partition"}
+    assert late["item_key"] not in held and len(held) == 2
+    assert counted == {late["dt"]: 2}  # a (the base's) and b: what the state holds
