@@ -200,6 +200,20 @@ def test_schema_snapshot_compact_restore_and_cost(lake_dir: str, tmp_path: Path)
     assert (bad.value.param, bad.value.value) == ("changes_per_day", -1)
 
 
+def test_a_snapshot_at_now_is_never_in_the_future_however_the_clock_moves(
+        lake_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"now" is the instant the call read the clock at, not a later reading (a loaded
+    machine once made ``ddbtrail snapshot --at now`` refuse its own "now" as future)."""
+    import time
+
+    work = tmp_path / "lake"
+    shutil.copytree(lake_dir, work)
+    ticks = iter(range(time.time_ns(), time.time_ns() + 10**15, 5_000_000))  # +5 ms a read
+    monkeypatch.setattr(time, "time_ns", lambda: next(ticks))
+    built = dt.snapshot(dt.Lake.open(str(work)), TABLE, at="now", settle_seconds=0)
+    assert built.items > 0
+
+
 def test_restore_writes_through_the_lakes_session_and_reports_progress(
         lake_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3

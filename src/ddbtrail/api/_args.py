@@ -36,8 +36,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def instant_ms(value: Instant, param: str) -> int:
-    """Epoch milliseconds of an instant argument; InvalidArgument naming ``param``."""
+def instant_ms(value: Instant, param: str, *, now: int | None = None) -> int:
+    """Epoch milliseconds of an instant argument; InvalidArgument naming ``param``.
+    ``now``: the caller's clock reading for ``"now"`` (so it is never after it)."""
     if isinstance(value, bool):
         raise InvalidArgument(param, value, f"expected {INSTANT_FORMS}")
     if isinstance(value, int):
@@ -49,7 +50,8 @@ def instant_ms(value: Instant, param: str) -> int:
         return instant_ms(value.isoformat(), param)
     if isinstance(value, str):
         try:
-            return parse_instant(value, what=param)
+            return parse_instant(value, what=param,
+                                 now_ms=None if now is None else lambda: now)
         except InvalidArgument as exc:
             raise InvalidArgument(param, value, exc.reason) from None
     raise InvalidArgument(param, repr(value), f"expected {INSTANT_FORMS}")

@@ -37,7 +37,7 @@ def snapshot(lake: Lake | str, table: str, *, at: Instant | None = None,
 
     lake = _open(lake)
     now = time.time_ns() // 1_000_000
-    at_ms = snapshots.default_instant(now) if at is None else instant_ms(at, "at")
+    at_ms = snapshots.default_instant(now) if at is None else instant_ms(at, "at", now=now)
     if at is not None:
         not_future(at_ms, at, "at", now=now)
     require_table(lake.files, table)
