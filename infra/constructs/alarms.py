@@ -11,6 +11,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import constants as C
@@ -102,3 +103,24 @@ class Alarms(Construct):
                          treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
         alarm.add_alarm_action(self._action)
         self.alarms[cid] = alarm
+
+
+def run_alarms(scope: Construct, machine: sfn.StateMachine, topic: sns.ITopic,
+               description: str) -> dict[str, cw.Alarm]:
+    """Failed, TimedOut and Aborted alarms of ``machine`` (any run in an hour), notifying
+    ``topic``; ``description`` has ``{kind}`` for failed, timed out or aborted."""
+    alarms = {}
+    for kind, metric in (("Failed", machine.metric_failed()),
+                         ("TimedOut", machine.metric_timed_out()),
+                         ("Aborted", machine.metric_aborted())):
+        alarm = cw.Alarm(
+            scope, f"{kind}Alarm", metric=metric.with_(period=Duration.hours(1),
+                                                       statistic="Sum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="ddbtrail: " + description.format(
+                kind={"TimedOut": "timed out"}.get(kind, kind.lower())))
+        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarms[kind] = alarm
+    return alarms

@@ -25,8 +25,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -39,6 +37,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import constants as C
+from infra.constructs.alarms import run_alarms
 from infra.constructs.capture import python_function, staged_code
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on, logical_id
 
@@ -248,24 +247,3 @@ class Compaction(Construct):
             self, self.state_machine, alarm_topic,
             "a compaction run {kind}; lookups read uncompacted partitions whole until one "
             "succeeds (the cause names each partition; docs/deploy.md, Compaction)")
-
-
-def run_alarms(scope: Construct, machine: sfn.StateMachine, topic: sns.ITopic,
-               description: str) -> dict[str, cw.Alarm]:
-    """Failed, TimedOut and Aborted alarms of ``machine`` (any run in an hour), notifying
-    ``topic``; ``description`` has ``{kind}`` for failed, timed out or aborted."""
-    alarms = {}
-    for kind, metric in (("Failed", machine.metric_failed()),
-                         ("TimedOut", machine.metric_timed_out()),
-                         ("Aborted", machine.metric_aborted())):
-        alarm = cw.Alarm(
-            scope, f"{kind}Alarm", metric=metric.with_(period=Duration.hours(1),
-                                                       statistic="Sum"),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="ddbtrail: " + description.format(
-                kind={"TimedOut": "timed out"}.get(kind, kind.lower())))
-        alarm.add_alarm_action(cw_actions.SnsAction(topic))
-        alarms[kind] = alarm
-    return alarms

@@ -28,8 +28,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from aws_cdk import Aws, Duration, Stack, TimeZone
-from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -44,6 +42,7 @@ from ddbtrail.core.row import SNAPSHOT_DIR
 from ddbtrail.query import saved
 from ddbtrail.query.snapshots import NO_BUILD, NO_SNAPSHOT, S3_SETTLE_SECONDS
 from infra import constants as C
+from infra.constructs.alarms import run_alarms
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
 
 ATHENA_SYNC: Final = "arn:aws:states:::athena:startQueryExecution.sync"
@@ -294,19 +293,8 @@ class Maintenance(Construct):
                 self.state_machine, retry_attempts=0),
             description="ddbtrail: daily lake maintenance (views, state snapshots)")
 
-        self.alarms: dict[str, cw.Alarm] = {}
-        for name, metric in (("Failed", self.state_machine.metric_failed()),
-                             ("TimedOut", self.state_machine.metric_timed_out()),
-                             ("Aborted", self.state_machine.metric_aborted())):
-            alarm = cw.Alarm(
-                self, f"{name}Alarm", metric=metric.with_(period=Duration.hours(1),
-                                                          statistic="Sum"),
-                threshold=1, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"ddbtrail: a daily maintenance run {name.lower()}; "
-                                  "as-of reads the whole history since the last snapshot "
-                                  "until a run succeeds (see docs/jobs.md)")
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
-            self.alarms[name] = alarm
+        self.alarms = run_alarms(
+            self, self.state_machine, alarm_topic,
+            "a daily maintenance run {kind}; as-of reads the whole history since the last "
+            "snapshot until a run succeeds (see docs/jobs.md)")
 

@@ -27,8 +27,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import constants as C
+from infra.constructs.alarms import run_alarms
 from infra.constructs.catalog import Catalog
-from infra.constructs.compaction import run_alarms
 from infra.constructs.iceberg import TABLE_PREFIX, acknowledge_table_files, glue_statement
 from infra.constructs.maintenance import ATHENA_SYNC
 from infra.constructs.nag import acknowledge, arn_finding, depends_only_on
