@@ -2,14 +2,18 @@
 
 Runs, in one process and one sitting (so ratios compare like with like):
 
-* bench/capture_bench.py (issue 2, 1a): handler compute, Firehose calls and billed units,
-  ddbtrail vs naive;
-* bench/demo_bench.py (1b): end-to-end local pipeline throughput, when present;
-* bench/lookup_bench.py (1c): history and as-of lookups on 1M (and 10M) change lakes.
+* bench/capture_bench.py (a): handler compute, Firehose calls and billed units, ddbtrail
+  against the naive design, on every workload shape;
+* bench/demo_bench.py (b): end-to-end local pipeline throughput;
+* bench/lookup_bench.py (c): history and as-of on 1M and 10M change lakes, against the
+  plain DuckDB query on the compacted and the raw files;
+* bench/iceberg_bench.py (d): the same lakes as Iceberg tables;
+* bench/snapshot_bench.py (e): table as-of over a month, with and without daily snapshots;
+* bench/compaction_bench.py (f): raw against compacted bytes, compaction compute.
 
 Results go between the ``<!-- bench:results -->`` markers of docs/benchmarks.md, with the
-machine, the versions and the date; the raw numbers to bench/.out/results.json.
-``--quick`` runs the 1M lake only and fewer repetitions.
+machine, the versions, the date and the load; the raw numbers to bench/.out/results.json.
+``--quick`` runs the 1M lakes only and fewer repetitions.
 """
 
 from __future__ import annotations
@@ -54,86 +58,72 @@ def _version(package: str) -> str:
         return "?"
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
+# (key, title, module): each module has main(quick) -> dict and markdown(dict) -> str.
+SECTIONS = (
+    ("capture", "(a) Capture handler vs naive, every workload shape", "bench.capture_bench"),
+    ("demo", "(b) End-to-end local pipeline", "bench.demo_bench"),
+    ("lookup", "(c) Lookups: history and as-of against the plain query", "bench.lookup_bench"),
+    ("iceberg", "(d) Iceberg lakes at the same scale", "bench.iceberg_bench"),
+    ("snapshot", "(e) Table as-of over a month, with and without daily snapshots",
+     "bench.snapshot_bench"),
+    ("compaction", "(f) Raw against compacted, and compaction compute",
+     "bench.compaction_bench"),
+)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def run(quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                               "machine": machine(), "quick": quick}
-    capture = _optional("bench.capture_bench")
-    if capture is not None:
-        print("capture bench ...", flush=True)
-        results["capture"] = capture.main(records=10_000, runs=3 if quick else 5)
-    demo = _optional("bench.demo_bench")
-    if demo is not None:
-        print("demo bench ...", flush=True)
-        results["demo"] = demo.main(quick)
-    from bench import lookup_bench
-
-    print("lookup bench ...", flush=True)
-    results["lookup"] = lookup_bench.main(quick)
+                               "machine": machine(), "quick": quick, "loads": {}}
+    for key, _, name in SECTIONS:
+        module = importlib.import_module(name)
+        print(f"{key} bench ...", flush=True)
+        started = time.perf_counter()
+        if key == "capture":
+            results[key] = module.main(records=10_000, runs=3 if quick else 5)
+        else:
+            results[key] = module.main(quick)
+        results["loads"][key] = {"minutes": (time.perf_counter() - started) / 60,
+                                 "load_at_end": _load()}
     results["cost_inputs"] = cost_inputs(results)
     return results
 
 
 def cost_inputs(results: dict[str, Any]) -> dict[str, float]:
-    """The figures data/cost_inputs.json takes from a run (the largest lake)."""
-    from ddbtrail.cost import lookup_bytes_compacted, measured_inputs
-
+    """The figures src/ddbtrail/data/cost_inputs.json takes from a run."""
     out: dict[str, float] = {}
-    cap = results.get("capture")
-    if cap:
-        out["handler_ms_per_record"] = 1000 * cap["ddbtrail"]["cpu_s"] / cap["records"]
-        out["naive_ms_per_record"] = 1000 * cap["naive"]["cpu_s"] / cap["records"]
-    size = results["lookup"]["sizes"][-1]
-    gen = size["generated"]
-    out["parquet_ratio"] = size["parquet_ratio"]
-    out["jsonl_gzip_ratio"] = size["jsonl_gzip_ratio"]
-    out["parquet_footer_bytes_per_row_group"] = size["footer"]["footer_bytes_per_row_group"]
-    out["row_overhead_bytes"] = size["row_overhead_bytes"]
-    rows_per_day = gen["rows"] / gen["spec"]["days"]
-    stored_row = size["compacted_bytes"] / gen["rows"]
-    model = lookup_bytes_compacted(rows_per_day, stored_row, gen["spec"]["days"],
-                                   {**measured_inputs(), **out, "lookup_calibration": 1.0})
-    out["lookup_calibration"] = size["lookups"]["item_history/typical/compacted"]["bytes"] / model
+    cap = results["capture"]
+    out["handler_ms_per_record"] = 1000 * cap["ddbtrail"]["cpu_s"] / cap["records"]
+    out["naive_ms_per_record"] = 1000 * cap["naive"]["cpu_s"] / cap["records"]
+    sizes = results["lookup"]["sizes"]
+    with_naive = next((s for s in sizes if "parquet_ratio" in s), None)
+    if with_naive is not None:
+        for name in ("parquet_ratio", "jsonl_gzip_ratio", "row_overhead_bytes"):
+            out[name] = with_naive[name]
+    out["parquet_footer_bytes_per_row_group"] = sizes[-1]["footer"][
+        "footer_bytes_per_row_group"]
+    # From the lake closest to the model's example (the last: 333k rows a day).
+    out.update(results["compaction"]["results"][-1]["inputs"])
     return out
 
 
-def capture_markdown(cap: dict[str, Any]) -> str:
-    mod = _optional("bench.capture_bench")
-    if mod is not None and hasattr(mod, "markdown"):
-        return str(mod.markdown(cap))
-    return "```\n" + json.dumps(cap, indent=1) + "\n```"
-
-
 def markdown(results: dict[str, Any]) -> str:
-    from bench import lookup_bench
-
     parts = [f"Run {results['date']}{' (--quick)' if results['quick'] else ''} on: "
              f"{results['machine']}.", ""]
-    if "capture" in results:
-        parts += ["### (a) Capture handler vs naive (bench/capture_bench.py)", "",
-                  capture_markdown(results["capture"]), ""]
-    else:
-        parts += ["### (a) Capture handler vs naive", "", "bench/capture_bench.py was missing "
-                  "in this run.", ""]
-    if "demo" in results:
-        demo = _optional("bench.demo_bench")
-        body = demo.markdown(results["demo"]) if demo is not None and hasattr(
-            demo, "markdown") else "```\n" + json.dumps(results["demo"], indent=1) + "\n```"
-        parts += ["### (b) End-to-end local pipeline (bench/demo_bench.py)", "", body, ""]
-    else:
-        parts += ["### (b) End-to-end local pipeline", "", "bench/demo_bench.py was missing "
-                  "in this run.", ""]
-    parts += ["### (c) Lookups: history and as-of (bench/lookup_bench.py)", "",
-              lookup_bench.markdown(results["lookup"]),
-              "Cost-model inputs measured in this run (copy into "
-              "src/ddbtrail/data/cost_inputs.json):", "",
-              "| input | value |", "|---|---:|"]
+    for key, title, name in SECTIONS:
+        module = importlib.import_module(name)
+        load = results["loads"][key]
+        body = module.markdown(results[key]["results"] if key == "compaction"
+                               else results[key])
+        parts += [f"### {title} ({name.replace('.', '/')}.py)", "",
+                  f"Took {load['minutes']:.1f} min; load average (1 / 5 / 15 min) at its end "
+                  f"{load['load_at_end']}.", "", body, ""]
+    parts += ["Cost-model inputs measured in this run (copy into "
+              "src/ddbtrail/data/cost_inputs.json):", "", "| input | value |", "|---|---:|"]
     parts += [f"| {k} | {v:,.4g} |" for k, v in results["cost_inputs"].items()]
     return "\n".join(parts) + "\n"
 

@@ -60,10 +60,12 @@ def _compact_all(raw: Path, dest: Path) -> dict[str, Any]:
         if result.error:
             raise RuntimeError(f"{part.dt}: {result.error}")
         per.append({"bytes_in": part.bytes, "bytes_out": result.bytes_after,
-                    "rows": result.rows_after, "wall_s": wall, "cpu_s": cpu})
+                    "files_out": result.files_after, "rows": result.rows_after,
+                    "wall_s": wall, "cpu_s": cpu})
     gb_in = sum(p["bytes_in"] for p in per) / 1024**3
     return {
-        "partitions": len(per), "bytes_in": sum(p["bytes_in"] for p in per),
+        "partitions": len(per), "files_out": sum(p["files_out"] for p in per),
+        "bytes_in": sum(p["bytes_in"] for p in per),
         "bytes_out": sum(p["bytes_out"] for p in per),
         "wall_s": sum(p["wall_s"] for p in per), "cpu_s": sum(p["cpu_s"] for p in per),
         "median_partition_wall_s": statistics.median(p["wall_s"] for p in per),
@@ -140,7 +142,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         s, c = r["spec"], r["compaction"]
         lines.append(
             f"| {s['changes']:,} | {s['days']} | {r['raw_bytes'] / mib:,.0f} MiB in "
-            f"{r['raw_files']:,} files | {c['bytes_out'] / mib:,.0f} MiB in {c['partitions']} "
+            f"{r['raw_files']:,} files | {c['bytes_out'] / mib:,.0f} MiB in {c['files_out']:,} "
             f"files | {c['cpu_s']:,.1f} | {c['wall_s']:,.1f} | "
             f"{c['median_partition_bytes_in'] / mib:,.1f} MiB in "
             f"{c['median_partition_wall_s']:,.2f} s | {c['cpu_s_per_gb']:,.1f} | "
@@ -148,22 +150,30 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(quick: bool = False, *, changes: int = 1_000_000, days: tuple[int, ...] = (30, 3),
+         files_per_day: int = 288) -> dict[str, Any]:
+    """Both lakes (``quick``: the 30-day one only); the results, also in
+    bench/.out/compaction.json."""
+    load = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results = [run(changes, d, files_per_day) for d in (days[:1] if quick else days)]
+    out = {"date": started, "load_at_start": load, "load_at_end": os.getloadavg(),
+           "results": results}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "compaction.json").write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
+def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, nargs="+", default=[30, 3])
     parser.add_argument("--files-per-day", type=int, default=288)
     args = parser.parse_args()
-    load = os.getloadavg()
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    results = [run(args.changes, d, args.files_per_day) for d in args.days]
-    out = {"date": started, "load_at_start": load, "load_at_end": os.getloadavg(),
-           "results": results}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "compaction.json").write_text(json.dumps(out, indent=1, default=str))
+    out = main(changes=args.changes, days=tuple(args.days), files_per_day=args.files_per_day)
     print(json.dumps(out, indent=1, default=str))
-    print(markdown(results))
+    print(markdown(out["results"]))
 
 
 if __name__ == "__main__":
-    main()
+    cli()

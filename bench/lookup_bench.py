@@ -1,22 +1,29 @@
-"""Lookup benchmark (issue 7 item 1c): history and as-of lookups, bytes read and latency.
+"""Lookup benchmark (issue 28 item 1): one item's history and as-of, against the plain query.
 
 For each lake size (1M and 10M changes, 30 days, 100k items, Zipf hot keys) it compares,
-in one run, on the same data:
+side by side in one run, on the same data:
 
-* ``raw``: the lake as Firehose leaves it (96 Snappy Parquet files a day, arrival order);
-* ``compacted``: the same lake after ``ddbtrail.lake.compact`` (key-sorted, small row groups);
-* ``naive``: JSON Lines with no partitions (every lookup is a full scan).
+* ``ddbtrail``: ``ddbtrail.query.lookups.item_history`` / ``item_as_of`` (the saved .sql
+  on DuckDB, through the library, in process, warm: footers cached by ``lake.footers``)
+  on the lake after ``ddbtrail compact`` (key-sorted key-range files, small row groups);
+* ``plain``: the simplest query a user would write on the same files, on one long-lived
+  DuckDB connection: ``SELECT * FROM read_parquet('<lake>/table_name=T/*/*.parquet',
+  hive_partitioning = true) WHERE item_key = ? ORDER BY sequence_number`` (as-of: the
+  same with ``"timestamp" <= ?``, the last row), on the compacted files and on the raw
+  lake as Firehose leaves it (96 Snappy Parquet files a day, arrival order).
 
-Lookups go through the real code paths: ``ddbtrail.query.lookups.item_history`` / ``item_as_of``
-(the saved .sql files on DuckDB over pyarrow datasets) for raw and compacted; the same
-saved query on a DuckDB view over ``read_json`` for naive. Bytes: a counting pyarrow
-filesystem (raw, compacted) and the process's ``rchar`` (all three). Latency: wall time
-per lookup, warm page cache, median over keys x runs.
+Latency: wall time per lookup, warm page cache, p50 and p95 over keys x runs (typical keys:
+popularity ranks 1,000, 5,000 and 30,000; hot: rank 1). Bytes: a counting pyarrow
+filesystem around the lake for ddbtrail's first lookup of a key with nothing cached
+(footers included: what S3 would send), and the process's ``rchar`` for every warm run
+(DuckDB reads through its own file system, so ``rchar`` is how the plain query is
+measured). A full scan is every byte of the compacted lake.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import statistics
 import time
@@ -28,42 +35,24 @@ import pyarrow.parquet as pq
 
 from bench.gen_lake import DAY_MS, START_MS, LakeSpec, generate
 from bench.iostat import CountingFS, rchar
-from ddbtrail.core.row import duckdb_columns
-from ddbtrail.lake.compact import compact
+from ddbtrail.lake import footers
+from ddbtrail.lake.compact import CompactOptions, compact
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
-from ddbtrail.query.saved import load, run_duckdb
 
 OUT = Path(__file__).parent / ".out"
 TYPICAL_RANKS = (1_000, 5_000, 30_000)
 HOT_RANK = 1
-
-
-def _naive_connection(naive_dir: str) -> Any:
-    import duckdb
-
-    con = duckdb.connect()
-    cols = duckdb_columns(include_partitions=True)
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(
-        f"CREATE VIEW changes AS SELECT * FROM read_json('{naive_dir}/*.jsonl', "
-        f"format='newline_delimited', columns={cols!r})")
-    return con
-
-
-def _naive_lookup(naive_dir: str, name: str, values: dict[str, str]) -> int:
-    con = _naive_connection(naive_dir)
-    try:
-        return int(run_duckdb(load(name), values, con).num_rows)
-    finally:
-        con.close()
+KINDS = ("item_history", "item_as_of")
 
 
 def _compacted_copy(raw: Path, dest: Path) -> float:
-    """Copy the raw lake and compact it; returns compaction seconds (cached)."""
-    marker = dest / "_ddbtrail" / "compacted.txt"
-    if marker.exists():
-        return float(marker.read_text())
+    """Copy the raw lake and compact it; returns compaction seconds (cached while the
+    compaction's layout options stay the same)."""
+    marker = dest / "_ddbtrail" / "compacted.json"
+    layout = repr(CompactOptions())
+    if marker.exists() and json.loads(marker.read_text())["layout"] == layout:
+        return float(json.loads(marker.read_text())["seconds"])
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(raw, dest)
@@ -74,128 +63,165 @@ def _compacted_copy(raw: Path, dest: Path) -> float:
     if bad:
         raise RuntimeError(f"compaction failed: {bad[:3]}")
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(str(seconds))
+    marker.write_text(json.dumps({"seconds": seconds, "layout": layout}))
     return seconds
 
 
 def _footer_stats(lake_dir: Path) -> dict[str, float]:
     files = sorted(lake_dir.rglob("*.parquet"))
-    groups = footer = 0
+    groups = footer = rows = 0
     for f in files:
         meta = pq.ParquetFile(f).metadata
         groups += meta.num_row_groups
         footer += meta.serialized_size
+        rows += meta.num_rows
     return {"files": len(files), "row_groups": groups, "footer_bytes": footer,
             "footer_bytes_per_row_group": footer / max(groups, 1),
-            "rows_per_row_group": 0.0}
+            "rows_per_row_group": rows / max(groups, 1)}
 
 
-def _measure(run: Callable[[], int], counted: Callable[[], tuple[int, int]] | None,
-             runs: int, *, warm: bool = True) -> dict[str, float]:
-    """Latency (ms, median of ``runs``), rows, rchar bytes and counted bytes of one lookup."""
-    if warm:
-        run()  # page cache, imports, query translation
-    times, cpu, rchars = [], [], []
-    rows = 0
+def _bytes_of(lake_dir: Path) -> int:
+    return sum(p.stat().st_size for p in lake_dir.rglob("*.parquet"))
+
+
+class Plain:
+    """The plain DuckDB query a user would write, on one long-lived connection."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def run(self, lake_dir: Path, table: str, kind: str, key: str, at_ms: int) -> int:
+        glob = f"{lake_dir}/table_name={table}/*/*.parquet"
+        source = f"read_parquet('{glob}', hive_partitioning = true)"
+        if kind == "item_history":
+            sql, args = (f"SELECT * FROM {source} WHERE item_key = ? "
+                         "ORDER BY sequence_number"), [key]
+        else:
+            sql, args = (f"SELECT * FROM {source} WHERE item_key = ? AND \"timestamp\" <= ? "
+                         "ORDER BY \"timestamp\" DESC, sequence_number DESC LIMIT 1"),\
+                [key, at_ms]
+        return len(self.con.execute(sql, args).fetchall())
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def _timed(run: Callable[[], int], runs: int) -> tuple[list[float], list[int], int]:
+    """Wall ms and rchar bytes of ``runs`` runs, and the rows of the last."""
+    times, reads, rows = [], [], 0
     for _ in range(runs):
         r0 = rchar()
-        c0 = time.process_time()
         t0 = time.perf_counter()
         rows = run()
         times.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-        rchars.append(rchar() - r0)
-    out = {"ms": statistics.median(times), "cpu_ms": statistics.median(cpu), "rows": rows,
-           "rchar": statistics.median(rchars)}
-    if counted is not None:
-        _, out["bytes"] = counted()
-    else:
-        out["bytes"] = out["rchar"]
-    return out
+        reads.append(rchar() - r0)
+    return times, reads, rows
 
 
 def bench_size(changes: int, *, runs: int) -> dict[str, Any]:
-    """Every layout and lookup kind on one lake size."""
+    """Every design and lookup kind on one lake size."""
     spec = LakeSpec(changes)
     out_dir = OUT / f"lake-{changes // 1_000_000}m"
-    gen = generate(spec, out_dir)
+    # JSON Lines only at 1M: the cost model's storage ratios come from it.
+    gen = generate(spec, out_dir, naive=changes <= 1_000_000)
     raw_dir = Path(gen.lake)
     compacted_dir = out_dir / "compacted"
     compact_s = _compacted_copy(raw_dir, compacted_dir)
-    layouts = {"raw": Lake.open(str(raw_dir)), "compacted": Lake.open(str(compacted_dir))}
-    at_ms = START_MS + spec.days * DAY_MS // 2
-    at_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000))
+    lake = Lake.open(str(compacted_dir))
     table = spec.table
+    at_ms = START_MS + spec.days * DAY_MS // 2
+    plain = Plain()
 
-    def lake_runner(lake: Lake, kind: str, key: str) -> Callable[[], int]:
+    def ours(kind: str, key: str, on: Lake = lake) -> Callable[[], int]:
         if kind == "item_history":
-            return lambda: len(lookups.item_history(lake, table, key))
-        return lambda: int(lookups.item_as_of(lake, table, key, at_ms) is not None)
+            return lambda: len(lookups.item_history(on, table, key))
+        return lambda: int(lookups.item_as_of(on, table, key, at_ms) is not None)
 
-    def counted(lake: Lake, kind: str, key: str) -> Callable[[], tuple[int, int]]:
-        def go() -> tuple[int, int]:
-            cfs = CountingFS(lake.fs)
-            n = lake_runner(Lake(lake.uri, cfs.fs, lake.root), kind, key)()
-            return n, cfs.bytes_read
-        return go
+    def cold_bytes(kind: str, key: str) -> int:
+        footers.clear()
+        counting = CountingFS(lake.fs)
+        ours(kind, key, Lake(lake.uri, counting.fs, lake.root))()
+        footers.clear()
+        return counting.bytes_read
 
-    keys = {"hot": [spec.key_of_rank(HOT_RANK)],
-            "typical": [spec.key_of_rank(r) for r in TYPICAL_RANKS]}
+    designs: dict[str, Callable[[str, str], Callable[[], int]]] = {
+        "ddbtrail/compacted": ours,
+        "plain/compacted": lambda kind, key: lambda: plain.run(compacted_dir, table, kind,
+                                                               key, at_ms),
+        "plain/raw": lambda kind, key: lambda: plain.run(raw_dir, table, kind, key, at_ms),
+    }
+    keys = {"typical": [spec.key_of_rank(r) for r in TYPICAL_RANKS],
+            "hot": [spec.key_of_rank(HOT_RANK)]}
     results: dict[str, Any] = {}
-    for kind in ("item_history", "item_as_of"):
+    for kind in KINDS:
         for group, group_keys in keys.items():
-            for layout in ("raw", "compacted", "naive"):
-                samples = []
-                # Full scans (naive, raw) cost the same whatever the key: one run each.
-                full_scan = layout != "compacted"
-                for key in group_keys:
-                    if layout == "naive":
-                        values = {"table_name": table, "item_key": key}
-                        if kind == "item_as_of":
-                            values["at"] = at_iso
-                        samples.append(_measure(
-                            lambda v=values, q=kind: _naive_lookup(gen.naive, q, v), None,
-                            1, warm=False))
-                    else:
-                        lake = layouts[layout]
-                        samples.append(_measure(lake_runner(lake, kind, key),
-                                                counted(lake, kind, key),
-                                                1 if full_scan else runs, warm=not full_scan))
-                results[f"{kind}/{group}/{layout}"] = {
-                    k: statistics.median(s[k] for s in samples)
-                    for k in ("ms", "cpu_ms", "rows", "rchar", "bytes")}
-                if group == "typical" and layout == "compacted":
-                    results[f"{kind}/{group}/{layout}"]["max_ms"] = max(
-                        s["ms"] for s in samples)
-    # table_as_of: the whole table at mid-month (raw vs compacted; naive would be one scan).
-    for layout, lake in layouts.items():
-        results[f"table_as_of/all/{layout}"] = _measure(
-            lambda lk=lake: len(lookups.table_as_of(lk, table, at_ms)), None, 1, warm=False)
+            first = {k: cold_bytes(kind, k) for k in group_keys}
+            samples: dict[str, dict[str, list[float]]] = {
+                d: {"ms": [], "rchar": []} for d in designs}
+            rows: dict[str, int] = {}
+            for key in group_keys:
+                for make in designs.values():
+                    make(kind, key)()  # warm: page cache, footers, query translation
+                # Interleaved, so every design sees the same machine load. The raw lake is
+                # a scan whatever the key: fewer runs.
+                # The hot key's history is big whatever reads it: fewer runs.
+                reps = runs if group == "typical" else 2
+                for rep in range(reps):
+                    for design, make in designs.items():
+                        if design == "plain/raw" and rep >= max(2, reps // 3):
+                            continue
+                        times, reads, n = _timed(make(kind, key), 1)
+                        samples[design]["ms"] += times
+                        samples[design]["rchar"] += reads
+                        rows[design] = n
+            for design, s in samples.items():
+                p50, p95 = _percentiles(s["ms"])
+                results[f"{kind}/{group}/{design}"] = {
+                    "p50_ms": p50, "p95_ms": p95, "samples": len(s["ms"]),
+                    "rchar": statistics.median(s["rchar"]), "rows": rows[design]}
+            results[f"{kind}/{group}/ddbtrail/compacted"]["first_bytes"] = statistics.median(
+                first.values())
+    # The whole table at mid-month, raw against compacted (one run each: a scan).
+    raw_lake = Lake.open(str(raw_dir))
+    for name, on in (("raw", raw_lake), ("compacted", lake)):
+        times, reads, n = _timed(lambda o=on: len(lookups.table_as_of(o, table, at_ms)), 1)
+        results[f"table_as_of/all/{name}"] = {"p50_ms": times[0], "rchar": reads[0],
+                                              "rows": n}
+    plain.con.close()
+    out: dict[str, Any] = {
+        "changes": changes, "generated": gen.__dict__, "compact_seconds": compact_s,
+        "raw_bytes": _bytes_of(raw_dir), "compacted_bytes": _bytes_of(compacted_dir),
+        "footer": _footer_stats(compacted_dir), "lookups": results,
+    }
+    if gen.naive_bytes:
+        out.update(_naive_ratios(gen, compacted_dir, out["compacted_bytes"]))
+    return out
 
-    naive_sample = next(Path(gen.naive).glob("*.jsonl"))
-    sample = naive_sample.read_bytes()[: 64 << 20]
-    compacted_bytes = sum(f.size for f in layouts["compacted"].data_files())
+
+def _naive_ratios(gen: Any, compacted_dir: Path, compacted_bytes: int) -> dict[str, float]:
+    """Storage figures of the cost model: Parquet and gzip against JSON Lines, and the
+    JSON Lines bytes of a row beyond its two images (escaping included)."""
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
+    sample = next(Path(gen.naive).glob("*.jsonl")).read_bytes()[: 64 << 20]
     image_bytes = pc.mean(ds.dataset(str(compacted_dir), format="parquet").to_table(
         columns=["size_bytes"]).column("size_bytes")).as_py()
-    return {
-        # JSON Lines bytes of a row beyond its two images (escaping included).
-        "row_overhead_bytes": gen.naive_bytes / gen.rows - image_bytes,
-        "changes": changes, "generated": gen.__dict__, "compact_seconds": compact_s,
-        "compacted_bytes": compacted_bytes,
-        "footer": _footer_stats(compacted_dir),
-        "parquet_ratio": compacted_bytes / gen.naive_bytes,
-        "jsonl_gzip_ratio": len(gzip.compress(sample, 6)) / len(sample),
-        "lookups": results,
-    }
+    return {"parquet_ratio": compacted_bytes / gen.naive_bytes,
+            "jsonl_gzip_ratio": len(gzip.compress(sample, 6)) / len(sample),
+            "row_overhead_bytes": gen.naive_bytes / gen.rows - image_bytes}
 
 
 def main(quick: bool = False) -> dict[str, Any]:
     """1M changes (and 10M unless ``quick``); see the module docstring."""
     sizes = [1_000_000] if quick else [1_000_000, 10_000_000]
-    runs = 3 if quick else 5
+    runs = 3 if quick else 7
     return {"sizes": [bench_size(n, runs=runs) for n in sizes]}
 
 
@@ -205,38 +231,48 @@ def markdown(result: dict[str, Any]) -> str:
     for size in result["sizes"]:
         gen = size["generated"]
         look = size["lookups"]
+        foot = size["footer"]
+        full = size["compacted_bytes"]
         lines += [
-            f"#### {size['changes']:,} changes ({gen['lake_files']:,} Firehose files, "
-            f"{gen['lake_bytes'] / 2**20:,.0f} MiB Parquet; naive "
-            f"{gen['naive_bytes'] / 2**20:,.0f} MiB JSON Lines; compacted "
-            f"{size['compacted_bytes'] / 2**20:,.0f} MiB in {size['footer']['files']} files, "
-            f"{size['compact_seconds']:,.0f} s to compact)",
+            f"#### {size['changes']:,} changes (raw: {gen['lake_files']:,} Firehose files, "
+            f"{size['raw_bytes'] / 2**20:,.0f} MiB; compacted: {foot['files']:,} files, "
+            f"{full / 2**20:,.0f} MiB, {foot['rows_per_row_group']:,.0f} rows per row "
+            f"group, {size['compact_seconds']:,.0f} s to compact)",
             "",
-            "| lookup | keys | layout | median ms (wall) | median ms (CPU, all threads) | rows "
-            "| bytes read | % of naive bytes |",
-            "|---|---|---|---:|---:|---:|---:|---:|",
+            "| lookup | keys | design | p50 ms | p95 ms | runs | rows | bytes read "
+            "(rchar, warm) | first lookup's bytes (footers included) | % of a full scan |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for kind in ("item_history", "item_as_of"):
+        for kind in KINDS:
             for group in ("typical", "hot"):
-                naive_bytes = look[f"{kind}/{group}/naive"]["bytes"]
-                for layout in ("naive", "raw", "compacted"):
-                    r = look[f"{kind}/{group}/{layout}"]
+                for design in ("ddbtrail/compacted", "plain/compacted", "plain/raw"):
+                    r = look[f"{kind}/{group}/{design}"]
+                    first = r.get("first_bytes")
                     lines.append(
-                        f"| {kind} | {group} | {layout} | {r['ms']:,.0f} | {r['cpu_ms']:,.0f} | "
-                        f"{r['rows']:,.0f} | "
-                        f"{r['bytes'] / 2**20:,.2f} MiB | "
-                        f"{100 * r['bytes'] / naive_bytes:,.2f}% |")
-        for layout in ("raw", "compacted"):
-            r = look[f"table_as_of/all/{layout}"]
-            lines.append(f"| table_as_of | all items | {layout} | {r['ms']:,.0f} | "
-                         f"{r['cpu_ms']:,.0f} | {r['rows']:,.0f} | "
-                         f"{r['rchar'] / 2**20:,.2f} MiB (rchar) | |")
+                        f"| {kind} | {group} | {design} | {r['p50_ms']:,.1f} | "
+                        f"{r['p95_ms']:,.1f} | {r['samples']} | {r['rows']:,} | "
+                        f"{r['rchar'] / 2**20:,.2f} MiB | "
+                        + (f"{first / 2**20:,.2f} MiB | {100 * first / full:.2f}% |"
+                           if first is not None else " | |"))
+        lines += ["", "| lookup | keys | ddbtrail p50 | plain on the compacted files / "
+                  "ddbtrail | plain on the raw lake / ddbtrail |", "|---|---|---:|---:|---:|"]
+        for kind in KINDS:
+            for group in ("typical", "hot"):
+                ours = look[f"{kind}/{group}/ddbtrail/compacted"]["p50_ms"]
+                lines.append(
+                    f"| {kind} | {group} | {ours:,.1f} ms | "
+                    f"{look[f'{kind}/{group}/plain/compacted']['p50_ms'] / ours:,.1f}x | "
+                    f"{look[f'{kind}/{group}/plain/raw']['p50_ms'] / ours:,.1f}x |")
+        for name in ("raw", "compacted"):
+            r = look[f"table_as_of/all/{name}"]
+            lines.append(f"\n`table_as_of` of every item at mid-month, {name}: "
+                         f"{r['p50_ms']:,.0f} ms, {r['rows']:,} items, "
+                         f"{r['rchar'] / 2**20:,.0f} MiB read (rchar).")
         lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    import json
     import sys
 
     res = main(quick="--quick" in sys.argv)

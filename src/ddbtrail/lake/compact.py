@@ -70,13 +70,17 @@ _COMPACTED_NAME: Final = re.compile(r"compacted-(\d{8}T\d{6}-[0-9a-f]{8})-\d{3}\
 class CompactOptions:
     """Layout of compacted files.
 
-    ``row_group_rows``: rows per Parquet row group, or None to size them per partition
-    (``auto_row_group_rows``). ``file_rows``: rows per output file (a bigger partition
-    becomes several files, each a contiguous key range).
+    A partition becomes files that each hold a contiguous key range: ``file_rows`` rows,
+    or None for files of about ``file_bytes`` of Arrow data (~40% of that as Parquet).
+    ``row_group_rows``: rows per Parquet row group, or None to size them per file
+    (``auto_row_group_rows``). Smaller files mean a key lookup parses a smaller footer
+    and decodes a smaller row group (Iceberg also skips every file whose key bounds miss
+    the key); an engine reading every footer reads the same total either way.
     """
 
     row_group_rows: int | None = None
-    file_rows: int = 2_000_000
+    file_rows: int | None = None
+    file_bytes: int = 16 << 20
     # Statistics only where a predicate can use them; footers stay small.
     stats_columns: tuple[str, ...] = ("item_key", "sequence_number", "timestamp", "action")
 
@@ -249,7 +253,16 @@ def auto_row_group_rows(rows: int, row_bytes: float, columns: int) -> int:
     return int(min(max(best, 128), 131_072))
 
 
-def _parquet_bytes(table: pa.Table, options: CompactOptions) -> bytes:
+def layout(table: pa.Table, options: CompactOptions) -> tuple[int, int]:
+    """(rows per file, rows per row group) for a deduplicated, sorted partition."""
+    row_bytes = table.nbytes / max(table.num_rows, 1)
+    file_rows = options.file_rows or max(int(options.file_bytes / max(row_bytes, 1.0)), 1_024)
+    group_rows = options.row_group_rows or auto_row_group_rows(
+        min(file_rows, table.num_rows), row_bytes, table.num_columns)
+    return file_rows, group_rows
+
+
+def _parquet_bytes(table: pa.Table, options: CompactOptions, group_rows: int) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -258,8 +271,6 @@ def _parquet_bytes(table: pa.Table, options: CompactOptions) -> bytes:
                                    b"ddbtrail.compacted": b"1",
                                    b"ddbtrail.sorted_by": b"item_key,sequence_number"})
     sorting = [pq.SortingColumn(schema.get_field_index("item_key"))]
-    group_rows = options.row_group_rows or auto_row_group_rows(
-        table.num_rows, table.nbytes / max(table.num_rows, 1), len(schema))
     sink = pa.BufferOutputStream()
     with pq.ParquetWriter(sink, schema, compression="snappy",
                           write_statistics=list(options.stats_columns),
@@ -321,10 +332,11 @@ def compact_partition(lake: Lake, part: PartitionPlan, *,
         suffix = ".parquet" if fmt == "parquet" else ".jsonl.gz"
         folder = lake.partition(part.table_name, part.dt).rstrip("/")
         written = 0
-        for i, start in enumerate(range(0, max(table.num_rows, 1), options.file_rows)):
-            chunk = table.slice(start, options.file_rows)
-            data = _parquet_bytes(chunk, options) if fmt == "parquet" else _jsonl_gz_bytes(
-                chunk, part.table_name, part.dt)
+        file_rows, group_rows = layout(table, options)
+        for i, start in enumerate(range(0, max(table.num_rows, 1), file_rows)):
+            chunk = table.slice(start, file_rows)
+            data = _parquet_bytes(chunk, options, group_rows) if fmt == "parquet" else \
+                _jsonl_gz_bytes(chunk, part.table_name, part.dt)
             path = f"{folder}/{COMPACTED_PREFIX}{run}-{i:03d}{suffix}"
             lake.write_atomic(path, data)
             result.new_files.append(path)
@@ -594,10 +606,6 @@ def compact_iceberg_partition(
     if dry_run:
         return PartitionResult(part.table_name, part.dt, len(part.files), part.bytes)
 
-    def group_rows(table: pa.Table) -> int:
-        return options.row_group_rows or auto_row_group_rows(
-            table.num_rows, table.nbytes / max(table.num_rows, 1), table.num_columns)
-
-    return ice.compact_partition(part.table_name, part.dt, file_rows=options.file_rows,
-                                 row_group_rows=group_rows, sort=dedup_and_sort,
-                                 before_commit=before_commit)
+    return ice.compact_partition(part.table_name, part.dt,
+                                 layout=lambda table: layout(table, options),
+                                 sort=dedup_and_sort, before_commit=before_commit)

@@ -178,7 +178,7 @@ class Lake:
                     for f in self._list(ddir.path):
                         if (f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
                                 and not f.base_name.startswith((".", "_"))):
-                            out.append(DataFile(f.path, table, date, f.size or 0))
+                            out.append(DataFile(f.path, table, date, f.size or 0, _mtime_ms(f)))
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot list snapshots ({exc})") from exc
         return sorted(out, key=lambda f: f.path)

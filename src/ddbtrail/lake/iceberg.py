@@ -559,14 +559,15 @@ class IcebergLake:
             out.setdefault((p.file.table_name, p.file.dt), []).append(p)
         return out
 
-    def compact_partition(self, table_name: str, dt: str, *, file_rows: int,
-                          row_group_rows: Callable[[pa.Table], int],
+    def compact_partition(self, table_name: str, dt: str, *,
+                          layout: Callable[[pa.Table], tuple[int, int]],
                           sort: Callable[[pa.Table], pa.Table],
                           before_commit: Callable[[PartitionResult], None] | None = None,
                           ) -> PartitionResult:
         """Replace one partition's files with deduplicated, key-sorted ones: one commit.
 
-        ``sort`` deduplicates and orders a table; ``row_group_rows`` sizes row groups;
+        ``sort`` deduplicates and orders a table; ``layout`` gives (rows per file, rows
+        per row group) for the sorted table: each file holds a contiguous key range;
         ``before_commit`` runs with the new files written and not yet committed (tests
         use it to race a writer). A concurrent append conflicts at commit and is retried
         on the refreshed table (its files stay); a concurrent compaction that removed the
@@ -597,7 +598,7 @@ class IcebergLake:
             data = sort(data)
             result.rows_after = data.num_rows
             metadata = table.metadata
-            group_rows = row_group_rows(data)
+            file_rows, group_rows = layout(data)
             metadata = metadata.model_copy(update={"properties": {
                 **metadata.properties, "write.parquet.row-group-limit": str(group_rows)}})
             spec = metadata.spec()

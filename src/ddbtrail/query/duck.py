@@ -18,6 +18,7 @@ may be mixed.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,10 +34,12 @@ from ddbtrail.core.row import (
     duckdb_columns,
     snapshot_arrow_schema,
 )
+from ddbtrail.lake import footers
 from ddbtrail.lake.jsonl import read_jsonl
 
 if TYPE_CHECKING:
     from ddbtrail.lake.files import DataFile, Lake
+    from ddbtrail.lake.iceberg import PlannedFile
 
 VIEW: Final = "changes"
 SNAPSHOTS_VIEW: Final = "snapshots"
@@ -52,20 +55,32 @@ def _json_source(files: str) -> str:
 
 
 def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
-             planned: list[str] | None = None) -> list[str]:
+             planned: list[PlannedFile] | None = None,
+             item_key: str | None = None) -> list[str]:
     """What the ``changes`` view unions, registered on ``con``: Parquet and Iceberg files as
     Arrow datasets, JSON Lines files through DuckDB's reader (local) or read into Arrow (S3).
-    Never a pyarrow JSON dataset: its scan can deadlock (lake/jsonl.py)."""
+    Never a pyarrow JSON dataset: its scan can deadlock (lake/jsonl.py). With ``item_key``
+    the Parquet and Iceberg sources hold only that item's rows (``lake.footers``)."""
     full = arrow_schema(include_partitions=True)
-    partitioning = ds.partitioning(
-        pa.schema([pa.field("table_name", pa.string()), pa.field("dt", pa.string())]),
-        flavor="hive")
     arrow: list[Any] = []
     sources: list[str] = []
-    paths = [f.path for f in files if f.format == "parquet"]
-    if paths:
-        arrow.append(ds.dataset(paths, schema=full, format="parquet", filesystem=lake.fs,
-                                partitioning=partitioning, partition_base_dir=lake.root))
+    parquet = [f for f in files if f.format == "parquet"]
+    if item_key is not None and (parquet or planned):
+        # Files hold their rows sorted by key once compacted: cached footers say which
+        # row groups can hold it, so one lookup reads a row group per file, not the lake.
+        keyed = [footers.ParquetFile(f.path, f.size, f.mtime_ms,
+                                     (("table_name", f.table_name), ("dt", f.dt)))
+                 for f in parquet]
+        keyed += [footers.ParquetFile(p.file.path, p.file.size) for p in planned or ()]
+        arrow.append(footers.read_item(lake.fs, keyed, item_key, full))
+        parquet, planned = [], None
+    if parquet:
+        partitioning = ds.partitioning(
+            pa.schema([pa.field("table_name", pa.string()), pa.field("dt", pa.string())]),
+            flavor="hive")
+        arrow.append(ds.dataset([f.path for f in parquet], schema=full, format="parquet",
+                                filesystem=lake.fs, partitioning=partitioning,
+                                partition_base_dir=lake.root))
     jsonl = [f for f in files if f.format == "jsonl"]
     if jsonl and lake.is_local:
         sources.append(_json_source("[" + ", ".join(sql_string(f.path) for f in jsonl) + "]"))
@@ -73,7 +88,8 @@ def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
         arrow.append(read_jsonl(lake, jsonl, with_partitions=True))
     if planned:
         # Iceberg data files hold every column, partition columns included.
-        arrow.append(ds.dataset(planned, schema=full, format="parquet", filesystem=lake.fs))
+        arrow.append(ds.dataset([p.file.path for p in planned], schema=full, format="parquet",
+                                filesystem=lake.fs))
     if not arrow and not sources:
         arrow.append(full.empty_table())
     for i, source in enumerate(arrow):
@@ -93,21 +109,28 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@cache
+def _shared() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory database that ``connect(shared=True)`` opens cursors on."""
+    return duckdb.connect()
+
+
 def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     # Times are UTC on every engine; Athena's session is UTC too.
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
-def _changes_view(sources: list[str]) -> str:
-    """``CREATE OR REPLACE VIEW changes``: the row's columns from each source, in order."""
+def _changes_view(sources: list[str], *, temp: bool = False) -> str:
+    """``CREATE OR REPLACE [TEMP] VIEW changes``: the row's columns from each source."""
     columns = ", ".join(quote_identifier(c) for c in COLUMN_NAMES)
-    return f"CREATE OR REPLACE VIEW {VIEW} AS\n" + "\nUNION ALL\n".join(
+    kind = "TEMP VIEW" if temp else "VIEW"
+    return f"CREATE OR REPLACE {kind} {VIEW} AS\n" + "\nUNION ALL\n".join(
         f"SELECT {columns} FROM {source}" for source in sources)
 
 
-def iceberg_paths(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
-                  dt_to: str | None = None, item_key: str | None = None) -> list[str]:
+def iceberg_files(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
+                  dt_to: str | None = None, item_key: str | None = None) -> list[PlannedFile]:
     """Data files of the lake's Iceberg table (if it has one) at its latest snapshot that
     can hold matching rows: pyiceberg plans by partition values and ``item_key`` bounds."""
     from ddbtrail.lake.iceberg import open_if_present
@@ -115,46 +138,62 @@ def iceberg_paths(lake: Lake, *, table_name: str | None = None, dt_from: str | N
     ice = open_if_present(lake)
     if ice is None:
         return []
-    return [p.file.path for p in ice.plan(table_name=table_name, dt_from=dt_from,
-                                          dt_to=dt_to, item_key=item_key)]
+    return ice.plan(table_name=table_name, dt_from=dt_from, dt_to=dt_to, item_key=item_key)
+
+
+def iceberg_paths(lake: Lake, **where: str | None) -> list[str]:
+    """The paths of ``iceberg_files``."""
+    return [p.file.path for p in iceberg_files(lake, **where)]
 
 
 def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
             dt_to: str | None = None, item_key: str | None = None,
             files: list[DataFile] | None = None,
-            snapshot_files: list[DataFile] | None = None) -> duckdb.DuckDBPyConnection:
+            snapshot_files: list[DataFile] | None = None,
+            shared: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose ``changes`` and ``snapshots`` views read the lake.
 
     ``table_name``/``dt_from``/``dt_to`` (inclusive, YYYY-MM-DD) limit which partitions are
     listed at all; queries still filter by themselves. ``files`` replaces the listing of
     Hive-layout change files (already pruned by the caller). An Iceberg lake's table is
-    read at its latest snapshot, planned by pyiceberg (``item_key`` also prunes its files
-    by their key bounds); Hive-layout files beside it are read too. ``snapshots`` (state
+    read at its latest snapshot, planned by pyiceberg; Hive-layout files beside it are read
+    too. ``item_key`` narrows ``changes`` and ``snapshots`` to that item's rows (what a
+    key lookup's SQL filters on anyway), read through cached footers (``lake.footers``):
+    one row group per key-sorted file instead of every file. ``snapshots`` (state
     snapshots, ``ddbtrail.query.snapshots``) reads ``snapshot_files`` (default: every
-    state snapshot of ``table_name``, or of every table). TimeZone is UTC. Raises
-    LakeError when the lake does not exist or cannot be listed.
+    state snapshot of ``table_name``, or of every table). TimeZone is UTC. ``shared``: a
+    connection to the process's one in-memory database instead of a new database (which
+    takes ~12 ms to start), for callers that create nothing but temporary views (which
+    stay the connection's own). Raises LakeError when the lake does not exist or cannot
+    be listed.
     """
     if not lake.exists():
         raise LakeError(f"lake {lake.uri}: no such folder or bucket prefix "
                         "(set `lake` or DDBTRAIL_LAKE)")
     if files is None:
         files = lake.data_files(table_name, dt_from, dt_to)
-    planned = iceberg_paths(lake, table_name=table_name, dt_from=dt_from, dt_to=dt_to,
+    planned = iceberg_files(lake, table_name=table_name, dt_from=dt_from, dt_to=dt_to,
                             item_key=item_key)
     if snapshot_files is None:
         snapshot_files = lake.snapshot_files(table_name)
-    con = _session(duckdb.connect())
-    con.execute(_changes_view(_sources(con, lake, files, planned)))
-    _register_snapshots(con, lake, snapshot_files)
+    con = _session(_shared().cursor() if shared else duckdb.connect())
+    con.execute(_changes_view(_sources(con, lake, files, planned, item_key), temp=True))
+    _register_snapshots(con, lake, snapshot_files, item_key)
     return con
 
 
 def _register_snapshots(con: duckdb.DuckDBPyConnection, lake: Lake,
-                        files: list[DataFile]) -> None:
-    """The ``snapshots`` view (state snapshots, ``ddbtrail.query.snapshots``) over ``files``."""
+                        files: list[DataFile], item_key: str | None = None) -> None:
+    """The ``snapshots`` view (state snapshots, ``ddbtrail.query.snapshots``) over ``files``;
+    only ``item_key``'s rows when it is given."""
     schema = snapshot_arrow_schema(include_partitions=True)
     source: Any = schema.empty_table()
-    if files:
+    if files and item_key is not None:
+        source = footers.read_item(lake.fs, [
+            footers.ParquetFile(f.path, f.size, f.mtime_ms,
+                                (("table_name", f.table_name), ("snapshot_date", f.dt)))
+            for f in files], item_key, schema)
+    elif files:
         partitioning = ds.partitioning(
             pa.schema([pa.field("table_name", pa.string()),
                        pa.field("snapshot_date", pa.string())]), flavor="hive")
@@ -163,7 +202,8 @@ def _register_snapshots(con: duckdb.DuckDBPyConnection, lake: Lake,
                             partition_base_dir=lake.path(SNAPSHOT_DIR))
     con.register("_snapshots_0", source)
     columns = ", ".join(quote_identifier(c) for c in schema.names)
-    con.execute(f"CREATE OR REPLACE VIEW {SNAPSHOTS_VIEW} AS SELECT {columns} FROM _snapshots_0")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {SNAPSHOTS_VIEW} AS "
+                f"SELECT {columns} FROM _snapshots_0")
 
 
 def stored_changes_sql(lake: Lake) -> str:

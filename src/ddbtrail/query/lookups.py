@@ -21,6 +21,7 @@ from ddbtrail.core.exceptions import (
     TableNotFound,
 )
 from ddbtrail.core.timefmt import iso_ms
+from ddbtrail.lake import footers
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import snapshots
 from ddbtrail.query.duck import connect
@@ -35,8 +36,9 @@ KEY_TYPES: Final = frozenset({"S", "N", "B"})
 
 def _run(lake: Lake, name: str, values: Mapping[str, str], *,
          dt_to: str | None = None) -> pa.Table:
+    # Only item_history runs here, and it reads no state snapshot.
     con = connect(lake, table_name=values["table_name"], dt_to=dt_to,
-                  item_key=values.get("item_key"))
+                  item_key=values.get("item_key"), snapshot_files=[], shared=True)
     try:
         return run_duckdb(load(name), values, con)
     finally:
@@ -173,15 +175,24 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
     carry a ``/keys/<name>`` type hint. Raises LakeError when the lake holds no rows of
     the table.
     """
-    con = connect(lake, table_name=table_name)
-    try:
-        found = con.execute(
-            "SELECT keys, type_hints FROM changes WHERE table_name = ? LIMIT 1",
-            [table_name]).fetchall()
-    except Exception as exc:  # duckdb and pyarrow read errors alike
-        raise LakeError(f"lake {lake.uri}: cannot read table {table_name}: {exc}") from exc
-    finally:
-        con.close()
+    # One row of one Parquet file says it (its footer is cached for the lookup after);
+    # JSON Lines and Iceberg lakes go through DuckDB.
+    parquet = [footers.ParquetFile(f.path, f.size, f.mtime_ms)
+               for f in lake.data_files(table_name) if f.format == "parquet"]
+    head = footers.first_row(lake.fs, parquet, ("keys", "type_hints")) if parquet else None
+    if head is not None:
+        found = [(head["keys"], head["type_hints"])]
+    else:
+        con = connect(lake, table_name=table_name, snapshot_files=[], shared=True)
+        try:
+            found = con.execute(
+                "SELECT keys, type_hints FROM changes WHERE table_name = ? LIMIT 1",
+                [table_name]).fetchall()
+        except Exception as exc:  # duckdb and pyarrow read errors alike
+            raise LakeError(f"lake {lake.uri}: cannot read table {table_name}: {exc}") \
+                from exc
+        finally:
+            con.close()
     if not found:
         raise LakeError(f"lake {lake.uri}: no changes of table {table_name} "
                         "(check the table name and the lake)")

@@ -390,29 +390,33 @@ def _drop_snapshot(p: Plan, exc: Exception) -> None:
     p.snapshot, p.snapshot_files = None, []
 
 
-def plan_connection(lake: Lake, p: Plan) -> duckdb.DuckDBPyConnection:
-    """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads."""
+def plan_connection(lake: Lake, p: Plan, *,
+                    item_key: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads (only
+    ``item_key``'s rows when given)."""
     dt_from = iso_ms(p.snapshot.snapshot_ms + 1)[:10] if p.snapshot is not None else None
     return connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10],
-                   snapshot_files=p.snapshot_files)
+                   snapshot_files=p.snapshot_files, item_key=item_key, shared=True)
 
 
 def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
     """Run ``item_as_of`` or ``table_as_of`` with the plan's snapshot. When the query
     cannot read the snapshot (a file damaged past its footer), warns naming its files and
     runs again on the whole history, recording that in ``p``."""
-    con = plan_connection(lake, p)
     try:
-        return list(run_duckdb(load(name), {**values, **p.values()}, con).to_pylist())
+        con = plan_connection(lake, p, item_key=values.get("item_key"))
+        try:
+            return list(run_duckdb(load(name), {**values, **p.values()}, con).to_pylist())
+        finally:
+            con.close()
     except LakeError as exc:
-        # DuckDB names the Arrow stream that failed (duck.py registers "_snapshots_0").
+        # DuckDB names the Arrow stream that failed (duck.py registers "_snapshots_0"); a
+        # key lookup's read names the file.
         if p.snapshot is None or not ("_snapshots_" in str(exc)
                                       or any(f.path in str(exc) for f in p.snapshot_files)):
             raise
         _drop_snapshot(p, exc)
         p.change_files = lake.data_files(p.table_name, None, iso_ms(p.at_ms)[:10])
-    finally:
-        con.close()
     return run_as_of(lake, name, values, p)
 
 

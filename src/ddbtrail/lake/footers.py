@@ -1,0 +1,203 @@
+"""Parquet footers parsed once per process, and one item's rows read through them.
+
+A key lookup on a compacted lake needs one row group per partition, but finding it means
+parsing each file's footer (its row groups' ``item_key`` ranges), which costs more than
+the rows themselves. Footers are cached here as pyarrow dataset fragments, whose scans
+reuse the parsed metadata. A file is known by its path, size and modification time: lake
+files are never rewritten in place (Firehose and compaction write new names), and one
+that were would miss the cache, not be misread. S3 fragments are also keyed by the
+filesystem object that read them, so a lake opened with other credentials reads its own.
+The cache holds at most ``MAX_FOOTER_BYTES`` of serialized footers, least recently used
+out first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from ddbtrail.core.exceptions import LakeError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+MAX_FOOTER_BYTES: Final = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetFile:
+    """A Parquet file to read: where, its listing's size and mtime, and the partition
+    values its path gives (empty when the file holds its partition columns)."""
+
+    path: str
+    size: int
+    mtime_ms: int = 0
+    partition: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    fs: pafs.FileSystem  # held so that the id in the key stays this filesystem's
+    fragment: ds.ParquetFileFragment
+    # (min, max, row group id) of item_key per row group; None bounds: no statistics.
+    key_ranges: tuple[tuple[str | None, str | None, int], ...]
+    footer_bytes: int
+
+
+class _Cache:
+    """Entries by file, least recently used first, and the footer bytes they hold."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self.held = 0
+
+    def get(self, key: tuple[Any, ...]) -> _Entry | None:
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None:
+                self.entries.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[Any, ...], entry: _Entry) -> None:
+        with self.lock:
+            if key not in self.entries:
+                self.entries[key] = entry
+                self.held += entry.footer_bytes
+            while self.held > MAX_FOOTER_BYTES and len(self.entries) > 1:
+                _, old = self.entries.popitem(last=False)
+                self.held -= old.footer_bytes
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.held = 0
+
+
+_cache = _Cache()
+
+
+def clear() -> None:
+    """Forget every cached footer."""
+    _cache.clear()
+
+
+# A fragment on a Python-implemented filesystem (pyarrow.fs.PyFileSystem) cannot be
+# destroyed once the interpreter is finalising (the process aborts): drop them before.
+atexit.register(clear)
+
+
+def _key(fs: pafs.FileSystem, f: ParquetFile) -> tuple[Any, ...]:
+    import pyarrow.fs as pafs
+
+    owner = 0 if isinstance(fs, pafs.LocalFileSystem) else id(fs)
+    return owner, f.path, f.size, f.mtime_ms, f.partition
+
+
+def _entry(fs: pafs.FileSystem, f: ParquetFile) -> _Entry:
+    key = _key(fs, f)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    expr = None
+    for name, value in f.partition:
+        term = pc.field(name) == value
+        expr = term if expr is None else expr & term
+    try:
+        fragment = ds.ParquetFileFormat().make_fragment(
+            f.path, filesystem=fs,
+            **({"partition_expression": expr} if expr is not None else {}))
+        fragment.ensure_complete_metadata()
+    except (OSError, pa.ArrowException) as exc:
+        raise LakeError(f"{f.path}: cannot read its Parquet footer ({exc})") from exc
+    ranges = []
+    for group in fragment.row_groups:
+        stats = (group.statistics or {}).get("item_key")
+        ranges.append((stats["min"], stats["max"], group.id) if stats else (None, None, group.id))
+    entry = _Entry(fs, fragment, tuple(ranges), int(fragment.metadata.serialized_size))
+    _cache.put(key, entry)
+    return entry
+
+
+def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
+              schema: pa.Schema) -> pa.Table:
+    """The rows of ``item_key`` in ``files``, as ``schema`` (a column a file lacks reads
+    as nulls; partition columns come from ``ParquetFile.partition``).
+
+    Only row groups whose ``item_key`` statistics can hold the key are scanned (all of a
+    file's, where it has none). Where statistics narrow a file down (a key-sorted file),
+    those groups' item_key column is read first and only a group that holds the key is
+    decoded: a group's range brackets many keys it lacks, and decoding it whole costs
+    ~20x its key column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    fragments = []
+    for f in files:
+        entry = _entry(fs, f)
+        ids = [i for lo, hi, i in entry.key_ranges
+               if lo is None or hi is None or lo <= item_key <= hi]
+        if len(ids) == len(entry.key_ranges):
+            fragments.append(entry.fragment)
+        elif ids := _groups_holding(fs, f.path, entry, ids, item_key):
+            fragments.append(entry.fragment.subset(row_group_ids=ids))
+    if not fragments:
+        return schema.empty_table()
+    dataset = ds.FileSystemDataset(fragments, schema, ds.ParquetFileFormat(), fs)
+    try:
+        return dataset.to_table(filter=pc.field("item_key") == item_key)
+    except (OSError, pa.ArrowException) as exc:  # pyarrow's message names the file
+        raise LakeError(f"cannot read the rows of {item_key}: {exc}") from exc
+
+
+def _groups_holding(fs: pafs.FileSystem, path: str, entry: _Entry, ids: list[int],
+                    item_key: str) -> list[int]:
+    """The row groups among ``ids`` whose item_key column holds ``item_key``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not ids:
+        return []
+    try:
+        with fs.open_input_file(path) as handle:
+            reader = pq.ParquetFile(handle, metadata=entry.fragment.metadata)
+            return [i for i in ids if pc.any(pc.equal(
+                reader.read_row_group(i, columns=["item_key"], use_threads=False).column(0),
+                item_key)).as_py()]
+    except (OSError, pa.ArrowException) as exc:
+        raise LakeError(f"{path}: cannot read its item_key column ({exc})") from exc
+
+
+def first_row(fs: pafs.FileSystem, files: Sequence[ParquetFile],
+              columns: Sequence[str]) -> dict[str, Any] | None:
+    """``columns`` of the first row of the first of ``files`` that has one (a column the
+    file lacks is None), or None when they hold no rows."""
+    import pyarrow as pa
+
+    for f in files:
+        entry = _entry(fs, f)
+        if not entry.key_ranges:
+            continue
+        names = set(entry.fragment.physical_schema.names)
+        try:
+            head = entry.fragment.subset(row_group_ids=[0]).head(
+                1, columns=[c for c in columns if c in names])
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"{f.path}: cannot read its first row ({exc})") from exc
+        if head.num_rows:
+            row = head.to_pylist()[0]
+            return {c: row.get(c) for c in columns}
+    return None
