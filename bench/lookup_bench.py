@@ -3,9 +3,10 @@
 For each lake size (1M and 10M changes, 30 days, 100k items, Zipf hot keys) it compares,
 side by side in one run, on the same data:
 
-* ``ddbtrail``: ``ddbtrail.query.lookups.item_history`` / ``item_as_of`` (the saved .sql
-  on DuckDB, through the library, in process, warm: footers cached by ``lake.footers``)
-  on the lake after ``ddbtrail compact`` (key-sorted key-range files, small row groups);
+* ``ddbtrail``: the library API, ``ddbtrail.history`` / ``ddbtrail.as_of`` (the saved .sql
+  on DuckDB, in process, warm: footers cached by ``lake.footers``; history with its
+  ``what_changed`` column) on the lake after ``ddbtrail compact`` (key-sorted key-range
+  files, small row groups);
 * ``plain``: the simplest query a user would write on the same files, on one long-lived
   DuckDB connection: ``SELECT * FROM read_parquet('<lake>/table_name=T/*/*.parquet',
   hive_partitioning = true) WHERE item_key = ? ORDER BY sequence_number`` (as-of: the
@@ -23,6 +24,7 @@ measured). A full scan is every byte of the compacted lake.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 import statistics
@@ -33,10 +35,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+import ddbtrail as dt
 from bench.gen_lake import DAY_MS, START_MS, LakeSpec, generate
 from bench.iostat import CountingFS, rchar
+from ddbtrail.lake import compact as compact_module
 from ddbtrail.lake import footers
-from ddbtrail.lake.compact import CompactOptions, compact
+from ddbtrail.lake.compact import compact
 from ddbtrail.lake.files import Lake
 from ddbtrail.query import lookups
 
@@ -48,9 +52,9 @@ KINDS = ("item_history", "item_as_of")
 
 def _compacted_copy(raw: Path, dest: Path) -> float:
     """Copy the raw lake and compact it; returns compaction seconds (cached while the
-    compaction's layout options stay the same)."""
+    compaction code stays the same)."""
     marker = dest / "_ddbtrail" / "compacted.json"
-    layout = repr(CompactOptions())
+    layout = hashlib.sha256(Path(compact_module.__file__).read_bytes()).hexdigest()
     if marker.exists() and json.loads(marker.read_text())["layout"] == layout:
         return float(json.loads(marker.read_text())["seconds"])
     if dest.exists():
@@ -139,9 +143,11 @@ def bench_size(changes: int, *, runs: int) -> dict[str, Any]:
     plain = Plain()
 
     def ours(kind: str, key: str, on: Lake = lake) -> Callable[[], int]:
+        # The public API, as a user calls it: the key as values, the instant as epoch ms.
+        api_lake, values = dt.Lake(on), json.loads(key)
         if kind == "item_history":
-            return lambda: len(lookups.item_history(on, table, key))
-        return lambda: int(lookups.item_as_of(on, table, key, at_ms) is not None)
+            return lambda: dt.history(api_lake, table, values).num_rows
+        return lambda: dt.as_of(api_lake, table, at_ms, key=values).num_rows
 
     def cold_bytes(kind: str, key: str) -> int:
         footers.clear()
@@ -164,7 +170,7 @@ def bench_size(changes: int, *, runs: int) -> dict[str, Any]:
             first = {k: cold_bytes(kind, k) for k in group_keys}
             samples: dict[str, dict[str, list[float]]] = {
                 d: {"ms": [], "rchar": []} for d in designs}
-            rows: dict[str, int] = {}
+            rows: dict[str, list[int]] = {d: [] for d in designs}
             for key in group_keys:
                 for make in designs.values():
                     make(kind, key)()  # warm: page cache, footers, query translation
@@ -179,7 +185,8 @@ def bench_size(changes: int, *, runs: int) -> dict[str, Any]:
                         times, reads, n = _timed(make(kind, key), 1)
                         samples[design]["ms"] += times
                         samples[design]["rchar"] += reads
-                        rows[design] = n
+                        if rep == 0:
+                            rows[design].append(n)
             for design, s in samples.items():
                 p50, p95 = _percentiles(s["ms"])
                 results[f"{kind}/{group}/{design}"] = {
@@ -239,7 +246,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{full / 2**20:,.0f} MiB, {foot['rows_per_row_group']:,.0f} rows per row "
             f"group, {size['compact_seconds']:,.0f} s to compact)",
             "",
-            "| lookup | keys | design | p50 ms | p95 ms | runs | rows | bytes read "
+            "| lookup | keys | design | p50 ms | p95 ms | runs | rows per key | bytes read "
             "(rchar, warm) | first lookup's bytes (footers included) | % of a full scan |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -250,7 +257,8 @@ def markdown(result: dict[str, Any]) -> str:
                     first = r.get("first_bytes")
                     lines.append(
                         f"| {kind} | {group} | {design} | {r['p50_ms']:,.1f} | "
-                        f"{r['p95_ms']:,.1f} | {r['samples']} | {r['rows']:,} | "
+                        f"{r['p95_ms']:,.1f} | {r['samples']} | "
+                        f"{' / '.join(f'{n:,}' for n in r['rows'])} | "
                         f"{r['rchar'] / 2**20:,.2f} MiB | "
                         + (f"{first / 2**20:,.2f} MiB | {100 * first / full:.2f}% |"
                            if first is not None else " | |"))

@@ -166,9 +166,9 @@ def lookup_bytes_compacted(rows_per_day: float, stored_row_bytes: float, days: f
                            m: dict[str, float]) -> float:
     """Bytes one key lookup reads in a compacted Parquet lake of ``days`` partitions.
 
-    Per partition: the footer plus the key's row group, sized by
-    ``compact.auto_row_group_rows`` so the two are equal: 2 * sqrt(rows * footer-bytes-per-
-    row-group * row bytes), times the calibration measured by the lookup benchmark.
+    Per partition: every footer of its files plus the key's row group, at their least
+    (``compact.auto_row_group_rows`` sizes groups near it): 2 * sqrt(rows * footer-bytes-
+    per-row-group * row bytes), times the calibration measured by the benchmark.
     """
     footer_per_group = m["parquet_footer_bytes_per_row_group"]
     per_partition = 2 * math.sqrt(max(rows_per_day, 1) * footer_per_group * stored_row_bytes)

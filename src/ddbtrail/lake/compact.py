@@ -72,10 +72,10 @@ class CompactOptions:
 
     A partition becomes files that each hold a contiguous key range: ``file_rows`` rows,
     or None for files of about ``file_bytes`` of Arrow data (~40% of that as Parquet).
-    ``row_group_rows``: rows per Parquet row group, or None to size them per file
-    (``auto_row_group_rows``). Smaller files mean a key lookup parses a smaller footer
-    and decodes a smaller row group (Iceberg also skips every file whose key bounds miss
-    the key); an engine reading every footer reads the same total either way.
+    ``row_group_rows``: rows per Parquet row group, or None to size them for the
+    partition (``auto_row_group_rows``). Key-range files let a reader that knows each
+    file's key bounds (an Iceberg manifest, the footer cache of ``lake.footers``) skip
+    every file but one; an engine reading every footer reads the same total either way.
     """
 
     row_group_rows: int | None = None
@@ -228,8 +228,6 @@ def dedup_and_sort(table: pa.Table) -> pa.Table:
 
 # Bytes of footer metadata per column chunk (measured with pyarrow 25, no statistics).
 _FOOTER_BYTES_PER_CHUNK: Final = 80
-# CPU per footer byte (thrift) / CPU per data byte (snappy + decode), measured roughly.
-_FOOTER_CPU_WEIGHT: Final = 5
 # Columns that repeat within a sorted file (or have few values) keep dictionary encoding;
 # unique ones (ids, times, images) skip it: a dictionary page there is pure overhead.
 _DICTIONARY_COLUMNS: Final = (
@@ -240,16 +238,17 @@ _DICTIONARY_COLUMNS: Final = (
 
 
 def auto_row_group_rows(rows: int, row_bytes: float, columns: int) -> int:
-    """Rows per row group that make a one-key lookup cheapest in one file.
+    """Rows per row group for a partition of ``rows`` rows of ``row_bytes`` (Arrow) each.
 
-    A lookup parses the whole footer (about ``columns * 80`` bytes per row group) and
-    decodes the key's row group (``rows_per_group * row_bytes``). Parsing a footer byte
-    costs about 5x the CPU of decoding a data byte (docs/benchmarks.md), so the total is
-    least at sqrt(rows * 5 * footer_per_group / row_bytes). For 330k rows of ~0.9 KB that
-    is ~1,900 rows: ~250 KB of footer, ~0.8 MB per row group. Clamped to 128..131,072.
+    A key lookup on Athena, or one with no footer cached, reads every footer of the
+    partition's files (about ``columns * 80`` bytes per row group) and the key's row
+    group, least in total at sqrt(rows * footer_per_group / stored_row_bytes). Arrow's row
+    bytes are about twice Parquet's, so this sizes groups a little under that minimum
+    (the curve is flat there): a lookup with cached footers decodes a group every time.
+    ~250 rows for 33k rows of ~0.85 KB, ~800 for 333k. Clamped to 128..131,072.
     """
     per_group_footer = columns * _FOOTER_BYTES_PER_CHUNK
-    best = (max(rows, 1) * _FOOTER_CPU_WEIGHT * per_group_footer / max(row_bytes, 1.0)) ** 0.5
+    best = (max(rows, 1) * per_group_footer / max(row_bytes, 1.0)) ** 0.5
     return int(min(max(best, 128), 131_072))
 
 
@@ -258,7 +257,7 @@ def layout(table: pa.Table, options: CompactOptions) -> tuple[int, int]:
     row_bytes = table.nbytes / max(table.num_rows, 1)
     file_rows = options.file_rows or max(int(options.file_bytes / max(row_bytes, 1.0)), 1_024)
     group_rows = options.row_group_rows or auto_row_group_rows(
-        min(file_rows, table.num_rows), row_bytes, table.num_columns)
+        table.num_rows, row_bytes, table.num_columns)
     return file_rows, group_rows
 
 
