@@ -94,7 +94,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     """
     if not _is_map(record):
         raise MalformedRecord(None, f"a record must be a JSON object, got {type(record).__name__}")
-    record = cast(Mapping[str, Any], record)  # _is_map said so (an assert costs a record)
+    record = cast("Mapping[str, Any]", record)  # _is_map said so (an assert costs a record)
     event_id = record.get("eventID")
     if not isinstance(event_id, str):
         raise MalformedRecord(None, "no eventID")
@@ -114,7 +114,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     ddb = get("dynamodb")
     if not _is_map(ddb):
         raise MalformedRecord(event_id, "no 'dynamodb' section")
-    ddb = cast(Mapping[str, Any], ddb)
+    ddb = cast("Mapping[str, Any]", ddb)
     if seq is None:
         seq = ddb.get("SequenceNumber")
     if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
