@@ -148,3 +148,21 @@ def test_every_bench_shape_encodes_as_the_exact_encoder_does(shape: str, view: s
         assert got.type_hints == codec.hints_json(hints)
         if old is not None and new is not None:
             assert got.changed == codec.changed_attributes(old, new)
+
+
+number_sets = st.lists(numbers, min_size=1, max_size=3, unique_by=lambda n: Decimal(n))
+typed_values = st.one_of(
+    numbers.map(lambda n: {"N": n}), number_sets.map(lambda v: {"NS": v}),
+    st.lists(st.sampled_from("xyz"), min_size=1, max_size=3, unique=True).map(
+        lambda v: {"SS": v}),
+    st.sampled_from([{"S": "1"}, {"BOOL": True}, {"NULL": True}, {"B": "AQ=="}]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), typed_values, min_size=1),
+       st.dictionaries(st.sampled_from(["a", "b", "c"]), typed_values, min_size=1))
+def test_changed_values_of_every_kind_are_found_as_dynamodb_compares_them(
+        old: dict, new: dict) -> None:
+    got = codec.encode_change({"pk": {"S": "k"}}, old, new)
+    assert got.changed == codec.changed_attributes(old, new)
+    assert (got.old_image, got.new_image) == (exact(old, "")[0], exact(new, "")[0])

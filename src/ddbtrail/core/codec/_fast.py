@@ -105,18 +105,34 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
                     hints["/old_image/" + pointer_token(k)] = tag
                     continue
             plain_old[k] = _plain_map({k: v}, "/old_image", hints, frag)[k]
-            # Unequal S, BOOL, NULL and B values differ; canonical numbers too (the walk
-            # validated v: one tag).
-            if nv is None or v.keys() != nv.keys() or "S" in v or "BOOL" in v or "B" in v \
-                    or "NULL" in v or ("N" in v and _canonical_number(v["N"])
-                                       and _canonical_number(nv["N"])) \
-                    or not same_value(v, nv):
+            if nv is None or _differs(v, nv):
                 changed.append(k)
         changed += [k for k in new if k not in old]
         changed.sort()
         return _orjson_text(plain_old), _orjson_text(plain_new), hints, changed
     except (_Slow, TypeError, ValueError):
         return None
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """Whether an old value differs from an unequal (!=) new one as DynamoDB compares
+    them, both validated by the walk. Unequal S, BOOL, NULL and B values differ, so do
+    canonical numbers and sets of different sizes (members are unique); the rest is
+    same_value's."""
+    ((tag, raw),) = old.items()
+    new_raw = new.get(tag)  # None when the types differ
+    if new_raw is None or tag in _DIFFER_WHEN_UNEQUAL:
+        return True
+    if tag == "N":
+        if _canonical_number(raw) and _canonical_number(new_raw):
+            return True
+    elif tag in _SETS and len(raw) != len(new_raw):
+        return True
+    return not same_value(old, new)
+
+
+_DIFFER_WHEN_UNEQUAL: Final = frozenset({"S", "BOOL", "NULL", "B"})
+_SETS: Final = frozenset({"SS", "NS", "BS"})
 
 
 def _copy_nested_hints(new_hints: Hints, hints: Hints, token: str) -> None:
@@ -342,7 +358,13 @@ def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
         hints[_path_text(path)] = "SS"
         return raw
     if tag == "NS":
-        members = [frag(m) for m in raw]  # validates
+        if frag is _fragment:  # orjson: the set is one fragment, its members' own text
+            for m in raw:
+                if not _valid_number(m):
+                    raise _Slow
+            members: Any = orjson.Fragment("[" + ",".join(raw) + "]")
+        else:
+            members = [frag(m) for m in raw]  # validates
         if not _distinct_numbers(raw) and _duplicate(raw, Decimal) is not None:
             raise _Slow
         hints[_path_text(path)] = "NS"
@@ -362,8 +384,12 @@ def _canonical_number(text: Any) -> bool:
     """True when N text is a plain decimal in the one spelling of its value (no exponent,
     no leading zero, no trailing fractional zero, not -0): two such texts are equal
     numbers exactly when they are equal texts, so no Decimal is needed."""
-    return text.__class__ is str and len(text) <= MAX_DIGITS and text != "-0" and (
-        _SHORT_PLAIN(text) is not None) and ("." not in text or text[-1] != "0")
+    if text.__class__ is not str or len(text) > MAX_DIGITS:
+        return False
+    if text.isdigit():
+        return text.isascii() and (text[0] != "0" or len(text) == 1)
+    return text != "-0" and _SHORT_PLAIN(text) is not None and (
+        "." not in text or text[-1] != "0")
 
 
 def _distinct_numbers(texts: list[str]) -> bool:
