@@ -542,7 +542,12 @@ def measure(event: dict[str, Any], runs: int, designs: tuple[str, ...] = tuple(D
 def shape_event(shape: str, records: int, view: str = "NEW_AND_OLD_IMAGES") -> dict[str, Any]:
     """What one invocation carries: the largest prefix of ``records`` changes whose event
     JSON fits Lambda's 6 MB payload (``records`` is the batch size, at most 10,000)."""
-    return lambda_sized(make_event(records, shape=shape, view=view))
+    n = min(records, 64)
+    while True:  # a prefix of make_event(records), without making all of it (wide: 100 MB)
+        event = lambda_sized(make_event(n, shape=shape, view=view))
+        if len(event["Records"]) < n or n == records:
+            return event
+        n = min(records, n * 4)
 
 
 # The view types are measured on the user records (a stream has one view type).
