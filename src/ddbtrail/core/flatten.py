@@ -14,12 +14,12 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 from ddbtrail.core import codec
 from ddbtrail.core.exceptions import InvalidValue, MalformedEvent, MalformedRecord
 from ddbtrail.core.redact import RedactionPolicy, Redactor
-from ddbtrail.core.row import COLUMN_NAMES, Row, make_row
+from ddbtrail.core.row import COLUMN_NAMES, Row, row_from
 
 STREAM_ACTIONS: Final = frozenset({"INSERT", "MODIFY", "REMOVE"})
 _TABLE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,255}\Z")
@@ -94,7 +94,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     """
     if not _is_map(record):
         raise MalformedRecord(None, f"a record must be a JSON object, got {type(record).__name__}")
-    assert isinstance(record, Mapping)
+    record = cast("Mapping[str, Any]", record)  # _is_map said so (an assert costs a record)
     event_id = record.get("eventID")
     if not isinstance(event_id, str):
         raise MalformedRecord(None, "no eventID")
@@ -114,7 +114,7 @@ def unwrap(record: object, *, table_name: str | None = None) -> Change:
     ddb = get("dynamodb")
     if not _is_map(ddb):
         raise MalformedRecord(event_id, "no 'dynamodb' section")
-    assert isinstance(ddb, Mapping)
+    ddb = cast("Mapping[str, Any]", ddb)
     if seq is None:
         seq = ddb.get("SequenceNumber")
     if not isinstance(seq, str) or not (seq.isascii() and seq.isdigit()):
@@ -224,28 +224,15 @@ def build_row(change: Change, *, ingested_at_ms: int, redactor: Redactor | None 
     identity = change.user_identity
     principal = None if identity is None else identity.get("principalId")
     size = ddb.get("SizeBytes")
-    return make_row(
-        event_id=change.event_id,
-        sequence_number=change.sequence_number,
-        action=action,
-        item_key=encoded.item_key,
-        keys=encoded.keys,
-        old_image=encoded.old_image,
-        new_image=encoded.new_image,
-        type_hints=encoded.type_hints,
-        changed_attributes=changed,
-        timestamp=ts,
-        extra_micros=change.extra_micros,
-        ingested_at_ms=ingested_at_ms,
-        stream_view_type=view,
-        size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        ttl_delete=(principal == "dynamodb.amazonaws.com" and action == "REMOVE"
-                    and identity is not None and identity.get("type") == "Service"),
-        user_identity=principal if isinstance(principal, str) else None,
-        event_source=change.event_source,
-        aws_region=change.region,
-        table_name=change.table_name,
-    )
+    return row_from(
+        change.event_id, change.sequence_number, action, encoded.item_key, encoded.keys,
+        encoded.old_image, encoded.new_image, encoded.type_hints, changed, ts,
+        ingested_at_ms, change.event_source, change.table_name, change.region,
+        change.extra_micros, view,
+        size if isinstance(size, int) and not isinstance(size, bool) else None,
+        (principal == "dynamodb.amazonaws.com" and action == "REMOVE"
+         and identity is not None and identity.get("type") == "Service"),
+        principal if isinstance(principal, str) else None, None)
 
 
 def _infer_view(has_old: bool, has_new: bool, action: str) -> str | None:

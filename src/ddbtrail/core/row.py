@@ -121,6 +121,20 @@ def make_row(*, event_id: str, sequence_number: str, action: str, item_key: str,
     ``timestamp`` and ``ingested_at_ms``, so every writer formats them the same way.
     ``extra_micros`` (0-999) extends the event time to microseconds when the source has them.
     """
+    return row_from(event_id, sequence_number, action, item_key, keys, old_image, new_image,
+                    type_hints, changed_attributes, timestamp, ingested_at_ms, event_source,
+                    table_name, aws_region, extra_micros, stream_view_type, size_bytes,
+                    ttl_delete, user_identity, snapshot_id)
+
+
+def row_from(event_id: str, sequence_number: str, action: str, item_key: str, keys: str,
+             old_image: str | None, new_image: str | None, type_hints: str | None,
+             changed_attributes: list[str] | None, timestamp: int, ingested_at_ms: int,
+             event_source: str, table_name: str, aws_region: str | None,
+             extra_micros: int | None, stream_view_type: str | None, size_bytes: int | None,
+             ttl_delete: bool, user_identity: str | None, snapshot_id: str | None, /) -> Row:
+    """``make_row`` with positional arguments, in its order: capture's hot path calls
+    this once a record, where binding twenty keywords costs as much as the dict."""
     event_time = iso_ms(timestamp)
     if extra_micros is not None:  # ...12.345Z -> ...12.345678Z
         event_time = f"{event_time[:-1]}{extra_micros:03d}Z"

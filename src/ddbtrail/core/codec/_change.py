@@ -37,7 +37,7 @@ def encode_change(keys: Mapping[str, Any], old: Mapping[str, Any] | None,
     and the comparison is the changed-attribute set.
     """
     hints: Hints = {}
-    fast_keys = _fast_keys(keys) if orjson is not None else None
+    fast_keys = _fast_keys(keys, hints) if orjson is not None else None
     if fast_keys is not None:
         keys_text, key = fast_keys
     else:

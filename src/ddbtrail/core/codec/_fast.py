@@ -18,16 +18,18 @@ from ddbtrail.core.codec._numbers import (
     _number_problem,
     binary_text,
 )
-from ddbtrail.core.codec._values import _bytes_of, _duplicate, pointer_token
+from ddbtrail.core.codec._values import _duplicate, pointer_token
 from ddbtrail.core.exceptions import InvalidValue
 
 
-def _fast_keys(keys: Any) -> tuple[str, str] | None:
-    """(keys text, item_key) through orjson for S keys and plain integer N keys (the
-    common case, where both are the same text when the names are in order), else None."""
+def _fast_keys(keys: Any, hints: Hints) -> tuple[str, str] | None:
+    """(keys text, item_key) through orjson for S keys, B keys as base64 text and plain
+    integer N keys (the common case, where both are the same text when the names are in
+    order), else None. A B key's hint goes into ``hints`` only when this succeeds."""
     if keys.__class__ is not dict:
         return None
     plain: dict[str, Any] = {}
+    binary: list[str] = []
     try:
         for name, value in keys.items():
             if value.__class__ is not dict:
@@ -35,17 +37,25 @@ def _fast_keys(keys: Any) -> tuple[str, str] | None:
             ((tag, raw),) = value.items()  # ValueError unless exactly one tag
             if tag == "S" and raw.__class__ is str:
                 plain[name] = raw
-            elif tag == "N" and raw.__class__ is str and raw.isascii() and raw.isdigit() and (
-                    len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
-                plain[name] = _fragment(raw)  # a plain integer is its own canonical spelling
+            elif tag == "N" and raw.__class__ is str and len(raw) <= MAX_DIGITS and (
+                    raw.isdigit() and raw.isascii() and (raw[0] != "0" or len(raw) == 1)):
+                plain[name] = orjson.Fragment(raw)  # a plain integer is its canonical spelling
+            elif tag == "B" and raw.__class__ is str:
+                _fast_bytes(raw)  # valid base64: the text is the value's canonical form
+                plain[name] = raw
+                binary.append(name)
             else:
                 return None
         text = orjson.dumps(plain).decode()
-        if len(plain) == 1 or list(plain) == sorted(plain):
-            return text, text
-        return text, orjson.dumps(dict(sorted(plain.items()))).decode()
-    except (TypeError, ValueError):  # no tag or several, a name not str, a lone surrogate
+        if len(plain) > 1 and list(plain) != sorted(plain):
+            key = orjson.dumps(dict(sorted(plain.items()))).decode()
+        else:
+            key = text
+    except (_Slow, TypeError, ValueError):  # no tag or several, a name not str, bad base64
         return None  # the exact path names the problem
+    for name in binary:
+        hints["/keys/" + pointer_token(name)] = "B"
+    return text, key
 
 
 def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
@@ -95,13 +105,34 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
                     hints["/old_image/" + pointer_token(k)] = tag
                     continue
             plain_old[k] = _plain_map({k: v}, "/old_image", hints, frag)[k]
-            if nv is None or not same_value(v, nv):
+            if nv is None or _differs(v, nv):
                 changed.append(k)
         changed += [k for k in new if k not in old]
         changed.sort()
         return _orjson_text(plain_old), _orjson_text(plain_new), hints, changed
     except (_Slow, TypeError, ValueError):
         return None
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """Whether an old value differs from an unequal (!=) new one as DynamoDB compares
+    them, both validated by the walk. Unequal S, BOOL, NULL and B values differ, so do
+    canonical numbers and sets of different sizes (members are unique); the rest is
+    same_value's."""
+    ((tag, raw),) = old.items()
+    new_raw = new.get(tag)  # None when the types differ
+    if new_raw is None or tag in _DIFFER_WHEN_UNEQUAL:
+        return True
+    if tag == "N":
+        if _canonical_number(raw) and _canonical_number(new_raw):
+            return True
+    elif tag in _SETS and len(raw) != len(new_raw):
+        return True
+    return not same_value(old, new)
+
+
+_DIFFER_WHEN_UNEQUAL: Final = frozenset({"S", "BOOL", "NULL", "B"})
+_SETS: Final = frozenset({"SS", "NS", "BS"})
 
 
 def _copy_nested_hints(new_hints: Hints, hints: Hints, token: str) -> None:
@@ -211,8 +242,15 @@ def _path_text(path: _Path) -> str:
 
 
 def _valid_number(n: Any) -> bool:
-    return n.__class__ is str and (
-        (len(n) <= MAX_DIGITS and _SHORT_PLAIN(n) is not None) or _number_problem(n) is None)
+    if n.__class__ is not str:
+        return False
+    if len(n) <= MAX_DIGITS:
+        # An unsigned integer without a leading zero is the commonest number: no regex.
+        if n.isdigit() and n.isascii() and (n[0] != "0" or len(n) == 1):
+            return True
+        if _SHORT_PLAIN(n) is not None:
+            return True
+    return _number_problem(n) is None
 
 
 # Number text -> its orjson.Fragment, for numbers already validated: quantities, prices
@@ -320,25 +358,63 @@ def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
         hints[_path_text(path)] = "SS"
         return raw
     if tag == "NS":
-        members = [frag(m) for m in raw]  # validates
-        if _duplicate(raw, Decimal) is not None:
+        if frag is _fragment:  # orjson: the set is one fragment, its members' own text
+            for m in raw:
+                if not _valid_number(m):
+                    raise _Slow
+            members: Any = orjson.Fragment("[" + ",".join(raw) + "]")
+        else:
+            members = [frag(m) for m in raw]  # validates
+        if not _distinct_numbers(raw) and _duplicate(raw, Decimal) is not None:
             raise _Slow
         hints[_path_text(path)] = "NS"
         return members
     if tag == "BS":
-        texts = [_fast_binary(m) for m in raw]
-        try:
-            if _duplicate(texts, _bytes_of) is not None:
-                raise _Slow
-        except (binascii.Error, ValueError):
-            raise _Slow from None
+        # Base64 text as is, boto3's bytes encoded; decoding checks the text, and the
+        # members' bytes must be unique.
+        texts = [m if m.__class__ is str else _fast_binary(m) for m in raw]
+        if len({_fast_bytes(t) for t in texts}) != len(texts):
+            raise _Slow
         hints[_path_text(path)] = "BS"
         return texts
     raise _Slow
 
 
+def _canonical_number(text: Any) -> bool:
+    """True when N text is a plain decimal in the one spelling of its value (no exponent,
+    no leading zero, no trailing fractional zero, not -0): two such texts are equal
+    numbers exactly when they are equal texts, so no Decimal is needed."""
+    if text.__class__ is not str or len(text) > MAX_DIGITS:
+        return False
+    if text.isdigit():
+        return text.isascii() and (text[0] != "0" or len(text) == 1)
+    return text != "-0" and _SHORT_PLAIN(text) is not None and (
+        "." not in text or text[-1] != "0")
+
+
+def _distinct_numbers(texts: list[str]) -> bool:
+    """True when N texts are provably distinct values without Decimal."""
+    return len(set(texts)) == len(texts) and all(map(_canonical_number, texts))
+
+
 def _fast_binary(raw: Any) -> str:
+    """Base64 text of a B value: a stream's text checked as is, boto3's bytes encoded."""
+    if raw.__class__ is str:
+        _fast_bytes(raw)
+        return raw  # type: ignore[no-any-return]
     try:
         return binary_text(raw)
     except InvalidValue:
+        raise _Slow from None
+
+
+def _fast_bytes(text: Any) -> bytes:
+    """The bytes of base64 text, as ``base64.b64decode(text, validate=True)`` gives them
+    (which is this call since Python 3.11, without the wrapper); _Slow for anything it
+    refuses, and for bytes (only stream text comes here)."""
+    if text.__class__ is not str:
+        raise _Slow
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
         raise _Slow from None
