@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -177,6 +178,95 @@ def test_snapshot_holds_the_state_and_as_of_reads_only_later_partitions(tmp_path
     nxt = snapshots.build(lake, TABLE, at, now_ms=(T0 + 3 * DAY) * 1000)
     assert nxt.base is not None and nxt.base.snapshot_ms == mid and nxt.changes_read == 1
     assert nxt.items == 2
+
+
+class _Opens(pafs.FileSystemHandler):  # type: ignore[misc]
+    """Local files, read only, recording the path of every file opened for reading."""
+
+    def __init__(self) -> None:
+        self.fs = pafs.LocalFileSystem()
+        self.opened: list[str] = []
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __ne__(self, other: object) -> bool:
+        return other is not self
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def get_type_name(self) -> str:
+        return "opens"
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def get_file_info(self, paths: list[str]) -> Any:
+        return self.fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> Any:
+        return self.fs.get_file_info(selector)
+
+    def open_input_file(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.fs.open_input_file(path)
+
+    def open_input_stream(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.fs.open_input_stream(path)
+
+    def create_dir(self, path: str, recursive: bool) -> None: ...
+    def delete_file(self, path: str) -> None: ...
+    def open_output_stream(self, path: str, metadata: Any) -> Any: ...
+    def delete_dir(self, path: str) -> None: ...
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None: ...
+    def delete_root_dir_contents(self) -> None: ...
+    def move(self, src: str, dest: str) -> None: ...
+    def copy_file(self, src: str, dest: str) -> None: ...
+    def open_append_stream(self, path: str, metadata: Any) -> Any: ...
+
+
+def _daily_lake(tmp_path: Path, days: int) -> tuple[Lake, Workload, list[str]]:
+    """A change on each of ``days`` days and a snapshot at the end of each; the paths."""
+    work = Workload()
+    lake = write(tmp_path, [work.op(KEYS[d % 4], "put" if d % 3 else "update", T0 + d * DAY,
+                                    d, T0 + d * DAY) for d in range(days)], "part")
+    paths = []
+    for d in range(days):
+        end_of_day = ((T0 // DAY + d + 1) * DAY) * 1000 - 1
+        paths.append(snapshots.build(lake, TABLE, end_of_day,
+                                     now_ms=(T0 + days * DAY) * 1000).path)
+    return lake, work, paths
+
+
+def test_as_of_opens_the_snapshots_of_two_days_at_most_however_many_there_are(
+        tmp_path: Path) -> None:
+    lake, _, paths = _daily_lake(tmp_path, 5)
+    opens = _Opens()
+    watched = Lake(lake.uri, pafs.PyFileSystem(opens), lake.root)
+    at = (T0 + DAY) * 1000  # day 2 noon: the snapshot at the end of day 1 is the base
+    explain: list[str] = []
+    got = lookups.table_as_of(watched, TABLE, at, explain=explain)
+    assert got == lookups.table_as_of(lake, TABLE, at, use_snapshots=False)
+    assert got and explain[0].startswith(f"snapshot: {iso_ms((T0 // DAY + 1) * DAY * 1000 - 1)}")
+    assert explain[0].endswith("1 items)")  # the count comes from the file's footer
+    # Its own day's (made after the instant: footer only) and the base's; no other.
+    assert {p for p in opens.opened if "/snapshots/" in p} <= {paths[0], paths[1]}
+    assert not set(opens.opened) & set(paths[2:])
+
+
+def test_a_stale_day_sends_as_of_down_to_the_latest_fresh_day_before_it(
+        tmp_path: Path) -> None:
+    lake, work, _ = _daily_lake(tmp_path, 4)
+    # A change of day 2 delivered after every build: days 2, 3 and 4 go stale.
+    write(tmp_path, [work.op("d", "put", T0 + DAY + 30, 77, T0 + 9 * DAY)], "late")
+    at = (T0 + 4 * DAY) * 1000
+    explain: list[str] = []
+    got = lookups.table_as_of(lake, TABLE, at, explain=explain)
+    assert got == lookups.table_as_of(lake, TABLE, at, use_snapshots=False)
+    assert any(r["item_key"] == '{"pk":"d"}' for r in got)
+    assert explain[0].startswith(f"snapshot: {iso_ms((T0 // DAY + 1) * DAY * 1000 - 1)}")
+    assert sum("ignored stale snapshot" in line for line in explain) == 3
 
 
 def test_a_late_change_makes_the_snapshot_stale_and_it_is_ignored(tmp_path: Path) -> None:

@@ -156,6 +156,21 @@ class Lake:
         except OSError as exc:
             raise LakeError(f"lake {self.uri}: cannot be read ({exc})") from exc
 
+    def snapshot_dates(self, table_name: str) -> list[str]:
+        """The dates of a table's snapshot partitions, oldest first (folder names only)."""
+        try:
+            return sorted(date for date, _ in self._snapshot_dirs(table_name))
+        except OSError as exc:
+            raise LakeError(f"lake {self.uri}: cannot list snapshots ({exc})") from exc
+
+    def _snapshot_dirs(self, table_name: str) -> Iterator[tuple[str, str]]:
+        import pyarrow.fs as pafs
+
+        for ddir in self._list(self.path(SNAPSHOT_DIR, f"table_name={table_name}")):
+            date = ddir.base_name.removeprefix("snapshot_date=")
+            if ddir.type == pafs.FileType.Directory and date != ddir.base_name:
+                yield date, ddir.path
+
     def snapshot_files(self, table_name: str | None = None,
                        snapshot_date: str | None = None) -> list[DataFile]:
         """Parquet files of the state snapshots (``dt`` holds the snapshot date), pruned
@@ -170,12 +185,10 @@ class Lake:
                 i.base_name.removeprefix("table_name=") for i in self._list(base)
                 if i.type == pafs.FileType.Directory and i.base_name.startswith("table_name=")]
             for table in tables:
-                for ddir in self._list(self.path(SNAPSHOT_DIR, f"table_name={table}")):
-                    date = ddir.base_name.removeprefix("snapshot_date=")
-                    if (ddir.type != pafs.FileType.Directory or date == ddir.base_name
-                            or (snapshot_date is not None and date != snapshot_date)):
+                for date, path in self._snapshot_dirs(table):
+                    if snapshot_date is not None and date != snapshot_date:
                         continue
-                    for f in self._list(ddir.path):
+                    for f in self._list(path):
                         if (f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
                                 and not f.base_name.startswith((".", "_"))):
                             out.append(DataFile(f.path, table, date, f.size or 0, _mtime_ms(f)))

@@ -21,7 +21,8 @@ runs:
   partitions a change can still reach after the build was made (``LATE_ARRIVAL_HOURS``).
   Locally, the file listing already narrows the check to the partitions written since;
 - ``item_as_of.sql`` / ``table_as_of.sql`` start from the latest usable snapshot at or
-  before the instant and read the changes after it only.
+  before the instant and read the changes after it only. Finding that snapshot reads the
+  snapshot partitions from the instant's date down and stops at the first usable build.
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ class _Found:
     read_files: dict[tuple[int, str], list[tuple[str, str, int, int]] | None] = \
         field(default_factory=dict)
     iceberg: dict[tuple[int, str], int | None] = field(default_factory=dict)
+    # items of a build written whole by ``build``, from its footer's row-group statistics
+    items: dict[tuple[int, str], int] = field(default_factory=dict)
     readable: dict[str, list[DataFile]] = field(default_factory=dict)  # by snapshot_date
     unreadable: dict[str, list[str]] = field(default_factory=dict)     # by snapshot_date
 
@@ -168,20 +171,22 @@ def _open_parquet(lake: Lake, f: DataFile) -> pq.ParquetFile:
     return pq.ParquetFile(lake.fs.open_input_file(f.path))
 
 
-def _scan(lake: Lake, table_name: str) -> _Found:
-    """List the builds of a table, reading each snapshot file's footer and its "complete"
-    row groups only. A file that cannot be read is skipped with a warning naming it."""
+def _scan(lake: Lake, table_name: str, snapshot_date: str | None = None) -> _Found:
+    """List the builds of a table (of one snapshot date), reading each snapshot file's
+    footer and its "complete" row groups only. A file that cannot be read is skipped with
+    a warning naming it."""
     found = _Found()
     rows = []
-    for f in lake.snapshot_files(table_name):
+    for f in lake.snapshot_files(table_name, snapshot_date):
         try:
             pf = _open_parquet(lake, f)
             meta = pf.metadata
             kind_at = pf.schema_arrow.get_field_index("row_kind")
             if kind_at < 0:
                 raise ValueError("no row_kind column: not a ddbtrail snapshot file")
-            groups = [i for i in range(meta.num_row_groups)
-                      if _may_hold(meta.row_group(i).column(kind_at).statistics, "complete")]
+            stats = [meta.row_group(i).column(kind_at).statistics
+                     for i in range(meta.num_row_groups)]
+            groups = [i for i, st in enumerate(stats) if _may_hold(st, "complete")]
             table = pf.read_row_groups(groups, columns=["snapshot_ms", "made_at",
                                                         "visible_before", "row_kind"]) \
                 if groups else None
@@ -203,6 +208,9 @@ def _scan(lake: Lake, table_name: str) -> _Found:
             found.home[key] = f
             found.read_files[key] = listed
             found.iceberg[key] = ice
+            if listed is not None and all(_only(st) is not None for st in stats):
+                found.items[key] = sum(meta.row_group(i).num_rows
+                                       for i, st in enumerate(stats) if _only(st) == "item")
     found.builds = sorted(set(rows), key=lambda b: (b[1], b[2]), reverse=True)
     return found
 
@@ -211,6 +219,13 @@ def _may_hold(stats: Any, value: str) -> bool:
     if stats is None or not stats.has_min_max:
         return True
     return bool(stats.min <= value <= stats.max)
+
+
+def _only(stats: Any) -> str | None:
+    """The one row_kind of a row group, when its statistics say it holds only one."""
+    if stats is None or not stats.has_min_max or stats.min != stats.max:
+        return None
+    return str(stats.min)
 
 
 def _read_files_of(metadata: dict[bytes, bytes]) -> list[tuple[str, str, int, int]] | None:
@@ -271,8 +286,9 @@ def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str],
     ``listing`` is the table's change files if the caller already listed them.
     """
     date, ms, made_at, visible_before = build
-    found = found if found is not None else _scan(lake, table_name)
+    found = found if found is not None else _scan(lake, table_name, date)
     key = (ms, made_at)
+    items = found.items.get(key, -1)
     files = found.files_of(key)
     if files is None:  # its partition has a file that cannot be read
         return Build(table_name, date, ms, made_at, visible_before, -1, -1, True)
@@ -286,7 +302,8 @@ def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str],
     else:
         changed = _changed(lake, listing, found.read_files.get(key))
         if not changed:  # the lake holds exactly what the build read
-            return Build(table_name, date, ms, made_at, visible_before, -1, 0, False, files)
+            return Build(table_name, date, ms, made_at, visible_before, items, 0, False,
+                         files)
     con = connect(lake, table_name=table_name, dt_to=date, files=changed,
                   snapshot_files=list(files))
     try:
@@ -296,7 +313,7 @@ def _check(lake: Lake, table_name: str, build: tuple[str, int, str, str],
     finally:
         con.close()
     late, stale = (int(got[0][0]), bool(got[0][1])) if got else (0, True)
-    return Build(table_name, date, ms, made_at, visible_before, -1, late, stale, files)
+    return Build(table_name, date, ms, made_at, visible_before, items, late, stale, files)
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any],
@@ -326,16 +343,25 @@ def usable(lake: Lake, table_name: str, at_ms: int, *,
 
 def _usable(lake: Lake, table_name: str, at_ms: int, listing: list[DataFile] | None
             ) -> tuple[Build | None, list[Build], list[str]]:
-    found = _scan(lake, table_name)
-    unreadable = [u for us in found.unreadable.values() for u in us]
+    """``usable``, and the snapshot files found unreadable on the way. Reads the
+    snapshot partitions newest first from the instant's date down (a build lives in the
+    partition of its instant's date) and stops at the first usable build, so an as-of
+    reads the footers of two days, not of every day with a snapshot."""
+    at_date = iso_ms(at_ms)[:10]
+    unreadable: list[str] = []
     ignored: list[Build] = []
-    for b in found.builds:
-        if b[1] > at_ms:
+    for date in reversed(lake.snapshot_dates(table_name)):
+        if date > at_date:
             continue
-        checked = _check(lake, table_name, b, found, listing)
-        if not checked.stale:
-            return checked, ignored, unreadable
-        ignored.append(checked)
+        found = _scan(lake, table_name, date)
+        unreadable.extend(u for us in found.unreadable.values() for u in us)
+        for b in found.builds:
+            if b[1] > at_ms:
+                continue
+            checked = _check(lake, table_name, b, found, listing)
+            if not checked.stale:
+                return checked, ignored, unreadable
+            ignored.append(checked)
     return None, ignored, unreadable
 
 
@@ -363,7 +389,9 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
     if use_snapshots:
         result.snapshot, result.ignored, result.unreadable = _usable(
             lake, table_name, at_ms, None)
-        if result.snapshot is not None:
+        if result.snapshot is not None and result.snapshot.items < 0:
+            # An Athena build (rows mixed in several files): count its items; a file
+            # written by ``build`` has the count in its footer.
             try:
                 result.snapshot = replace(result.snapshot,
                                           items=items_in(lake, result.snapshot))
