@@ -52,11 +52,13 @@ DAYS_ASKED = (2, 5, 10, 15, 20, 25, 30)  # as-of at 12:00 UTC of these days
 
 
 def _daily_snapshots(src: Path, dest: Path, spec: LakeSpec) -> dict[str, float]:
-    """Copy ``src`` to ``dest`` and build one snapshot per day; seconds (cached)."""
-    marker = dest / "_ddbtrail" / "snapshots.txt"
-    if marker.exists():
-        first, daily = marker.read_text().split()
-        return {"first_build_s": float(first), "daily_build_s": float(daily)}
+    """Copy ``src`` to ``dest`` and build one snapshot per day; seconds (cached while
+    ``src`` is the same compacted copy)."""
+    marker = dest / "_ddbtrail" / "snapshots.json"
+    source = (src / "_ddbtrail" / "compacted.json").read_text()
+    if marker.exists() and json.loads(marker.read_text())["source"] == source:
+        done = json.loads(marker.read_text())
+        return {"first_build_s": done["first"], "daily_build_s": done["daily"]}
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest)
@@ -67,7 +69,8 @@ def _daily_snapshots(src: Path, dest: Path, spec: LakeSpec) -> dict[str, float]:
         snapshots.build(lake, spec.table, START_MS + day * DAY_MS - 1)
         times.append(time.perf_counter() - t0)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{times[0]} {statistics.median(times[1:])}")
+    marker.write_text(json.dumps({"first": times[0], "daily": statistics.median(times[1:]),
+                                  "source": source}))
     return {"first_build_s": times[0], "daily_build_s": statistics.median(times[1:])}
 
 
