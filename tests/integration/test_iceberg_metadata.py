@@ -50,7 +50,9 @@ def test_many_appends_keep_metadata_bounded_and_every_row(
         tmp_path: Path, few_snapshots: int) -> None:
     lake = Lake.open(str(tmp_path / "lake"))
     ice = IcebergLake(lake, create=True)
-    merge_at = int(iceberg.TABLE_PROPERTIES["commit.manifest.min-count-to-merge"])
+    merge_at = 5  # merges every few commits, so a short test merges several times
+    with ice.create().transaction() as tx:
+        tx.set_properties({"commit.manifest.min-count-to-merge": str(merge_at)})
     most_snapshots = most_manifests = 0
     ever_referenced: set[str] = set()
     for n in range(60):

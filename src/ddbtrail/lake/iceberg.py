@@ -100,9 +100,10 @@ TABLE_PROPERTIES: Final = {
     "commit.retry.num-retries": "6",
     "commit.retry.min-wait-ms": "50",
     # Bounded metadata: appends fold small manifests into one once there are this many
-    # (Iceberg's default is 100), and only the last metadata.json files are kept.
+    # (Iceberg's default, merged explicitly: pyiceberg's default is never), and only the
+    # last metadata.json files are kept.
     "commit.manifest-merge.enabled": "true",
-    "commit.manifest.min-count-to-merge": "10",
+    "commit.manifest.min-count-to-merge": "100",
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "20",
 }
@@ -554,10 +555,10 @@ class IcebergLake:
 
     def _writable(self) -> Any:
         """The table for a write: created if absent; a table made by an older ddbtrail gets
-        ``WRITE_PROPERTIES`` (bounded metadata) first, in one commit."""
+        the ``WRITE_PROPERTIES`` it lacks (bounded metadata) first, in one commit."""
         table = self.create()
         props = table.metadata.properties
-        missing = {k: v for k, v in WRITE_PROPERTIES.items() if props.get(k) != v}
+        missing = {k: v for k, v in WRITE_PROPERTIES.items() if k not in props}
         if missing:
             with table.transaction() as tx:
                 tx.set_properties(missing)
