@@ -258,7 +258,8 @@ def test_a_hundred_flushes_leave_no_orphan_metadata(tmp_path: Path) -> None:
     stream.close()
     ice = IcebergLake(lake)
     table = ice.table()
-    assert len(ice.snapshots()) == 100
+    # Snapshots past the cap expired, with the manifest lists and manifests only they used.
+    assert len(ice.snapshots()) <= iceberg.MAX_SNAPSHOTS
     previous = {iceberg.file_path(lake, e.metadata_file) for e in table.metadata.metadata_log}
     on_disk = {str(p) for p in _metadata_dir(lake).iterdir()}
     assert on_disk == ice.referenced_metadata() | previous

@@ -17,7 +17,7 @@ still be about to commit them.
 Readers plan by partition values, then per-file ``item_key`` bounds, and read the planned
 Parquet files themselves (DuckDB in ``ddbtrail.query.duck``). The loaded metadata and the
 current snapshot's file list are cached per lake, keyed by the metadata location the
-catalog names, which every call reads again (one SQLite query): a new commit is always
+catalog names, which every call reads again (one SQLite query, one stat): a commit is always
 seen, and an unchanged table is planned without reading its metadata or manifests again.
 
 Metadata stays bounded however often a local writer commits: appends merge manifests
@@ -120,7 +120,7 @@ WRITE_PROPERTIES: Final = {k: v for k, v in TABLE_PROPERTIES.items()
 # extra commit per MAX_SNAPSHOTS // 2 commits): the metadata a commit rewrites stays small.
 SNAPSHOT_RETENTION_DAYS: Final = 7
 SNAPSHOTS_TO_RETAIN: Final = 1
-MAX_SNAPSHOTS: Final = 100
+MAX_SNAPSHOTS: Final = 32
 _DAY_MS: Final = 86_400_000
 
 _catalogs: dict[str, Any] = {}
@@ -849,7 +849,7 @@ class IcebergLake:
 
     def expire_snapshots(self, older_than: dt_mod.datetime) -> int:
         """Expire snapshots committed before ``older_than`` (never the current one);
-        how many were expired. Their files become orphans for ``remove_orphans``."""
+        how many were expired. Their data files become orphans for ``remove_orphans``."""
         table = self.table()
         return self._expire(table, snapshots_to_expire(
             table.metadata, older_than_ms=int(older_than.timestamp() * 1000)))
@@ -871,11 +871,27 @@ class IcebergLake:
             table.metadata, older_than_ms=cutoff, keep_newest=MAX_SNAPSHOTS // 2))
 
     def _expire(self, table: Any, ids: list[int]) -> int:
-        """Expire these snapshots in one commit (``table`` is updated in place)."""
-        if ids:
-            _guard(self.lake,
-                   lambda: table.maintenance.expire_snapshots().by_ids(ids).commit())
-            self._remember(table)
+        """Expire these snapshots in one commit (``table`` is updated in place), then
+        delete the manifest lists and manifests only they referenced, as the optimizer's
+        retention does (``CleanExpiredFiles``). Their data files are left for
+        ``remove_orphans``: a reader may still be reading one."""
+        if not ids:
+            return 0
+        gone = set(ids)
+        kept: set[str] = set()
+        dropped: set[str] = set()
+        for s in table.metadata.snapshots:
+            manifests = {m.manifest_path for m in s.manifests(table.io)}
+            if s.snapshot_id in gone:
+                dropped |= manifests | {s.manifest_list}
+            else:
+                kept |= manifests
+        _guard(self.lake, lambda: table.maintenance.expire_snapshots().by_ids(ids).commit())
+        self._remember(table)
+        for uri in sorted(dropped - kept):
+            with contextlib.suppress(OSError, LakeError):
+                self.lake.fs.delete_file(require_inside_root(
+                    self.lake, file_path(self.lake, uri), "delete"))
         return len(ids)
 
     def referenced_files(self) -> set[str]:
