@@ -25,6 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ddbtrail.catalog.glue import ICEBERG_SUBDIR
+from ddbtrail.lake.iceberg import SNAPSHOT_RETENTION_DAYS, SNAPSHOTS_TO_RETAIN
 from infra import constants as C
 from infra.config import DeployConfig
 from infra.constructs.catalog import Catalog
@@ -34,10 +35,10 @@ from infra.constructs.nag import acknowledge, arn_finding
 TABLE_PREFIX: Final = C.LAKE_PREFIX + ICEBERG_SUBDIR
 # Rows Firehose could not write to the table (schema mismatch, ...), per table.
 ICEBERG_ERROR_PREFIX: Final = "firehose-errors/iceberg/"
-# Snapshots older than this are expired (and their unreferenced files deleted): the window
-# of Athena's FOR TIMESTAMP AS OF. Orphans (files of failed commits) go after 3 days.
-SNAPSHOT_RETENTION_DAYS: Final = 7
-SNAPSHOTS_TO_RETAIN: Final = 1
+# Snapshots older than SNAPSHOT_RETENTION_DAYS are expired (and their unreferenced files
+# deleted): the window of Athena's FOR TIMESTAMP AS OF. The one retention policy, which a
+# local writer applies too (ddbtrail.lake.iceberg). Orphans (files of failed commits) go
+# after 3 days.
 ORPHAN_RETENTION_DAYS: Final = 3
 # Compaction waits for this many small files in a partition (Glue's default is 100).
 COMPACTION_MIN_INPUT_FILES: Final = 50

@@ -14,8 +14,16 @@ written by a commit that then failed (a crash, a conflict) are orphans no snapsh
 references; ``remove_orphans`` deletes them once they are old enough that no writer can
 still be about to commit them.
 
-Readers plan with pyiceberg (partition values, then per-file ``item_key`` bounds) and read
-the planned Parquet files themselves (DuckDB in ``ddbtrail.query.duck``).
+Readers plan by partition values, then per-file ``item_key`` bounds, and read the planned
+Parquet files themselves (DuckDB in ``ddbtrail.query.duck``). The loaded metadata and the
+current snapshot's file list are cached per lake, keyed by the metadata location the
+catalog names, which every call reads again (one SQLite query, one stat): a commit is always
+seen, and an unchanged table is planned without reading its metadata or manifests again.
+
+Metadata stays bounded however often a local writer commits: appends merge manifests
+(``commit.manifest-merge.enabled``), and after each commit the writer expires snapshots by
+the stack's retention (``SNAPSHOT_RETENTION_DAYS``, as Glue's optimizer does in AWS) and
+beyond ``MAX_SNAPSHOTS`` (``expire_by_policy``).
 
 Failures are domain errors naming the file (``core.exceptions``): a locked catalog is
 retried for ``LOCK_WAIT_SECONDS`` first; a corrupt, empty or foreign catalog.db, missing or
@@ -91,7 +99,29 @@ TABLE_PROPERTIES: Final = {
     "write.update.isolation-level": "snapshot",
     "commit.retry.num-retries": "6",
     "commit.retry.min-wait-ms": "50",
+    # Bounded metadata: appends fold small manifests into one once there are this many
+    # (Iceberg's default, merged explicitly: pyiceberg's default is never), and only the
+    # last metadata.json files are kept.
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "100",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "20",
 }
+# What a table made by an older ddbtrail gets on its next write (one commit, once).
+WRITE_PROPERTIES: Final = {k: v for k, v in TABLE_PROPERTIES.items()
+                           if k.startswith(("commit.manifest", "write.metadata.delete",
+                                            "write.metadata.previous"))}
+
+# Snapshot retention, one policy for every writer of the table. In AWS, Glue's optimizer
+# (infra/constructs/iceberg.py) expires snapshots older than SNAPSHOT_RETENTION_DAYS, keeping
+# at least SNAPSHOTS_TO_RETAIN. A local writer (capture, compaction) applies the same after
+# its commits and, since it may commit far more often than Firehose's buffer interval, also
+# keeps at most MAX_SNAPSHOTS (back down to half of that once past it, so the expiry is one
+# extra commit per MAX_SNAPSHOTS // 2 commits): the metadata a commit rewrites stays small.
+SNAPSHOT_RETENTION_DAYS: Final = 7
+SNAPSHOTS_TO_RETAIN: Final = 1
+MAX_SNAPSHOTS: Final = 32
+_DAY_MS: Final = 86_400_000
 
 _catalogs: dict[str, Any] = {}
 _catalogs_lock = threading.Lock()
@@ -245,6 +275,13 @@ def _metadata_location(lake: Lake) -> str | None:
     return _guard(lake, read)
 
 
+def _file_key(location: str, path: str) -> tuple[str, int, int]:
+    """What identifies one metadata file's content: its location, size and mtime (a file
+    replaced or damaged in place is loaded again, and then refused)."""
+    st = os.stat(path)
+    return location, st.st_size, st.st_mtime_ns
+
+
 def _table_dir(lake: Lake) -> str:
     return lake.path(ICEBERG_NAMESPACE, ICEBERG_TABLE)
 
@@ -325,6 +362,79 @@ class PlannedFile:
     rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """One live entry of a manifest, with what planning prunes on decoded once."""
+
+    planned: PlannedFile
+    key_min: str | None  # the file's item_key bounds (None: unbounded on that side)
+    key_max: str | None
+    deletes: bool  # a delete file (row-level deletes), not a data file
+
+
+@dataclass(slots=True)
+class _Loaded:
+    """A lake's table as last loaded, keyed by its metadata file (location, size, mtime):
+    the metadata, and once a reader planned, the current snapshot's live entries."""
+
+    key: tuple[str, int, int]
+    metadata: Any  # pyiceberg TableMetadata
+    io: Any
+    live: tuple[_Live, ...] | None = None
+
+
+# By catalog path: the last loaded table, and the live entries of its current snapshot's
+# manifests by manifest path (a manifest file is never rewritten, so a new snapshot reads
+# only the manifests it added).
+_loaded: dict[str, _Loaded] = {}
+_manifest_entries: dict[str, dict[str, tuple[_Live, ...]]] = {}
+_KEY_ID: Final = iceberg_field_id("item_key")
+
+
+def _bound(raw: bytes | None) -> str | None:
+    from pyiceberg.conversions import from_bytes
+    from pyiceberg.types import StringType
+
+    if raw is None:
+        return None
+    try:
+        return str(from_bytes(StringType(), raw))
+    except UnicodeDecodeError:  # not a bound this reader can compare: no pruning on it
+        return None
+
+
+def _live(lake: Lake, f: Any) -> _Live:
+    from pyiceberg.manifest import DataFileContent
+
+    return _Live(
+        PlannedFile(DataFile(file_path(lake, f.file_path), str(f.partition[0]),
+                             str(f.partition[1]), int(f.file_size_in_bytes)),
+                    f, int(f.record_count)),
+        _bound((f.lower_bounds or {}).get(_KEY_ID)), _bound((f.upper_bounds or {}).get(_KEY_ID)),
+        f.content != DataFileContent.DATA)
+
+
+def _forget(lake: Lake) -> None:
+    path = catalog_path(lake)
+    _loaded.pop(path, None)
+    _manifest_entries.pop(path, None)
+
+
+def snapshots_to_expire(metadata: Any, *, older_than_ms: int,
+                        keep_newest: int | None = None) -> list[int]:
+    """Ids of the snapshots the retention policy expires: committed before
+    ``older_than_ms``, or (with ``keep_newest``) not among the newest ``keep_newest``.
+    Never a branch or tag head (the current snapshot is main's), and never the newest
+    ``SNAPSHOTS_TO_RETAIN``."""
+    protected = {ref.snapshot_id for ref in metadata.refs.values()}
+    newest_first = sorted(metadata.snapshots, reverse=True,
+                          key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    return [s.snapshot_id for i, s in enumerate(newest_first)
+            if s.snapshot_id not in protected and i >= SNAPSHOTS_TO_RETAIN
+            and (s.timestamp_ms < older_than_ms
+                 or (keep_newest is not None and i >= keep_newest))]
+
+
 class IcebergLake:
     """``ddbtrail.changes`` of one lake. Cheap to build; the catalog is shared per lake."""
 
@@ -344,6 +454,11 @@ class IcebergLake:
         """The current metadata.json (a path under the lake's root), None without a table.
         LakeMoved when the catalog names a file outside this lake (a copied or moved lake):
         checked before anything of the table is read, so a copy never reads the original."""
+        current = self._current()
+        return None if current is None else current[1]
+
+    def _current(self) -> tuple[str, str] | None:
+        """The catalog's metadata location and its path (``metadata_file``), or None."""
         location = _metadata_location(self.lake)
         if location is None:
             return None
@@ -357,18 +472,34 @@ class IcebergLake:
                 f"outside the lake: register it here with `ddbtrail compact --lake "
                 f"{self.lake.uri} --register-here`, or move it back to "
                 f"{was.rsplit('/', 2)[0]}")
-        return meta
+        return location, meta
 
     def table(self) -> Any:
         """The table at its latest snapshot. LakeError if there is none; LakeMoved,
-        IcebergMetadataError or a CatalogError (each naming the file) if it cannot be read."""
+        IcebergMetadataError or a CatalogError (each naming the file) if it cannot be read.
+        A new ``Table`` each call (writers change theirs in place), over metadata loaded
+        once per metadata file."""
+        from pyiceberg.table import Table
+
+        loaded = self._loaded()
+        return Table((ICEBERG_NAMESPACE, ICEBERG_TABLE), loaded.metadata, loaded.key[0],
+                     loaded.io, self.catalog)
+
+    def _loaded(self, current: tuple[str, str] | None = None) -> _Loaded:
+        """The table's metadata, from the cache while the catalog still names the same
+        unchanged metadata file (one SQLite query and one stat), else loaded again."""
         from pyiceberg.exceptions import NoSuchTableError
 
-        meta = self.metadata_file()
-        if meta is None:
+        current = current or self._current()
+        if current is None:
             raise LakeError(f"lake {self.lake.uri}: no Iceberg table {IDENTIFIER}")
+        location, meta = current
         try:
-            return _guard(self.lake, lambda: self.catalog.load_table(IDENTIFIER))
+            cached = _loaded.get(catalog_path(self.lake))
+            if cached is not None and cached.key == _file_key(location, meta):
+                return cached
+            table = _guard(self.lake, lambda: self.catalog.load_table(IDENTIFIER))
+            return self._remember(table)
         except NoSuchTableError as exc:
             raise LakeError(f"lake {self.lake.uri}: no Iceberg table {IDENTIFIER}") from exc
         except LakeError:
@@ -381,6 +512,14 @@ class IcebergLake:
             raise IcebergMetadataError(
                 f"Iceberg table {IDENTIFIER}: its current metadata file {meta} is unreadable "
                 f"({type(exc).__name__}: {_one_line(exc)}); restore it from a backup") from exc
+
+    def _remember(self, table: Any) -> _Loaded:
+        """Cache a table just loaded or committed (its metadata is its metadata file's)."""
+        location = table.metadata_location
+        loaded = _Loaded(_file_key(location, file_path(self.lake, location)), table.metadata,
+                         table.io)
+        _loaded[catalog_path(self.lake)] = loaded
+        return loaded
 
     def create(self) -> Any:
         """Create the table (idempotent): schema from the row schema, partitioned by
@@ -414,28 +553,71 @@ class IcebergLake:
 
     # ------------------------------------------------------------------ writing
 
+    def _writable(self) -> Any:
+        """The table for a write: created if absent; a table made by an older ddbtrail gets
+        the ``WRITE_PROPERTIES`` it lacks (bounded metadata) first, in one commit."""
+        table = self.create()
+        props = table.metadata.properties
+        missing = {k: v for k, v in WRITE_PROPERTIES.items() if k not in props}
+        if missing:
+            with table.transaction() as tx:
+                tx.set_properties(missing)
+            self._remember(table)
+        return table
+
+    def _after_commit(self, table: Any) -> None:
+        """What follows each local commit: the committed table cached, then the retention
+        policy (``expire_by_policy``). An expiry that fails is logged and tried again after
+        the next commit: the commit itself has landed."""
+        self._remember(table)
+        try:
+            self.expire_by_policy(table)
+        except Exception as exc:  # noqa: BLE001 (SQLAlchemy, pyiceberg, OS errors alike)
+            logger.warning("Iceberg table %s: snapshot expiry skipped (%s: %s); the next "
+                           "commit tries again", IDENTIFIER, type(exc).__name__,
+                           _one_line(exc))
+
     def append(self, rows: pa.Table) -> list[str]:
         """Append rows (any partitions) in one commit; the data files it added.
 
         ``rows`` has ``row.arrow_schema()`` (partition columns included). Raises LakeError
-        when the commit fails; files it wrote are then orphans, never visible.
+        when the commit fails; files it wrote are then orphans, never visible. Manifests
+        are merged as the table's properties say, and snapshots expire by the retention
+        policy after the commit.
         """
-        table = self.create()  # LakeErrors (catalog, metadata) pass through as they are
+        from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+        table = self._writable()  # LakeErrors (catalog, metadata) pass through as they are
+        data = rows.cast(arrow_schema(include_partitions=True))
         try:
-            table.append(rows.cast(arrow_schema(include_partitions=True)),
-                         snapshot_properties={"ddbtrail.operation": "append"})
-            snapshot = table.current_snapshot()
-            if snapshot is None:
-                return []
-            return sorted(
-                file_path(self.lake, e.data_file.file_path)
-                for m in snapshot.manifests(table.io)
-                if m.added_snapshot_id == snapshot.snapshot_id
-                for e in m.fetch_manifest_entry(table.io, discard_deleted=True)
-                if e.snapshot_id == snapshot.snapshot_id)
+            tx = table.transaction()
+            with tx.update_snapshot(snapshot_properties={"ddbtrail.operation": "append"}
+                                    ).merge_append() as producer:
+                added = list(_dataframe_to_data_files(
+                    table_metadata=tx.table_metadata, df=data, io=table.io,
+                    write_uuid=producer.commit_uuid)) if data.num_rows else []
+                for f in added:
+                    producer.append_data_file(f)
+            table = tx.commit_transaction()
         except Exception as exc:  # pyiceberg, SQLAlchemy and OS errors alike
             raise LakeError(f"lake {self.lake.uri}: Iceberg append of {rows.num_rows} rows "
                             f"failed ({type(exc).__name__}: {exc})") from exc
+        self._drop_merged_away(table, producer)
+        self._after_commit(table)
+        return sorted(file_path(self.lake, f.file_path) for f in added)
+
+    def _drop_merged_away(self, table: Any, producer: Any) -> None:
+        """Delete the manifests a merging append wrote and then folded into a merged one:
+        no snapshot ever referenced them (pyiceberg leaves them behind)."""
+        snapshot = table.current_snapshot()
+        if snapshot is None:
+            return
+        kept = {m.manifest_path for m in snapshot.manifests(table.io)}
+        for written in getattr(producer, "_written_manifests", ()):
+            if written not in kept:
+                with contextlib.suppress(OSError, LakeError):
+                    self.lake.fs.delete_file(require_inside_root(
+                        self.lake, file_path(self.lake, written), "delete"))
 
     def delete_source_table(self, table_name: str) -> bool:
         """Drop every row of one DynamoDB table (whole partitions, so whole files: no
@@ -444,12 +626,14 @@ class IcebergLake:
 
         if not self.exists() or not self.plan(table_name=table_name):
             return False
+        table = self._writable()
         try:
-            self.table().delete(_pred(EqualTo, "table_name", table_name),
-                                snapshot_properties={"ddbtrail.operation": "delete-table"})
+            table.delete(_pred(EqualTo, "table_name", table_name),
+                         snapshot_properties={"ddbtrail.operation": "delete-table"})
         except Exception as exc:
             raise LakeError(f"lake {self.lake.uri}: cannot delete table {table_name}'s rows "
                             f"from {IDENTIFIER} ({type(exc).__name__}: {exc})") from exc
+        self._after_commit(table)
         return True
 
     # ------------------------------------------------------------------ reading
@@ -460,34 +644,60 @@ class IcebergLake:
         """Data files of one snapshot (default: the latest) that can hold matching rows.
 
         Partition values prune by table and dt range; the per-file ``item_key`` bounds
-        prune by key. Raises LakeError for a table with row-level deletes (ddbtrail never
-        writes them; another engine's would need a merge-on-read reader).
+        prune by key. The latest snapshot's files come from the cache while the catalog
+        names the same metadata file (a commit is seen by the next call). Raises LakeError
+        for a table with row-level deletes (ddbtrail never writes them; another engine's
+        would need a merge-on-read reader).
         """
-        from pyiceberg.expressions import (
-            AlwaysTrue,
-            And,
-            BooleanExpression,
-            EqualTo,
-            GreaterThanOrEqual,
-            LessThanOrEqual,
-        )
+        current = self._current()
+        if current is None:
+            return []
+        loaded = self._loaded(current)
+        snapshot = loaded.metadata.current_snapshot()
+        if snapshot is None:
+            return []
+        if snapshot_id is not None and snapshot_id != snapshot.snapshot_id:
+            live = self._live_of(loaded, snapshot_id)
+        else:
+            if loaded.live is None:
+                loaded.live = self._live_of(loaded, snapshot.snapshot_id)
+            live = loaded.live
+        out = []
+        for entry in live:
+            if entry.deletes:
+                raise LakeError(f"{IDENTIFIER} has row-level deletes "
+                                f"({entry.planned.iceberg.file_path}); read this table with "
+                                "Athena")
+            f = entry.planned.file
+            if (entry.planned.rows == 0
+                    or (table_name is not None and f.table_name != table_name)
+                    or (dt_from is not None and f.dt < dt_from)
+                    or (dt_to is not None and f.dt > dt_to)
+                    or (item_key is not None and (
+                        (entry.key_min is not None and item_key < entry.key_min)
+                        or (entry.key_max is not None and item_key > entry.key_max)))):
+                continue
+            out.append(entry.planned)
+        self._require_present([p.file.path for p in out])
+        return sorted(out, key=lambda p: p.file.path)
 
-        if not self.exists():
-            return []
-        table = self.table()
-        expr: BooleanExpression = AlwaysTrue()
-        if table_name is not None:
-            expr = And(expr, _pred(EqualTo, "table_name", table_name))
-        if dt_from is not None:
-            expr = And(expr, _pred(GreaterThanOrEqual, "dt", dt_from))
-        if dt_to is not None:
-            expr = And(expr, _pred(LessThanOrEqual, "dt", dt_to))
-        if item_key is not None:
-            expr = And(expr, _pred(EqualTo, "item_key", item_key))
-        if snapshot_id is None and table.current_snapshot() is None:
-            return []
+    def _live_of(self, loaded: _Loaded, snapshot_id: int) -> tuple[_Live, ...]:
+        """Every live entry (data and delete files) of one snapshot's manifests. Manifests
+        already read for this lake are not read again; the cache keeps those of the
+        current snapshot only."""
+        snapshot = loaded.metadata.snapshot_by_id(snapshot_id)
+        if snapshot is None:
+            raise LakeError(f"{IDENTIFIER}: no snapshot {snapshot_id}")
+        path = catalog_path(self.lake)
+        known = _manifest_entries.get(path, {})
+        by_manifest: dict[str, tuple[_Live, ...]] = {}
         try:
-            tasks = list(table.scan(row_filter=expr, snapshot_id=snapshot_id).plan_files())
+            for manifest in snapshot.manifests(loaded.io):
+                got = known.get(manifest.manifest_path)
+                if got is None:
+                    got = tuple(_live(self.lake, e.data_file) for e in
+                                manifest.fetch_manifest_entry(loaded.io, discard_deleted=True))
+                by_manifest[manifest.manifest_path] = got
         except FileNotFoundError as exc:
             raise IcebergMetadataError(
                 f"Iceberg table {IDENTIFIER}: a manifest file is missing "
@@ -497,18 +707,10 @@ class IcebergLake:
                 f"lake {self.lake.uri}: cannot plan a scan of {IDENTIFIER}, a manifest "
                 f"is unreadable ({type(exc).__name__}: {_one_line(exc)}); restore it from "
                 "a backup") from exc
-        out = []
-        for task in tasks:
-            if task.delete_files:
-                raise LakeError(f"{IDENTIFIER}: {task.file.file_path} has row-level deletes; "
-                                "read this table with Athena")
-            f = task.file
-            out.append(PlannedFile(
-                DataFile(file_path(self.lake, f.file_path), str(f.partition[0]),
-                         str(f.partition[1]), int(f.file_size_in_bytes)),
-                f, int(f.record_count)))
-        self._require_present([p.file.path for p in out])
-        return sorted(out, key=lambda p: p.file.path)
+        current = loaded.metadata.current_snapshot()
+        if current is not None and current.snapshot_id == snapshot_id:
+            _manifest_entries[path] = by_manifest
+        return tuple(e for entries in by_manifest.values() for e in entries)
 
     def _require_present(self, paths: list[str]) -> None:
         """DataFileMissing naming the first planned data file that is not on disk."""
@@ -581,7 +783,7 @@ class IcebergLake:
         from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
         from pyiceberg.table import WriteTask
 
-        table = self.table()
+        table = self._writable()
         snapshot = table.current_snapshot()
         planned = self.plan(table_name=table_name, dt_from=dt, dt_to=dt,
                             snapshot_id=snapshot.snapshot_id if snapshot else None)
@@ -634,6 +836,7 @@ class IcebergLake:
             committed = tx.commit_transaction()
             current = committed.current_snapshot()
             result.snapshot_id = int(current.snapshot_id) if current else None
+            self._after_commit(committed)
         # pyiceberg, SQLAlchemy, Arrow and OS errors alike: the commit did not land, so
         # nothing of ours is visible; report it and leave the table as it was.
         except Exception as exc:  # noqa: BLE001
@@ -647,12 +850,50 @@ class IcebergLake:
 
     def expire_snapshots(self, older_than: dt_mod.datetime) -> int:
         """Expire snapshots committed before ``older_than`` (never the current one);
-        how many were expired. Their files become orphans for ``remove_orphans``."""
+        how many were expired. Their data files become orphans for ``remove_orphans``."""
         table = self.table()
-        before = {s.snapshot_id for s in table.snapshots()}
-        table.maintenance.expire_snapshots().older_than(older_than).commit()
-        after = {s.snapshot_id for s in self.table().snapshots()}
-        return len(before - after)
+        return self._expire(table, snapshots_to_expire(
+            table.metadata, older_than_ms=int(older_than.timestamp() * 1000)))
+
+    def expire_by_policy(self, table: Any | None = None, *, now_ms: int | None = None) -> int:
+        """The retention policy every local commit applies, when it is due: snapshots
+        older than ``SNAPSHOT_RETENTION_DAYS`` expire, and past ``MAX_SNAPSHOTS`` all but
+        the newest ``MAX_SNAPSHOTS // 2``. Due once there are more than ``MAX_SNAPSHOTS``
+        or one is a day past the retention, so it is one commit now and then, not one per
+        commit. How many were expired (0 when not due)."""
+        table = table if table is not None else self.table()
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        cutoff = now - SNAPSHOT_RETENTION_DAYS * _DAY_MS
+        snapshots = table.metadata.snapshots
+        if (len(snapshots) <= MAX_SNAPSHOTS
+                and min((s.timestamp_ms for s in snapshots), default=now) >= cutoff - _DAY_MS):
+            return 0
+        return self._expire(table, snapshots_to_expire(
+            table.metadata, older_than_ms=cutoff, keep_newest=MAX_SNAPSHOTS // 2))
+
+    def _expire(self, table: Any, ids: list[int]) -> int:
+        """Expire these snapshots in one commit (``table`` is updated in place), then
+        delete the manifest lists and manifests only they referenced, as the optimizer's
+        retention does (``CleanExpiredFiles``). Their data files are left for
+        ``remove_orphans``: a reader may still be reading one."""
+        if not ids:
+            return 0
+        gone = set(ids)
+        kept: set[str] = set()
+        dropped: set[str] = set()
+        for s in table.metadata.snapshots:
+            manifests = {m.manifest_path for m in s.manifests(table.io)}
+            if s.snapshot_id in gone:
+                dropped |= manifests | {s.manifest_list}
+            else:
+                kept |= manifests
+        _guard(self.lake, lambda: table.maintenance.expire_snapshots().by_ids(ids).commit())
+        self._remember(table)
+        for uri in sorted(dropped - kept):
+            with contextlib.suppress(OSError, LakeError):
+                self.lake.fs.delete_file(require_inside_root(
+                    self.lake, file_path(self.lake, uri), "delete"))
+        return len(ids)
 
     def referenced_files(self) -> set[str]:
         """Paths of every data file any live snapshot references."""
@@ -764,6 +1005,7 @@ def register_here(lake: Lake) -> int:
     path = catalog_path(lake)
     with _catalogs_lock:
         _catalogs.pop(path, None)
+        _forget(lake)
         os.replace(path, path + ".moved")
     _catalog(lake, create=True, over_files=True)
     table = IcebergLake(lake, create=True).create()
