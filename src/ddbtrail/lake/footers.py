@@ -48,6 +48,9 @@ class _Entry:
     # (min, max, row group id) of item_key per row group; None bounds: no statistics.
     key_ranges: tuple[tuple[str | None, str | None, int], ...]
     footer_bytes: int
+    # The file's item_key range when every group has one (a key-range file is skipped
+    # without looking at its groups); None otherwise.
+    bounds: tuple[str, str] | None
 
 
 class _Cache:
@@ -124,7 +127,11 @@ def _entry(fs: pafs.FileSystem, f: ParquetFile) -> _Entry:
     for group in fragment.row_groups:
         stats = (group.statistics or {}).get("item_key")
         ranges.append((stats["min"], stats["max"], group.id) if stats else (None, None, group.id))
-    entry = _Entry(fs, fragment, tuple(ranges), int(fragment.metadata.serialized_size))
+    known = [(lo, hi) for lo, hi, _ in ranges if lo is not None and hi is not None]
+    bounds = (min(lo for lo, _ in known), max(hi for _, hi in known)) \
+        if known and len(known) == len(ranges) else None
+    entry = _Entry(fs, fragment, tuple(ranges), int(fragment.metadata.serialized_size),
+                   bounds)
     _cache.put(key, entry)
     return entry
 
@@ -147,6 +154,8 @@ def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
     fragments = []
     for f in files:
         entry = _entry(fs, f)
+        if entry.bounds is not None and not entry.bounds[0] <= item_key <= entry.bounds[1]:
+            continue
         ids = [i for lo, hi, i in entry.key_ranges
                if lo is None or hi is None or lo <= item_key <= hi]
         if len(ids) == len(entry.key_ranges):
