@@ -192,3 +192,88 @@ def test_lookups_in_threads_on_two_lakes_do_not_see_each_other(tmp_path: Path) -
     for t in threads:
         t.join()
     assert errors == []
+
+
+def _as_of_lake(tmp_path: Path) -> tuple[Lake, list[dict[str, Any]]]:
+    """A key-sorted lake where key 0 is hot, with what an as-of must rank right: ties (two
+    changes in one millisecond, in different row groups), duplicate deliveries, REMOVEs,
+    a late raw file after compaction and a file written without statistics."""
+    lake = Lake.open(str(tmp_path / "lake"))
+    rows: list[dict[str, Any]] = []
+    seq = 0
+    last: dict[int, int] = {}
+    for d in DAYS:
+        day = []
+        for n in range(240):
+            seq += 1
+            pk = 0 if n % 2 else n % 13
+            action = "REMOVE" if n % 29 == 5 else "MODIFY"
+            row = _row(f"e{seq}", pk, seq, d, action)
+            if n % 3 == 1 and pk in last:
+                row["timestamp"] = last[pk]  # the item's change before, same millisecond
+            last[pk] = row["timestamp"]
+            day.append(row)
+        day += [dict(r) for r in day[::31]]  # delivered twice
+        rows += day
+        for i in range(3):
+            lake.write_atomic(f"{lake.partition(TABLE, d)}/firehose-{i:03d}.parquet",
+                              _parquet(day[i::3]))
+    compact(lake, before=TODAY, options=CompactOptions(file_rows=60, row_group_rows=8))
+    late = [_row("late1", 0, seq + 1, DAYS[0]), _row("late2", 4, seq + 2, DAYS[1], "REMOVE")]
+    late[0]["timestamp"] = rows[100]["timestamp"]
+    lake.write_atomic(f"{lake.partition(TABLE, DAYS[0])}/late.parquet", _parquet(late))
+    sink = pa.BufferOutputStream()
+    blind = [_row("blind1", 0, seq + 3, DAYS[2]), _row("blind2", 7, seq + 4, DAYS[2])]
+    pq.write_table(pa.Table.from_pylist(blind, schema=arrow_schema(include_partitions=False)),
+                   sink, write_statistics=False)
+    lake.write_atomic(f"{lake.partition(TABLE, DAYS[2])}/blind.parquet",
+                      bytes(sink.getvalue().to_pybytes()))
+    return lake, rows + late + blind
+
+
+def test_item_as_of_reading_only_the_latest_row_groups_answers_as_the_whole_table(
+        tmp_path: Path) -> None:
+    lake, rows = _as_of_lake(tmp_path)
+    keys = [json.dumps({"pk": pk}, separators=(",", ":")) for pk in (0, 3, 4, 7, 12, 99)]
+
+    def latest(key: str, at: int) -> str | None:
+        # Timestamp first, then the sequence number as a number; a REMOVE leaves nothing.
+        mine = [r for r in rows if r["item_key"] == key and r["timestamp"] <= at]
+        top = max(mine, key=lambda r: (r["timestamp"], int(r["sequence_number"])),
+                  default=None)
+        return None if top is None or top["action"] == "REMOVE" else top["sequence_number"]
+
+    # Every millisecond the hot key changed twice in, with ties across row groups.
+    ties = sorted({r["timestamp"] for r in rows if r["item_key"] == keys[0]
+                   and sum(o["timestamp"] == r["timestamp"] and o["item_key"] == keys[0]
+                           for o in rows) > 1})
+    assert len(ties) > 50
+    for at in ties:
+        found = lookups.item_as_of(lake, TABLE, keys[0], at, use_snapshots=False)
+        assert (found and found["last_sequence_number"]) == latest(keys[0], at), at
+    # The whole table's as-of reads every file (no key given): whole rows must agree.
+    stamps = sorted({r["timestamp"] for r in rows})
+    for at in (stamps[0] - 1, *stamps[::83], *(s - 1 for s in stamps[5::97]), stamps[-1] + 1):
+        whole = {r["item_key"]: r for r in lookups.table_as_of(lake, TABLE, at,
+                                                                use_snapshots=False)}
+        for key in keys:
+            found = lookups.item_as_of(lake, TABLE, key, at, use_snapshots=False)
+            assert found == whole.get(key), (key, at)
+            assert (found and found["last_sequence_number"]) == latest(key, at), (key, at)
+
+
+def test_a_hot_keys_as_of_reads_a_small_part_of_its_history(tmp_path: Path) -> None:
+    lake, rows = _as_of_lake(tmp_path)
+    key = json.dumps({"pk": 0}, separators=(",", ":"))
+    counting = CountingFS(lake.fs)
+    counted = Lake(lake.uri, counting.fs, lake.root)
+    lookups.item_history(counted, TABLE, key)  # footers cached: only row groups count next
+    counting.reset()
+    assert len(lookups.item_history(counted, TABLE, key)) > 300
+    history = counting.bytes_read
+    counting.reset()
+    # (What it answers is the test above's.)
+    lookups.item_as_of(counted, TABLE, key, sorted(r["timestamp"] for r in rows)[len(rows) // 2],
+                       use_snapshots=False)
+    assert 0 < counting.bytes_read < history / 5, (counting.bytes_read, history)
+    footers.clear()

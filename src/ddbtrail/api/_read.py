@@ -138,11 +138,8 @@ def history(lake: Lake | str, table: str, key: Mapping[str, KeyValue], *,
                       engine=engine, lake=lake.files, database=database, workgroup=workgroup,
                       s3_output=s3_output, boto3_session=lake.boto3_session,
                       endpoint_url=lake.endpoint_url)
-    import pyarrow as pa
-
-    found = found.append_column("what_changed", pa.array(
-        [lookups.describe_change(r) for r in found.to_pylist()], type=pa.string()))
-    return _window(found, since, until)
+    return _window(found.append_column("what_changed", lookups.describe_changes(found)),
+                   since, until)
 
 
 def who(lake: Lake | str, table: str, key: Mapping[str, KeyValue], *,

@@ -47,6 +47,8 @@ class _Entry:
     fragment: ds.ParquetFileFragment
     # (min, max, row group id) of item_key per row group; None bounds: no statistics.
     key_ranges: tuple[tuple[str | None, str | None, int], ...]
+    # (min, max) ``timestamp`` of each row group, in key_ranges' order; None: no statistics.
+    times: tuple[tuple[int, int] | None, ...]
     footer_bytes: int
     # The file's item_key range when every group has one (a key-range file is skipped
     # without looking at its groups); None otherwise.
@@ -123,21 +125,23 @@ def _entry(fs: pafs.FileSystem, f: ParquetFile) -> _Entry:
         fragment.ensure_complete_metadata()
     except (OSError, pa.ArrowException) as exc:
         raise LakeError(f"{f.path}: cannot read its Parquet footer ({exc})") from exc
-    ranges = []
+    ranges, times = [], []
     for group in fragment.row_groups:
-        stats = (group.statistics or {}).get("item_key")
-        ranges.append((stats["min"], stats["max"], group.id) if stats else (None, None, group.id))
+        stats = group.statistics or {}
+        keys, ts = stats.get("item_key"), stats.get("timestamp")
+        ranges.append((keys["min"], keys["max"], group.id) if keys else (None, None, group.id))
+        times.append((ts["min"], ts["max"]) if ts else None)
     known = [(lo, hi) for lo, hi, _ in ranges if lo is not None and hi is not None]
     bounds = (min(lo for lo, _ in known), max(hi for _, hi in known)) \
         if known and len(known) == len(ranges) else None
-    entry = _Entry(fs, fragment, tuple(ranges), int(fragment.metadata.serialized_size),
-                   bounds)
+    entry = _Entry(fs, fragment, tuple(ranges), tuple(times),
+                   int(fragment.metadata.serialized_size), bounds)
     _cache.put(key, entry)
     return entry
 
 
 def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
-              schema: pa.Schema) -> pa.Table:
+              schema: pa.Schema, *, as_of_ms: int | None = None) -> pa.Table:
     """The rows of ``item_key`` in ``files``, as ``schema`` (a column a file lacks reads
     as nulls; partition columns come from ``ParquetFile.partition``).
 
@@ -146,29 +150,81 @@ def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
     those groups' item_key column is read first and only a group that holds the key is
     decoded: a group's range brackets many keys it lacks, and decoding it whole costs
     ~20x its key column.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
 
-    fragments = []
+    With ``as_of_ms`` (epoch ms) only the rows that can be the item's latest change at or
+    before that instant: every row of its greatest ``timestamp`` up to it (duplicates and
+    ties included). Groups are then read newest first by their ``timestamp`` statistics,
+    until no unread group can hold a later row, so a hot key's as-of reads a group or two.
+    """
+    import pyarrow.compute as pc
+
+    where = pc.field("item_key") == item_key
+    if as_of_ms is not None:
+        where &= pc.field("timestamp") <= as_of_ms
+    chosen: list[tuple[ParquetFile, _Entry, list[int]]] = []
     for f in files:
         entry = _entry(fs, f)
         if entry.bounds is not None and not entry.bounds[0] <= item_key <= entry.bounds[1]:
             continue
-        ids = [i for lo, hi, i in entry.key_ranges
-               if lo is None or hi is None or lo <= item_key <= hi]
+        ids = [i for (lo, hi, i), ts in zip(entry.key_ranges, entry.times, strict=True)
+               if (lo is None or hi is None or lo <= item_key <= hi)
+               and (as_of_ms is None or ts is None or ts[0] <= as_of_ms)]
+        if ids:
+            chosen.append((f, entry, ids))
+    if as_of_ms is not None:
+        return _latest(fs, chosen, item_key, schema, where, as_of_ms)
+    fragments = []
+    for f, entry, ids in chosen:
         if len(ids) == len(entry.key_ranges):
             fragments.append(entry.fragment)
         elif ids := _groups_holding(fs, f.path, entry, ids, item_key):
             fragments.append(entry.fragment.subset(row_group_ids=ids))
+    return _scan(fs, fragments, item_key, schema, where)
+
+
+def _scan(fs: pafs.FileSystem, fragments: list[ds.Fragment], item_key: str,
+          schema: pa.Schema, where: ds.Expression) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     if not fragments:
         return schema.empty_table()
     dataset = ds.FileSystemDataset(fragments, schema, ds.ParquetFileFormat(), fs)
     try:
-        return dataset.to_table(filter=pc.field("item_key") == item_key)
+        return dataset.to_table(filter=where)
     except (OSError, pa.ArrowException) as exc:  # pyarrow's message names the file
         raise LakeError(f"cannot read the rows of {item_key}: {exc}") from exc
+
+
+def _latest(fs: pafs.FileSystem, chosen: list[tuple[ParquetFile, _Entry, list[int]]],
+            item_key: str, schema: pa.Schema, where: ds.Expression,
+            as_of_ms: int) -> pa.Table:
+    """``read_item``'s rows at the item's greatest timestamp up to ``as_of_ms``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # A group without statistics may hold anything up to the instant.
+    # Group ids are positions in the file (key_ranges and times are in that order). A
+    # group without statistics may hold anything up to the instant.
+    groups = sorted(((min(ts[1], as_of_ms) if (ts := entry.times[i]) else as_of_ms,
+                      f, entry, i) for f, entry, ids in chosen for i in ids),
+                    key=lambda g: g[0], reverse=True)
+    found: list[pa.Table] = []
+    best: int | None = None
+    for newest, f, entry, i in groups:
+        if best is not None and newest < best:
+            break
+        if not _groups_holding(fs, f.path, entry, [i], item_key):
+            continue
+        rows = _scan(fs, [entry.fragment.subset(row_group_ids=[i])], item_key, schema, where)
+        if rows.num_rows:
+            top = pc.max(rows.column("timestamp")).as_py()
+            best = top if best is None else max(best, top)
+            found.append(rows)
+    if not found:
+        return schema.empty_table()
+    rows = pa.concat_tables(found)
+    return rows.filter(pc.equal(rows.column("timestamp"), best))
 
 
 def _groups_holding(fs: pafs.FileSystem, path: str, entry: _Entry, ids: list[int],

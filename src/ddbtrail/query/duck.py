@@ -56,11 +56,12 @@ def _json_source(files: str) -> str:
 
 def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
              planned: list[PlannedFile] | None = None,
-             item_key: str | None = None) -> list[str]:
+             item_key: str | None = None, as_of_ms: int | None = None) -> list[str]:
     """What the ``changes`` view unions, registered on ``con``: Parquet and Iceberg files as
     Arrow datasets, JSON Lines files through DuckDB's reader (local) or read into Arrow (S3).
     Never a pyarrow JSON dataset: its scan can deadlock (lake/jsonl.py). With ``item_key``
-    the Parquet and Iceberg sources hold only that item's rows (``lake.footers``)."""
+    the Parquet and Iceberg sources hold only that item's rows (``lake.footers``), and with
+    ``as_of_ms`` only those that can be its latest at that instant."""
     full = arrow_schema(include_partitions=True)
     arrow: list[Any] = []
     sources: list[str] = []
@@ -72,7 +73,7 @@ def _sources(con: duckdb.DuckDBPyConnection, lake: Lake, files: list[DataFile],
                                      (("table_name", f.table_name), ("dt", f.dt)))
                  for f in parquet]
         keyed += [footers.ParquetFile(p.file.path, p.file.size) for p in planned or ()]
-        arrow.append(footers.read_item(lake.fs, keyed, item_key, full))
+        arrow.append(footers.read_item(lake.fs, keyed, item_key, full, as_of_ms=as_of_ms))
         parquet, planned = [], None
     if parquet:
         partitioning = ds.partitioning(
@@ -148,7 +149,7 @@ def iceberg_paths(lake: Lake, **where: str | None) -> list[str]:
 
 def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = None,
             dt_to: str | None = None, item_key: str | None = None,
-            files: list[DataFile] | None = None,
+            as_of_ms: int | None = None, files: list[DataFile] | None = None,
             snapshot_files: list[DataFile] | None = None,
             shared: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose ``changes`` and ``snapshots`` views read the lake.
@@ -159,7 +160,10 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
     read at its latest snapshot, planned by pyiceberg; Hive-layout files beside it are read
     too. ``item_key`` narrows ``changes`` and ``snapshots`` to that item's rows (what a
     key lookup's SQL filters on anyway), read through cached footers (``lake.footers``):
-    one row group per key-sorted file instead of every file. ``snapshots`` (state
+    one row group per key-sorted file instead of every file. With ``as_of_ms`` (epoch ms)
+    ``changes`` holds only the item's rows that can be its latest change at or before that
+    instant (those of its last timestamp up to it): all that an as-of ranks.
+    ``snapshots`` (state
     snapshots, ``ddbtrail.query.snapshots``) reads ``snapshot_files`` (default: every
     state snapshot of ``table_name``, or of every table). TimeZone is UTC. ``shared``: a
     connection to the process's one in-memory database instead of a new database (which
@@ -177,7 +181,8 @@ def connect(lake: Lake, *, table_name: str | None = None, dt_from: str | None = 
     if snapshot_files is None:
         snapshot_files = lake.snapshot_files(table_name)
     con = _session(_shared().cursor() if shared else duckdb.connect())
-    con.execute(_changes_view(_sources(con, lake, files, planned, item_key), temp=True))
+    con.execute(_changes_view(_sources(con, lake, files, planned, item_key, as_of_ms),
+                              temp=True))
     _register_snapshots(con, lake, snapshot_files, item_key)
     return con
 

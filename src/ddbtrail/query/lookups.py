@@ -9,7 +9,7 @@ values as text and the table's key types.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ddbtrail.core import codec
@@ -51,10 +51,7 @@ def item_history_table(lake: Lake, table_name: str, item_key: str) -> pa.Table:
     Rows in sequence number order, deduplicated; LakeError if the lake is unreadable.
     """
     found = _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
-    import pyarrow as pa
-
-    return found.append_column("what_changed", pa.array(
-        [describe_change(r) for r in found.to_pylist()], type=pa.string()))
+    return found.append_column("what_changed", describe_changes(found))
 
 
 def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, Any]]:
@@ -269,40 +266,114 @@ def _path_name(name: str) -> str:
     return name if name.isidentifier() else json.dumps(name, ensure_ascii=False)
 
 
-def _diff(path: str, old: Any, new: Any, parts: list[str]) -> None:
-    """Append one ``path: old -> new`` per changed leaf; maps are followed down by name."""
+def _diff(path: str, old: Any, new: Any, parts: list[str],
+          text: Callable[[Any], str] = plain_text) -> None:
+    """Append one ``path: old -> new`` per changed leaf; maps are followed down by name.
+    ``text`` writes a parsed value as compact JSON."""
     if isinstance(old, dict) and isinstance(new, dict):
         for name in [*new, *(n for n in old if n not in new)]:
             sub = f"{path}.{_path_name(name)}"
             if name not in new:
                 parts.append(f"{sub} removed")
             elif name not in old:
-                parts.append(f"{sub} = {_short(plain_text(new[name]))}")
-            elif plain_text(old[name]) != plain_text(new[name]):
-                _diff(sub, old[name], new[name], parts)
+                parts.append(f"{sub} = {_short(text(new[name]))}")
+            elif text(old[name]) != text(new[name]):
+                _diff(sub, old[name], new[name], parts, text)
         return
-    before, after = _short_pair(plain_text(old), plain_text(new))
+    before, after = _short_pair(text(old), text(new))
     parts.append(f"{path}: {before} -> {after}")
+
+
+def _kept(value: Any, source: str) -> bool:
+    """Whether ``value``, parsed by orjson from ``source``, writes back every number as the
+    text spelled it: no float (``1.50`` comes back ``1.5``, a 20-digit integer as a float),
+    no integer zero where the text may have said ``-0``."""
+    kind = type(value)
+    if kind is float:
+        return False
+    if kind is int:
+        return value != 0 or "-0" not in source
+    if kind is dict:
+        return all(_kept(v, source) for v in value.values())
+    if kind is list:
+        return all(_kept(v, source) for v in value)
+    return True
+
+
+class _Images:
+    """Image texts parsed for ``describe_change``. orjson parses, where the values the
+    changed attributes hold keep their numbers' text that way (``_kept``), and those are
+    written back by ``codec.dumps`` (the same bytes as ``plain_text``); otherwise
+    ``codec.parse_plain`` and ``plain_text``, exact. The last texts parsed are reused: a
+    change's old image is mostly the change before's new image."""
+
+    __slots__ = ("memo",)
+    _REFUSED: Final = object()
+
+    def __init__(self) -> None:
+        self.memo: dict[str, Any] = {}
+
+    def _fast(self, source: str) -> Any:
+        hit = self.memo.get(source)
+        if hit is None:
+            try:
+                hit = codec.orjson.loads(source)
+            except codec.orjson.JSONDecodeError:
+                hit = self._REFUSED
+            if len(self.memo) >= 4:
+                self.memo.clear()
+            self.memo[source] = hit
+        return hit
+
+    def pair(self, old_text: str, new_text: str, changed: list[str]
+             ) -> tuple[Any, Any, Callable[[Any], str]]:
+        if codec.orjson is not None:
+            old, new = self._fast(old_text), self._fast(new_text)
+            if isinstance(old, dict) and isinstance(new, dict) and all(
+                    _kept(old.get(n), old_text) and _kept(new.get(n), new_text)
+                    for n in changed):
+                return old, new, codec.dumps
+        return codec.parse_plain(old_text), codec.parse_plain(new_text), plain_text
 
 
 def describe_change(row: Mapping[str, Any]) -> str:
     """One line saying what a history row changed, by attribute path, e.g.
     ``status: "NEW" -> "PAID"; shipping.address.city: "Québec" -> "Lyon"``."""
-    action = row.get("action")
+    return _describe(row.get("action"), row.get("ttl_delete"), row.get("old_image"),
+                     row.get("new_image"), row.get("changed_attributes"), _Images())
+
+
+def describe_changes(rows: pa.Table) -> pa.Array:
+    """``describe_change`` of every row of a history table, as a string array. Reads
+    only the columns it needs, and parses each image text once."""
+    import pyarrow as pa
+
+    columns = [rows.column(c).to_pylist() if c in rows.column_names else [None] * rows.num_rows
+               for c in _DESCRIBED]
+    images = _Images()
+    return pa.array([_describe(action, ttl, old, new, changed, images)
+                     for action, ttl, old, new, changed in zip(*columns, strict=True)],
+                    type=pa.string())
+
+
+_DESCRIBED: Final = ("action", "ttl_delete", "old_image", "new_image", "changed_attributes")
+
+
+def _describe(action: str | None, ttl_delete: bool | None, old_text: str | None,
+              new_text: str | None, changed: list[str] | None, images: _Images) -> str:
     if action == "REMOVE":
-        return "deleted by TTL" if row.get("ttl_delete") else "deleted"
-    old = codec.parse_plain(row["old_image"]) if row.get("old_image") else None
-    new = codec.parse_plain(row["new_image"]) if row.get("new_image") else None
-    changed = row.get("changed_attributes") or []
-    if action in ("INSERT", "SNAPSHOT") or old is None or new is None:
+        return "deleted by TTL" if ttl_delete else "deleted"
+    changed = changed or []
+    if action in ("INSERT", "SNAPSHOT") or not old_text or not new_text:
         verb = {"INSERT": "created", "SNAPSHOT": "snapshot"}.get(str(action), "changed")
         return f"{verb}: {', '.join(changed)}" if changed else str(verb)
+    old, new, text = images.pair(old_text, new_text, changed)
     parts: list[str] = []
     for name in changed:
         if name not in new:
             parts.append(f"{_path_name(name)} removed")
         elif name not in old:
-            parts.append(f"{_path_name(name)} = {_short(plain_text(new[name]))}")
+            parts.append(f"{_path_name(name)} = {_short(text(new[name]))}")
         else:
-            _diff(_path_name(name), old[name], new[name], parts)
+            _diff(_path_name(name), old[name], new[name], parts, text)
     return "; ".join(parts) or "no attribute changed"

@@ -421,10 +421,11 @@ def _drop_snapshot(p: Plan, exc: Exception) -> None:
 def plan_connection(lake: Lake, p: Plan, *,
                     item_key: str | None = None) -> duckdb.DuckDBPyConnection:
     """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads (only
-    ``item_key``'s rows when given)."""
+    ``item_key``'s rows that can be its latest at the instant, when given)."""
     dt_from = iso_ms(p.snapshot.snapshot_ms + 1)[:10] if p.snapshot is not None else None
     return connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10],
-                   snapshot_files=p.snapshot_files, item_key=item_key, shared=True)
+                   snapshot_files=p.snapshot_files, item_key=item_key, as_of_ms=p.at_ms,
+                   shared=True)
 
 
 def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
