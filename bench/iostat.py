@@ -30,7 +30,7 @@ def rchar() -> int:
 class _Counter:
     def __init__(self) -> None:
         self.bytes = 0
-        self.opens = 0
+        self.opens: list[str] = []  # paths opened for reading, in order
         self._lock = threading.Lock()
 
     def add(self, n: int) -> None:
@@ -102,7 +102,7 @@ class _Handler(pafs.FileSystemHandler):  # type: ignore[misc]
 
     def open_input_file(self, path: str) -> pa.NativeFile:
         with self.counter._lock:
-            self.counter.opens += 1
+            self.counter.opens.append(path)
         return pa.PythonFile(_CountingFile(self.inner.open_input_file(path), self.counter),
                              mode="r")
 
@@ -151,8 +151,13 @@ class CountingFS:
 
     @property
     def files_opened(self) -> int:
-        return self._counter.opens
+        return len(self._counter.opens)
+
+    @property
+    def opened(self) -> list[str]:
+        """The paths opened for reading, in order."""
+        return list(self._counter.opens)
 
     def reset(self) -> None:
         self._counter.bytes = 0
-        self._counter.opens = 0
+        self._counter.opens = []

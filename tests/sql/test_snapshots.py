@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow.fs as pafs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.iostat import CountingFS
 from ddbtrail.capture.backfill import snapshot_row
 from ddbtrail.core.exceptions import InvalidArgument
 from ddbtrail.core.flatten import flatten_record, row_json
@@ -180,52 +180,6 @@ def test_snapshot_holds_the_state_and_as_of_reads_only_later_partitions(tmp_path
     assert nxt.items == 2
 
 
-class _Opens(pafs.FileSystemHandler):  # type: ignore[misc]
-    """Local files, read only, recording the path of every file opened for reading."""
-
-    def __init__(self) -> None:
-        self.fs = pafs.LocalFileSystem()
-        self.opened: list[str] = []
-
-    def __eq__(self, other: object) -> bool:
-        return other is self
-
-    def __ne__(self, other: object) -> bool:
-        return other is not self
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def get_type_name(self) -> str:
-        return "opens"
-
-    def normalize_path(self, path: str) -> str:
-        return path
-
-    def get_file_info(self, paths: list[str]) -> Any:
-        return self.fs.get_file_info(paths)
-
-    def get_file_info_selector(self, selector: pafs.FileSelector) -> Any:
-        return self.fs.get_file_info(selector)
-
-    def open_input_file(self, path: str) -> Any:
-        self.opened.append(path)
-        return self.fs.open_input_file(path)
-
-    def open_input_stream(self, path: str) -> Any:
-        self.opened.append(path)
-        return self.fs.open_input_stream(path)
-
-    def create_dir(self, path: str, recursive: bool) -> None: ...
-    def delete_file(self, path: str) -> None: ...
-    def open_output_stream(self, path: str, metadata: Any) -> Any: ...
-    def delete_dir(self, path: str) -> None: ...
-    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None: ...
-    def delete_root_dir_contents(self) -> None: ...
-    def move(self, src: str, dest: str) -> None: ...
-    def copy_file(self, src: str, dest: str) -> None: ...
-    def open_append_stream(self, path: str, metadata: Any) -> Any: ...
-
-
 def _daily_lake(tmp_path: Path, days: int) -> tuple[Lake, Workload, list[str]]:
     """A change on each of ``days`` days and a snapshot at the end of each; the paths."""
     work = Workload()
@@ -242,8 +196,8 @@ def _daily_lake(tmp_path: Path, days: int) -> tuple[Lake, Workload, list[str]]:
 def test_as_of_opens_the_snapshots_of_two_days_at_most_however_many_there_are(
         tmp_path: Path) -> None:
     lake, _, paths = _daily_lake(tmp_path, 5)
-    opens = _Opens()
-    watched = Lake(lake.uri, pafs.PyFileSystem(opens), lake.root)
+    opens = CountingFS(lake.fs)
+    watched = Lake(lake.uri, opens.fs, lake.root)
     at = (T0 + DAY) * 1000  # day 2 noon: the snapshot at the end of day 1 is the base
     explain: list[str] = []
     got = lookups.table_as_of(watched, TABLE, at, explain=explain)
