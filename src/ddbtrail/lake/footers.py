@@ -203,7 +203,6 @@ def _latest(fs: pafs.FileSystem, chosen: list[tuple[ParquetFile, _Entry, list[in
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    # A group without statistics may hold anything up to the instant.
     # Group ids are positions in the file (key_ranges and times are in that order). A
     # group without statistics may hold anything up to the instant.
     groups = sorted(((min(ts[1], as_of_ms) if (ts := entry.times[i]) else as_of_ms,
