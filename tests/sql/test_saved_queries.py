@@ -104,6 +104,26 @@ def test_same_rows_on_a_whole_lake_connection(case_lake: Callable[[str], Lake]) 
     assert [r["item_key"] for r in whole] == ['{"id":1}', '{"id":2}']
 
 
+def test_one_connection_runs_queries_on_saved_views_again(
+        case_lake: Callable[[str], Lake]) -> None:
+    """A caller keeping a connection runs a query twice, and another query after it,
+    where the saved views it reads are already installed."""
+    lake = case_lake("orders")
+    history, values = queries.load("item_history"), {"table_name": "Orders",
+                                                      "item_key": '{"id":1}'}
+    con = connect(lake)
+    try:
+        first = queries.run_duckdb(history, values, con).to_pylist()
+        assert first
+        assert queries.run_duckdb(history, values, con).to_pylist() == first
+        at = {"table_name": "Orders", "at": "2024-05-02T13:00:00Z"}
+        state = queries.run_duckdb(queries.load("table_as_of"), at, con)
+    finally:
+        con.close()
+    assert state.to_pylist() == queries.run_local(queries.load("table_as_of"), at,
+                                                  lake).to_pylist()
+
+
 def test_the_latest_row_rule_is_written_once() -> None:
     # The order of an item's changes lives in view_changes_ordered; the as-of queries, the
     # history and the current-state view rank by its change_order instead of restating it.

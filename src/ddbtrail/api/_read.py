@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ddbtrail.catalog.schema_infer import TableSchema
     from ddbtrail.lake.cloudtrail import TrailLogs
+    from ddbtrail.lake.files import DataFile
     from ddbtrail.query.trino import TrinoSettings
 
 CLOUDTRAIL_ENV = "DDBTRAIL_CLOUDTRAIL"
@@ -27,9 +28,11 @@ def _open(lake: Lake | str) -> Lake:
     return Lake.open(lake) if isinstance(lake, str) else lake
 
 
-def _item_key(lake: Lake, table: str, key: Mapping[str, KeyValue]) -> str:
+def _item_key(lake: Lake, table: str, key: Mapping[str, KeyValue],
+              files: list[DataFile] | None = None) -> str:
     """The canonical item_key of ``key``; types from DynamoDB when the lake reaches AWS,
-    else from the lake's rows. A typed value ({"N": "1"}) keeps its own type."""
+    else from the lake's rows (``files``: the table's, if listed). A typed value
+    ({"N": "1"}) keeps its own type."""
     from ddbtrail.query import lookups
 
     if not isinstance(key, Mapping):
@@ -49,7 +52,7 @@ def _item_key(lake: Lake, table: str, key: Mapping[str, KeyValue]) -> str:
             client = lake.dynamodb()
         except BotoCoreError:  # no region: the lake's rows still say the types
             client = None
-    types = lookups.key_types(lake.files, table, client)
+    types = lookups.key_types(lake.files, table, client, files=files)
     types.update({n: t for n, t in tags.items() if n in types})
     return lookups.build_item_key(texts, types, table_name=table)
 
@@ -122,9 +125,9 @@ def history(lake: Lake | str, table: str, key: Mapping[str, KeyValue], *,
     lake = _open(lake)
     _check_window(since, until)
     cloudtrail = setting(cloudtrail, CLOUDTRAIL_ENV)
-    if engine == "duckdb":
-        require_table(lake.files, table)
-    item_key = _item_key(lake, table, key)
+    # One listing of the table serves the check, the key's types and the read.
+    files = require_table(lake.files, table) if engine == "duckdb" else None
+    item_key = _item_key(lake, table, key, files)
     if cloudtrail:
         if engine != "duckdb":
             raise InvalidArgument("engine", engine, "attribution from CloudTrail files runs "
@@ -133,7 +136,8 @@ def history(lake: Lake | str, table: str, key: Mapping[str, KeyValue], *,
                                       tolerance_s=tolerance, on_problem=on_problem)
         return _window(_table(rows), since, until)
     if engine == "duckdb":
-        return _window(lookups.item_history_table(lake.files, table, item_key), since, until)
+        return _window(lookups.item_history_table(lake.files, table, item_key, files=files),
+                       since, until)
     found = saved.run("item_history", {"table_name": table, "item_key": item_key},
                       engine=engine, lake=lake.files, database=database, workgroup=workgroup,
                       s3_output=s3_output, boto3_session=lake.boto3_session,
@@ -195,14 +199,15 @@ def as_of(lake: Lake | str, table: str, at: Instant, *,
     at_ms = instant_ms(at, "at")
     if not allow_future:
         not_future(at_ms, at, "at")
-    require_table(lake.files, table)
+    files = require_table(lake.files, table)
     if key is not None:
-        found = lookups.item_as_of(lake.files, table, _item_key(lake, table, key), at_ms,
-                                   use_snapshots=use_snapshots, explain=explain)
+        found = lookups.item_as_of(lake.files, table, _item_key(lake, table, key, files),
+                                   at_ms, use_snapshots=use_snapshots, explain=explain,
+                                   files=files)
         rows = [found] if found else []
     else:
         rows = lookups.table_as_of(lake.files, table, at_ms, use_snapshots=use_snapshots,
-                                   explain=explain)
+                                   explain=explain, files=files)
     return _table(rows)
 
 

@@ -14,9 +14,11 @@ out first.
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -145,22 +147,17 @@ def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
     """The rows of ``item_key`` in ``files``, as ``schema`` (a column a file lacks reads
     as nulls; partition columns come from ``ParquetFile.partition``).
 
-    Only row groups whose ``item_key`` statistics can hold the key are scanned (all of a
+    Only row groups whose ``item_key`` statistics can hold the key are read (all of a
     file's, where it has none). Where statistics narrow a file down (a key-sorted file),
     those groups' item_key column is read first and only a group that holds the key is
     decoded: a group's range brackets many keys it lacks, and decoding it whole costs
-    ~20x its key column.
+    ~20x its key column. Files are read in parallel (``READ_THREADS``), each opened once.
 
     With ``as_of_ms`` (epoch ms) only the rows that can be the item's latest change at or
     before that instant: every row of its greatest ``timestamp`` up to it (duplicates and
     ties included). Groups are then read newest first by their ``timestamp`` statistics,
     until no unread group can hold a later row, so a hot key's as-of reads a group or two.
     """
-    import pyarrow.compute as pc
-
-    where = pc.field("item_key") == item_key
-    if as_of_ms is not None:
-        where &= pc.field("timestamp") <= as_of_ms
     chosen: list[tuple[ParquetFile, _Entry, list[int]]] = []
     for f in files:
         entry = _entry(fs, f)
@@ -172,35 +169,79 @@ def read_item(fs: pafs.FileSystem, files: Sequence[ParquetFile], item_key: str,
         if ids:
             chosen.append((f, entry, ids))
     if as_of_ms is not None:
-        return _latest(fs, chosen, item_key, schema, where, as_of_ms)
-    fragments = []
-    for f, entry, ids in chosen:
-        if len(ids) == len(entry.key_ranges):
-            fragments.append(entry.fragment)
-        elif ids := _groups_holding(fs, f.path, entry, ids, item_key):
-            fragments.append(entry.fragment.subset(row_group_ids=ids))
-    return _scan(fs, fragments, item_key, schema, where)
+        return _latest(fs, chosen, item_key, schema, as_of_ms)
+    # A file none of whose groups statistics rule out is read whole, unchecked.
+    found = _pool().map(lambda c: _rows(fs, c[0], c[1], c[2], item_key, schema,
+                                        check=len(c[2]) < len(c[1].key_ranges)), chosen)
+    return _concat(schema, [t for t in found if t is not None])
 
 
-def _scan(fs: pafs.FileSystem, fragments: list[ds.Fragment], item_key: str,
-          schema: pa.Schema, where: ds.Expression) -> pa.Table:
+# Threads that read an item's row groups: decoding is CPU bound on local disk and each
+# S3 read waits on a round trip, so a few more threads than cores.
+READ_THREADS: Final = 8
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="ddbtrail-read")
+
+
+def _rows(fs: pafs.FileSystem, f: ParquetFile, entry: _Entry, ids: list[int],
+          item_key: str, schema: pa.Schema, *, check: bool,
+          as_of_ms: int | None = None) -> pa.Table | None:
+    """``item_key``'s rows (at or before ``as_of_ms``) in row groups ``ids`` of one file,
+    as ``schema``; None when none of the groups holds the key. ``check``: decode only the
+    groups whose item_key column holds the key."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-    if not fragments:
-        return schema.empty_table()
-    dataset = ds.FileSystemDataset(fragments, schema, ds.ParquetFileFormat(), fs)
     try:
-        return dataset.to_table(filter=where)
-    except (OSError, pa.ArrowException) as exc:  # pyarrow's message names the file
-        raise LakeError(f"cannot read the rows of {item_key}: {exc}") from exc
+        with fs.open_input_file(f.path) as handle:
+            reader = pq.ParquetFile(handle, metadata=entry.fragment.metadata)
+            if check:
+                ids = [i for i in ids if pc.any(pc.equal(reader.read_row_group(
+                    i, columns=["item_key"], use_threads=False).column(0), item_key)).as_py()]
+            if not ids:
+                return None
+            rows = reader.read_row_groups(ids, use_threads=False)
+        keep = pc.equal(rows.column("item_key"), item_key)
+        if as_of_ms is not None:
+            keep = pc.and_(keep, pc.less_equal(rows.column("timestamp"), as_of_ms))
+        return _conform(rows.filter(keep), schema, f.partition)
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise LakeError(f"{f.path}: cannot read the rows of {item_key} ({exc})") from exc
+
+
+def _conform(rows: pa.Table, schema: pa.Schema,
+             partition: tuple[tuple[str, str], ...]) -> pa.Table:
+    """``rows`` as ``schema``: the path's partition values, nulls for a column the file
+    lacks, and the file's types cast to the schema's (what a dataset scan does)."""
+    import pyarrow as pa
+
+    values = dict(partition)
+    n = rows.num_rows
+    columns = []
+    for field in schema:
+        if field.name in values:
+            columns.append(pa.repeat(pa.scalar(values[field.name], field.type), n))
+        elif field.name in rows.column_names:
+            column = rows.column(field.name)
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        else:
+            columns.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _concat(schema: pa.Schema, tables: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _latest(fs: pafs.FileSystem, chosen: list[tuple[ParquetFile, _Entry, list[int]]],
-            item_key: str, schema: pa.Schema, where: ds.Expression,
-            as_of_ms: int) -> pa.Table:
+            item_key: str, schema: pa.Schema, as_of_ms: int) -> pa.Table:
     """``read_item``'s rows at the item's greatest timestamp up to ``as_of_ms``."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     # Group ids are positions in the file (key_ranges and times are in that order). A
@@ -213,36 +254,13 @@ def _latest(fs: pafs.FileSystem, chosen: list[tuple[ParquetFile, _Entry, list[in
     for newest, f, entry, i in groups:
         if best is not None and newest < best:
             break
-        if not _groups_holding(fs, f.path, entry, [i], item_key):
-            continue
-        rows = _scan(fs, [entry.fragment.subset(row_group_ids=[i])], item_key, schema, where)
-        if rows.num_rows:
+        rows = _rows(fs, f, entry, [i], item_key, schema, check=True, as_of_ms=as_of_ms)
+        if rows is not None and rows.num_rows:
             top = pc.max(rows.column("timestamp")).as_py()
             best = top if best is None else max(best, top)
             found.append(rows)
-    if not found:
-        return schema.empty_table()
-    rows = pa.concat_tables(found)
-    return rows.filter(pc.equal(rows.column("timestamp"), best))
-
-
-def _groups_holding(fs: pafs.FileSystem, path: str, entry: _Entry, ids: list[int],
-                    item_key: str) -> list[int]:
-    """The row groups among ``ids`` whose item_key column holds ``item_key``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    if not ids:
-        return []
-    try:
-        with fs.open_input_file(path) as handle:
-            reader = pq.ParquetFile(handle, metadata=entry.fragment.metadata)
-            return [i for i in ids if pc.any(pc.equal(
-                reader.read_row_group(i, columns=["item_key"], use_threads=False).column(0),
-                item_key)).as_py()]
-    except (OSError, pa.ArrowException) as exc:
-        raise LakeError(f"{path}: cannot read its item_key column ({exc})") from exc
+    rows = _concat(schema, found)
+    return rows.filter(pc.equal(rows.column("timestamp"), best)) if found else rows
 
 
 def first_row(fs: pafs.FileSystem, files: Sequence[ParquetFile],

@@ -8,6 +8,7 @@ values as text and the table's key types.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -31,26 +32,32 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from ddbtrail.lake.files import DataFile
+
 KEY_TYPES: Final = frozenset({"S", "N", "B"})
 
 
-def _run(lake: Lake, name: str, values: Mapping[str, str], *,
-         dt_to: str | None = None) -> pa.Table:
+def _run(lake: Lake, name: str, values: Mapping[str, str],
+         files: list[DataFile] | None) -> pa.Table:
     # Only item_history runs here, and it reads no state snapshot.
-    con = connect(lake, table_name=values["table_name"], dt_to=dt_to,
-                  item_key=values.get("item_key"), snapshot_files=[], shared=True)
+    con = connect(lake, table_name=values["table_name"], item_key=values.get("item_key"),
+                  files=files, snapshot_files=[], shared=True)
     try:
         return run_duckdb(load(name), values, con)
     finally:
         con.close()
 
 
-def item_history_table(lake: Lake, table_name: str, item_key: str) -> pa.Table:
+def item_history_table(lake: Lake, table_name: str, item_key: str, *,
+                       files: list[DataFile] | None = None) -> pa.Table:
     """``item_history`` as Arrow, with a ``what_changed`` column (``describe_change``).
 
     Rows in sequence number order, deduplicated; LakeError if the lake is unreadable.
+    ``files``: the table's Hive-layout files when the caller has listed them
+    (``lake.tables.require_table``); listed here otherwise.
     """
-    found = _run(lake, "item_history", {"table_name": table_name, "item_key": item_key})
+    found = _run(lake, "item_history", {"table_name": table_name, "item_key": item_key},
+                 files)
     return found.append_column("what_changed", describe_changes(found))
 
 
@@ -61,21 +68,23 @@ def item_history(lake: Lake, table_name: str, item_key: str) -> list[dict[str, A
     unreadable.
     """
     return list(_run(lake, "item_history", {"table_name": table_name,
-                                            "item_key": item_key}).to_pylist())
+                                            "item_key": item_key}, None).to_pylist())
 
 
 def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int, *,
-               use_snapshots: bool = True,
-               explain: list[str] | None = None) -> dict[str, Any] | None:
+               use_snapshots: bool = True, explain: list[str] | None = None,
+               files: list[DataFile] | None = None) -> dict[str, Any] | None:
     """One item as it was at ``at_ms`` (epoch ms, changes at or before it count).
 
     None when the item did not exist then (never written, or deleted). The row has the
     columns of ``item_as_of.sql``: ``item`` is the plain image text, ``type_hints`` the
     row's hints (the item's under ``/new_image``); ``typed_item`` rebuilds it. Starts from
     the latest usable state snapshot (``ddbtrail.query.snapshots``) unless
-    ``use_snapshots`` is false; ``explain`` receives what was read.
+    ``use_snapshots`` is false; ``explain`` receives what was read. ``files``: the
+    table's Hive-layout files, as ``item_history_table`` takes them.
     """
-    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots)
+    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots,
+                          listing=files)
     if explain is not None:
         explain.extend(plan.explain())
     found = snapshots.run_as_of(lake, "item_as_of", {"table_name": table_name,
@@ -85,12 +94,15 @@ def item_as_of(lake: Lake, table_name: str, item_key: str, at_ms: int, *,
 
 
 def table_as_of(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True,
-                explain: list[str] | None = None) -> list[dict[str, Any]]:
+                explain: list[str] | None = None,
+                files: list[DataFile] | None = None) -> list[dict[str, Any]]:
     """Every live item of a table at ``at_ms`` (epoch ms), ordered by item_key.
 
-    Items deleted at or before the instant are absent. Rows as in ``item_as_of``.
+    Items deleted at or before the instant are absent. Rows and ``files`` as in
+    ``item_as_of``.
     """
-    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots)
+    plan = snapshots.plan(lake, table_name, at_ms, use_snapshots=use_snapshots,
+                          listing=files)
     if explain is not None:
         explain.extend(plan.explain())
     return snapshots.run_as_of(lake, "table_as_of", {"table_name": table_name,
@@ -165,8 +177,10 @@ def key_types_from_table(table_name: str, client: DynamoDBClient | None = None, 
     return key_types_from_description(table)
 
 
-def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
-    """Key types inferred from the lake's rows of a table.
+def key_types_from_lake(lake: Lake, table_name: str, *,
+                        files: list[DataFile] | None = None) -> dict[str, str]:
+    """Key types inferred from the lake's rows of a table (``files``: its Hive-layout
+    files when the caller has listed them).
 
     Plain JSON keys show a number as a number and a string as a string; binary keys
     carry a ``/keys/<name>`` type hint. Raises LakeError when the lake holds no rows of
@@ -174,13 +188,16 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
     """
     # One row of one Parquet file says it (its footer is cached for the lookup after);
     # JSON Lines and Iceberg lakes go through DuckDB.
+    if files is None:
+        files = lake.data_files(table_name)
     parquet = [footers.ParquetFile(f.path, f.size, f.mtime_ms)
-               for f in lake.data_files(table_name) if f.format == "parquet"]
+               for f in files if f.format == "parquet"]
     head = footers.first_row(lake.fs, parquet, ("keys", "type_hints")) if parquet else None
     if head is not None:
         found = [(head["keys"], head["type_hints"])]
     else:
-        con = connect(lake, table_name=table_name, snapshot_files=[], shared=True)
+        con = connect(lake, table_name=table_name, files=files, snapshot_files=[],
+                      shared=True)
         try:
             found = con.execute(
                 "SELECT keys, type_hints FROM changes WHERE table_name = ? LIMIT 1",
@@ -206,16 +223,17 @@ def key_types_from_lake(lake: Lake, table_name: str) -> dict[str, str]:
     return types
 
 
-def key_types(lake: Lake, table_name: str,
-              client: DynamoDBClient | None = None) -> dict[str, str]:
+def key_types(lake: Lake, table_name: str, client: DynamoDBClient | None = None, *,
+              files: list[DataFile] | None = None) -> dict[str, str]:
     """Key attribute -> S|N|B: from DescribeTable when ``client`` (DynamoDB) is given and
-    the table is there, otherwise (or for a table since deleted) from the lake."""
+    the table is there, otherwise (or for a table since deleted) from the lake
+    (``key_types_from_lake``, which takes ``files``)."""
     if client is not None:
         try:
             return key_types_from_table(table_name, client)
         except DdbtrailError:
             pass
-    return key_types_from_lake(lake, table_name)
+    return key_types_from_lake(lake, table_name, files=files)
 
 
 def resolve_item_key(lake: Lake, table_name: str, values: Mapping[str, str], *,
@@ -262,6 +280,7 @@ def _short_pair(old: str, new: str) -> tuple[str, str]:
     return _short("…" + old[start:]), _short("…" + new[start:])
 
 
+@functools.lru_cache(maxsize=4096)  # attribute names repeat across an item's changes
 def _path_name(name: str) -> str:
     return name if name.isidentifier() else json.dumps(name, ensure_ascii=False)
 
@@ -289,6 +308,8 @@ def _kept(value: Any, source: str) -> bool:
     text spelled it: no float (``1.50`` comes back ``1.5``, a 20-digit integer as a float),
     no integer zero where the text may have said ``-0``."""
     kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
     if kind is float:
         return False
     if kind is int:
@@ -329,11 +350,19 @@ class _Images:
              ) -> tuple[Any, Any, Callable[[Any], str]]:
         if codec.orjson is not None:
             old, new = self._fast(old_text), self._fast(new_text)
-            if isinstance(old, dict) and isinstance(new, dict) and all(
-                    _kept(old.get(n), old_text) and _kept(new.get(n), new_text)
-                    for n in changed):
-                return old, new, codec.dumps
+            if type(old) is dict and type(new) is dict:
+                for n in changed:
+                    if not (_kept(old.get(n), old_text) and _kept(new.get(n), new_text)):
+                        break
+                else:
+                    return old, new, _fast_text
         return codec.parse_plain(old_text), codec.parse_plain(new_text), plain_text
+
+
+def _fast_text(value: Any) -> str:
+    """``codec.dumps`` of an orjson-parsed value that ``_kept`` passed; an integer's text
+    is its digits, without a call to orjson."""
+    return str(value) if type(value) is int else codec.dumps(value)
 
 
 def describe_change(row: Mapping[str, Any]) -> str:

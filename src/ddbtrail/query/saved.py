@@ -465,9 +465,10 @@ def install_views_for(sql: str, con: duckdb.DuckDBPyConnection,
     """``install_views`` for any SQL text that reads saved views by name."""
     views = {view_name(q): q for q in catalogue(folder) if q.kind == "view"}
     for name in sorted(_tables_read(sql) & views.keys()):
+        # fetchall: a result left unread blocks the connection's next statement.
         present = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
-                              [name]).fetchone()
-        if present and present[0]:
+                              [name]).fetchall()
+        if present[0][0]:
             continue
         install_views(views[name], con)
         try:

@@ -379,16 +379,18 @@ def items_in(lake: Lake, build: Build) -> int:
     return int(found[0][0]) if found else 0
 
 
-def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True) -> Plan:
+def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True,
+         listing: list[DataFile] | None = None) -> Plan:
     """What an as-of at ``at_ms`` reads: the snapshot to start from and the files.
 
     A stale build (the lake holds changes at or before its instant that it did not read)
     or one with an unreadable file is passed over, and named in ``Plan.explain``; with
-    none usable the as-of reads the whole history."""
+    none usable the as-of reads the whole history. ``listing``: the table's data files
+    when the caller has listed them (``Lake.data_files(table_name)``); else listed here."""
     result = Plan(table_name, at_ms)
     if use_snapshots:
         result.snapshot, result.ignored, result.unreadable = _usable(
-            lake, table_name, at_ms, None)
+            lake, table_name, at_ms, listing)
         if result.snapshot is not None and result.snapshot.items < 0:
             # An Athena build (rows mixed in several files): count its items; a file
             # written by ``build`` has the count in its footer.
@@ -402,10 +404,11 @@ def plan(lake: Lake, table_name: str, at_ms: int, *, use_snapshots: bool = True)
         result.snapshot_files = list(result.snapshot.files)
         # Changes after the snapshot's instant have an event date from that of the next
         # millisecond on (a snapshot at the end of a day needs none of that day's files).
-        after = iso_ms(result.snapshot.snapshot_ms + 1)[:10]
-        result.change_files = lake.data_files(table_name, after, at_date)
+        after: str | None = iso_ms(result.snapshot.snapshot_ms + 1)[:10]
     else:
-        result.change_files = lake.data_files(table_name, None, at_date)
+        after = None
+    result.change_files = lake.data_files(table_name, after, at_date) if listing is None \
+        else [f for f in listing if (after is None or f.dt >= after) and f.dt <= at_date]
     return result
 
 
@@ -423,9 +426,10 @@ def plan_connection(lake: Lake, p: Plan, *,
     """A connection whose ``changes`` and ``snapshots`` list only what ``p`` reads (only
     ``item_key``'s rows that can be its latest at the instant, when given)."""
     dt_from = iso_ms(p.snapshot.snapshot_ms + 1)[:10] if p.snapshot is not None else None
+    # The plan's change files, as listed for it: one listing per as-of.
     return connect(lake, table_name=p.table_name, dt_from=dt_from, dt_to=iso_ms(p.at_ms)[:10],
-                   snapshot_files=p.snapshot_files, item_key=item_key, as_of_ms=p.at_ms,
-                   shared=True)
+                   files=p.change_files, snapshot_files=p.snapshot_files, item_key=item_key,
+                   as_of_ms=p.at_ms, shared=True)
 
 
 def run_as_of(lake: Lake, name: str, values: dict[str, str], p: Plan) -> list[dict[str, Any]]:
