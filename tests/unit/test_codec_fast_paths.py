@@ -166,3 +166,48 @@ def test_changed_values_of_every_kind_are_found_as_dynamodb_compares_them(
     got = codec.encode_change({"pk": {"S": "k"}}, old, new)
     assert got.changed == codec.changed_attributes(old, new)
     assert (got.old_image, got.new_image) == (exact(old, "")[0], exact(new, "")[0])
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0662", "\uff11", "0012", "1" * 39])
+def test_an_n_key_that_is_no_plain_integer_takes_the_exact_path(text: str) -> None:
+    """Digits other than ASCII ones, leading zeros and 39 digits are refused (or, for
+    39 digits, canonicalised) by the exact path, by item_key as by encode_change."""
+    keys = {"pk": {"N": text}}
+    hints: dict = {}
+    assert codec._fast_keys(keys, hints) is None
+    try:
+        want = codec.canonical_number(text)
+    except InvalidValue:
+        with pytest.raises(InvalidValue):
+            codec.item_key(keys)
+        with pytest.raises(InvalidValue):
+            codec.encode_change(keys, None, None)
+    else:
+        assert codec.item_key(keys) == '{"pk":' + want + "}"
+
+
+nested_values = st.recursive(
+    typed_values | st.sampled_from([{"BOOL": False}, {"S": "x"}, {"N": "1.0"}, {"B": "AA=="}]),
+    lambda inner: st.one_of(
+        st.dictionaries(st.sampled_from(["m", "n"]), inner, max_size=2).map(lambda m: {"M": m}),
+        st.lists(inner, max_size=2).map(lambda items: {"L": items})),
+    max_leaves=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c", "d/e"]), nested_values, min_size=1),
+       st.dictionaries(st.sampled_from(["a", "b", "c", "d/e"]), nested_values, min_size=1),
+       st.booleans())
+def test_a_pair_of_images_gives_the_exact_texts_hints_and_changes(
+        old: dict, new: dict, share: bool) -> None:
+    """Old attributes equal to new ones (shared when ``share``), unequal ones, ones only
+    one image has, nested sets, binary and booleans: the pair's texts, hints and changed
+    attributes are the exact encoder's."""
+    if share:  # most of an update's attributes are unchanged
+        old = {**new, **{k: v for k, v in old.items() if k not in new or k == "a"}}
+    got = codec.encode_change({"pk": {"S": "k"}}, old, new)
+    old_text, old_hints = exact(old, "/old_image")
+    new_text, new_hints = exact(new, "/new_image")
+    assert (got.old_image, got.new_image) == (old_text, new_text)
+    assert got.type_hints == codec.hints_json({**old_hints, **new_hints})
+    assert got.changed == codec.changed_attributes(old, new)

@@ -171,13 +171,13 @@ def capture_batch(
                 continue
             data = data_or_none
             result.spilled += 1
-        result.rows += 1
         encoded.append(EncodedRow(data, item.index, (row["table_name"], row["dt"])))
         if receipts is not None:
             covered.append(ReceiptChange(row["table_name"], row["dt"], row["event_id"],
                                          row["item_key"], row["action"],
                                          row["sequence_number"]))
 
+    result.rows = len(encoded)
     result.delivery = sink.send(encoded, deadline=remaining_seconds)
     failed = undeliverable | result.delivery.failed_sources
     if receipts is not None and covered:

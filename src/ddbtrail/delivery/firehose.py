@@ -15,7 +15,10 @@ client, or the local delivery stream. ``FirehoseSink`` is this module as a
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
+import operator
 import os
 import random
 import time
@@ -74,32 +77,33 @@ def pack(rows: Sequence[EncodedRow], *, enabled: bool = True,
     """
     if not enabled:
         return [FirehoseRecord(r.data, [r.source]) for r in rows]
-    # partition -> [chunks, sources, bytes so far] of its open record
-    open_records: dict[tuple[str, str], list[Any]] = {}
+    # Rows by partition, in batch order; a batch's rows come in runs of one partition,
+    # which groupby gathers without a Python step per row.
+    groups: dict[tuple[str, str], list[EncodedRow]] = {}
+    for partition, run in itertools.groupby(rows, key=_PARTITION):
+        groups.setdefault(partition, []).extend(run)
     out: list[FirehoseRecord] = []
-
-    def close(part: tuple[str, str]) -> None:
-        chunks, sources, _ = open_records.pop(part)
-        out.append(FirehoseRecord(b"".join(chunks), sources, len(chunks)))
-
-    for data, source, partition in rows:
-        size = len(data)
-        current = open_records.get(partition)
-        if current is not None and (len(current[0]) >= max_rows or current[2] + size > max_bytes):
-            close(partition)
-            current = None
-        if current is None:
-            open_records[partition] = [[data], [source], size]
-        else:
-            current[0].append(data)
-            current[1].append(source)
-            current[2] += size
-    for part in list(open_records):
-        close(part)
+    for group in groups.values():
+        datas = list(map(_DATA, group))
+        sources = list(map(_SOURCE, group))
+        ends = list(itertools.accumulate(map(len, datas), initial=0))  # ends[i]: bytes before row i
+        n, i = len(datas), 0
+        while i < n:
+            # The most rows from i that fit both limits (always at least row i): what
+            # filling one record row by row until the next would not fit takes.
+            last = bisect.bisect_right(ends, ends[i] + max_bytes, i + 1, min(i + max_rows, n) + 1)
+            j = max(last - 1, i + 1)
+            out.append(FirehoseRecord(b"".join(datas[i:j]), sources[i:j], j - i))
+            i = j
     # Deliver in order of each record's earliest source, so a stop on failure leaves
     # the lowest undelivered source reportable.
     out.sort(key=lambda r: r.sources[0])
     return out
+
+
+_PARTITION: Final = operator.itemgetter(2)
+_DATA: Final = operator.itemgetter(0)
+_SOURCE: Final = operator.itemgetter(1)
 
 
 def chunk_batches(records: Sequence[FirehoseRecord]) -> list[list[FirehoseRecord]]:

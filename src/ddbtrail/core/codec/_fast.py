@@ -34,13 +34,15 @@ def _fast_keys(keys: Any, hints: Hints) -> tuple[str, str] | None:
         for name, value in keys.items():
             if value.__class__ is not dict:
                 return None
-            ((tag, raw),) = value.items()  # ValueError unless exactly one tag
-            if tag == "S" and raw.__class__ is str:
+            (tag,) = value  # ValueError unless exactly one tag
+            raw = value[tag]
+            if raw.__class__ is not str:
+                return None
+            if tag == "S":
                 plain[name] = raw
-            elif tag == "N" and raw.__class__ is str and len(raw) <= MAX_DIGITS and (
-                    raw.isdigit() and raw.isascii() and (raw[0] != "0" or len(raw) == 1)):
+            elif tag == "N" and _plain_integer(raw):
                 plain[name] = orjson.Fragment(raw)  # a plain integer is its canonical spelling
-            elif tag == "B" and raw.__class__ is str:
+            elif tag == "B":
                 _fast_bytes(raw)  # valid base64: the text is the value's canonical form
                 plain[name] = raw
                 binary.append(name)
@@ -66,20 +68,21 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
     identical orjson bytes (True == 1, but "true" != "1")."""
     if old.__class__ is not dict or new.__class__ is not dict:
         return None
-    frag = _fragment
-    new_hints: Hints = {}
+    hints: Hints = {}
     try:
         tally = next(_NESTED_BOOLS)
-        plain_new = _plain_map(new, "/new_image", new_hints, frag)
+        plain_new = _plain_map(new, "/new_image", hints, _fragment)
         exact_nested = next(_NESTED_BOOLS) == tally + 1
-        hints = dict(new_hints)
-        # Hints below the top level (a set inside a map) must be copied for equal values.
-        nested_hints = any(path.count("/") > 2 for path in new_hints)
+        # Hints below the top level (a set inside a map) must be copied for equal values;
+        # a snapshot, as the copies go into the same dict.
+        new_hints = dict(hints) if hints and any(p.count("/") > 2 for p in hints) else None
         plain_old: dict[str, Any] = {}
-        changed: list[str] = []
+        unequal: dict[str, Any] = {}  # old attributes walked after the loop, in one call
+        missing = 0  # old attributes the new image lacks
+        new_get = new.get
         for k, v in old.items():
-            nv = new.get(k)
-            if nv is not None and v == nv:
+            nv = new_get(k)
+            if v == nv:
                 (tag,) = nv  # validated by the walk: one tag
                 if tag in {"S", "N"}:
                     plain_old[k] = plain_new[k]
@@ -87,7 +90,7 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
                 if tag in {"M", "L"}:
                     if exact_nested or orjson.dumps(v) == orjson.dumps(nv):
                         plain_old[k] = plain_new[k]
-                        if nested_hints:
+                        if new_hints is not None:
                             _copy_nested_hints(new_hints, hints, pointer_token(k))
                         continue
                 elif tag == "BOOL":  # equal, but True == 1: check the old value's type
@@ -104,10 +107,19 @@ def _fast_pair(old: Any, new: Any) -> tuple[str, str, Hints, list[str]] | None:
                     plain_old[k] = plain_new[k]
                     hints["/old_image/" + pointer_token(k)] = tag
                     continue
-            plain_old[k] = _plain_map({k: v}, "/old_image", hints, frag)[k]
-            if nv is None or _differs(v, nv):
-                changed.append(k)
-        changed += [k for k in new if k not in old]
+            elif nv is None:
+                missing += 1
+            plain_old[k] = None  # keeps the old image's order; set below
+            unequal[k] = v
+        changed: list[str] = []
+        if unequal:
+            for k, pv in _plain_map(unequal, "/old_image", hints, _fragment).items():
+                plain_old[k] = pv
+                nv = new_get(k)
+                if nv is None or _differs(unequal[k], nv):
+                    changed.append(k)
+        if len(new) > len(old) - missing:  # attributes only the new image has
+            changed += [k for k in new if k not in old]
         changed.sort()
         return _orjson_text(plain_old), _orjson_text(plain_new), hints, changed
     except (_Slow, TypeError, ValueError):
@@ -119,7 +131,8 @@ def _differs(old: Any, new: Any) -> bool:
     them, both validated by the walk. Unequal S, BOOL, NULL and B values differ, so do
     canonical numbers and sets of different sizes (members are unique); the rest is
     same_value's."""
-    ((tag, raw),) = old.items()
+    (tag,) = old
+    raw = old[tag]
     new_raw = new.get(tag)  # None when the types differ
     if new_raw is None or tag in _DIFFER_WHEN_UNEQUAL:
         return True
@@ -241,15 +254,18 @@ def _path_text(path: _Path) -> str:
     return path
 
 
+def _plain_integer(n: str) -> bool:
+    """An unsigned integer without a leading zero, at most 38 digits: the commonest number,
+    valid and in its one canonical spelling; no regex."""
+    return len(n) <= MAX_DIGITS and n.isdigit() and n.isascii() and (
+        n[0] != "0" or len(n) == 1)
+
+
 def _valid_number(n: Any) -> bool:
     if n.__class__ is not str:
         return False
-    if len(n) <= MAX_DIGITS:
-        # An unsigned integer without a leading zero is the commonest number: no regex.
-        if n.isdigit() and n.isascii() and (n[0] != "0" or len(n) == 1):
-            return True
-        if _SHORT_PLAIN(n) is not None:
-            return True
+    if _plain_integer(n) or (len(n) <= MAX_DIGITS and _SHORT_PLAIN(n) is not None):
+        return True
     return _number_problem(n) is None
 
 
@@ -279,7 +295,8 @@ def _plain_map(m: Any, path: _Path, hints: Hints, frag: Callable[[str], Any]) ->
     for k, v in m.items():
         if v.__class__ is not dict:
             raise _Slow
-        ((tag, raw),) = v.items()  # ValueError unless exactly one tag
+        (tag,) = v  # ValueError unless exactly one tag (cheaper than unpacking items())
+        raw = v[tag]
         if tag == "S":
             if raw.__class__ is not str:
                 raise _Slow
@@ -315,7 +332,8 @@ def _plain_list(items: Any, path: _Path, hints: Hints, frag: Callable[[str], Any
     for i, v in enumerate(items):
         if v.__class__ is not dict:
             raise _Slow
-        ((tag, raw),) = v.items()  # ValueError unless exactly one tag
+        (tag,) = v  # ValueError unless exactly one tag (cheaper than unpacking items())
+        raw = v[tag]
         if tag == "S":
             if raw.__class__ is not str:
                 raise _Slow
@@ -358,14 +376,18 @@ def _plain_rest(tag: str, raw: Any, path: _Path, hints: Hints,
         hints[_path_text(path)] = "SS"
         return raw
     if tag == "NS":
+        # Canonical members are valid, and distinct as text, distinct as values: the
+        # common set needs neither the full check nor Decimal.
+        distinct = _distinct_numbers(raw)
         if frag is _fragment:  # orjson: the set is one fragment, its members' own text
-            for m in raw:
-                if not _valid_number(m):
-                    raise _Slow
+            if not distinct:
+                for m in raw:
+                    if not _valid_number(m):
+                        raise _Slow
             members: Any = orjson.Fragment("[" + ",".join(raw) + "]")
         else:
             members = [frag(m) for m in raw]  # validates
-        if not _distinct_numbers(raw) and _duplicate(raw, Decimal) is not None:
+        if not distinct and _duplicate(raw, Decimal) is not None:
             raise _Slow
         hints[_path_text(path)] = "NS"
         return members
@@ -387,14 +409,15 @@ def _canonical_number(text: Any) -> bool:
     if text.__class__ is not str or len(text) > MAX_DIGITS:
         return False
     if text.isdigit():
-        return text.isascii() and (text[0] != "0" or len(text) == 1)
+        return _plain_integer(text)
     return text != "-0" and _SHORT_PLAIN(text) is not None and (
         "." not in text or text[-1] != "0")
 
 
 def _distinct_numbers(texts: list[str]) -> bool:
-    """True when N texts are provably distinct values without Decimal."""
-    return len(set(texts)) == len(texts) and all(map(_canonical_number, texts))
+    """True when N texts are provably distinct values without Decimal (any member may be
+    unchecked: the canonical test comes first, so set() only sees str)."""
+    return all(map(_canonical_number, texts)) and len(set(texts)) == len(texts)
 
 
 def _fast_binary(raw: Any) -> str:

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from ddbtrail.core.codec._fast import _Slow
+from ddbtrail.core.codec._fast import _plain_integer, _Slow
 from ddbtrail.core.codec._json import _STDLIB_JSON, orjson
 from ddbtrail.core.codec._numbers import (
-    MAX_DIGITS,
     TypedValue,
     binary_text,
     canonical_number,
@@ -66,8 +65,7 @@ def _fast_item_key(keys: Mapping[str, Any]) -> str:
         ((tag, raw),) = value.items()
         if tag == "S" and raw.__class__ is str:
             plain[name] = raw
-        elif tag == "N" and raw.__class__ is str and raw.isdigit() and (
-                len(raw) <= MAX_DIGITS and (raw[0] != "0" or raw == "0")):
+        elif tag == "N" and raw.__class__ is str and _plain_integer(raw):
             plain[name] = orjson.Fragment(raw)  # a plain integer is its canonical spelling
         else:
             raise _Slow
