@@ -2,11 +2,12 @@
 
 A key lookup on a compacted lake needs one row group per partition, but finding it means
 parsing each file's footer (its row groups' ``item_key`` ranges), which costs more than
-the rows themselves. Footers are cached here as pyarrow dataset fragments, whose scans
-reuse the parsed metadata. A file is known by its path, size and modification time: lake
-files are never rewritten in place (Firehose and compaction write new names), and one
-that were would miss the cache, not be misread. S3 fragments are also keyed by the
-filesystem object that read them, so a lake opened with other credentials reads its own.
+the rows themselves. Footers are cached here as pyarrow dataset fragments, whose parsed
+metadata every read of the file reuses. A file is known by its path, size and
+modification time: lake files are never rewritten in place (Firehose and compaction write
+new names), and one that were would miss the cache, not be misread. S3 fragments are
+also keyed by the filesystem object that read them, so a lake opened with other
+credentials reads its own.
 The cache holds at most ``MAX_FOOTER_BYTES`` of serialized footers, least recently used
 out first.
 """
